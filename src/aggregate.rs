@@ -1,0 +1,208 @@
+//! The aggregator: the single owner of run state (STYLE 8). It receives
+//! typed [`Event`]s from the engine and folds them into per-step,
+//! per-model and per-interval statistics. It is a plain state machine:
+//! no I/O, no clock — the runner tells it the time when it closes an
+//! interval.
+
+use std::time::Duration;
+
+use crate::load::{Event, Outcome, Slot, Step};
+use crate::plan::Plan;
+use crate::report::IntervalSummary;
+use crate::stats::{Histogram, MetricSet};
+
+/// A send later than this after its intended time counts as late.
+pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
+
+/// Statistics of one step.
+#[derive(Debug, Default)]
+pub struct StepState {
+    pub overall: MetricSet,
+    pub models: Vec<MetricSet>,
+    pub started_at: Option<Duration>,
+    pub unsent: u64,
+    pub peak_in_flight: u64,
+}
+
+#[derive(Debug)]
+pub struct PhaseState {
+    pub steps: Vec<StepState>,
+}
+
+/// Everything the run measured, ready for the report.
+#[derive(Debug)]
+pub struct Aggregator {
+    pub phases: Vec<PhaseState>,
+    pub intervals: Vec<IntervalSummary>,
+    /// Lag of sends where a worker was already waiting: the generator's
+    /// own timer and scheduling delay, free of target backpressure.
+    pub generator_lag: Histogram,
+    pub peak_in_flight: u64,
+    phase_names: Vec<String>,
+    phase_target_rates: Vec<Option<f64>>,
+    current_phase: Option<u16>,
+    interval: MetricSet,
+    interval_start: Duration,
+}
+
+impl Aggregator {
+    pub fn new(plan: &Plan, steps: &[Vec<Step>]) -> Self {
+        let models = plan.models.len();
+        let phases = steps
+            .iter()
+            .map(|s| PhaseState {
+                steps: s
+                    .iter()
+                    .map(|_| StepState { models: vec![MetricSet::default(); models], ..StepState::default() })
+                    .collect(),
+            })
+            .collect();
+        Aggregator {
+            phases,
+            intervals: Vec::new(),
+            generator_lag: Histogram::new(),
+            peak_in_flight: 0,
+            phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
+            phase_target_rates: plan.phases.iter().map(|p| p.load.mean_rate()).collect(),
+            current_phase: None,
+            interval: MetricSet::default(),
+            interval_start: Duration::ZERO,
+        }
+    }
+
+    pub fn record(&mut self, event: Event) {
+        match event {
+            Event::StepStarted { phase, step, at } => {
+                self.current_phase = Some(phase);
+                self.step_mut(Slot { phase, step, model: 0 }).started_at = Some(at);
+            }
+            Event::Outcome(outcome) => self.record_outcome(&outcome),
+            Event::Itl { slot, histogram } => {
+                let step = self.step_mut(slot);
+                step.overall.itl += &histogram;
+                step.models[usize::from(slot.model)].itl += &histogram;
+            }
+            Event::StepFinished { phase, step, unsent, .. } => {
+                self.step_mut(Slot { phase, step, model: 0 }).unsent += unsent;
+            }
+        }
+    }
+
+    fn record_outcome(&mut self, outcome: &Outcome) {
+        let late = outcome.schedule_lag() > LATE_TOLERANCE;
+        if outcome.worker_was_ready {
+            self.generator_lag.record_duration(outcome.schedule_lag());
+        }
+        let in_flight = u64::from(outcome.in_flight);
+        self.peak_in_flight = self.peak_in_flight.max(in_flight);
+        let step = self.step_mut(outcome.slot);
+        step.peak_in_flight = step.peak_in_flight.max(in_flight);
+        step.overall.record(outcome, late);
+        step.models[usize::from(outcome.slot.model)].record(outcome, late);
+        self.interval.record(outcome, late);
+    }
+
+    fn step_mut(&mut self, slot: Slot) -> &mut StepState {
+        &mut self.phases[usize::from(slot.phase)].steps[usize::from(slot.step)]
+    }
+
+    /// Closes the interval ending at `now` (seconds are the run clock's)
+    /// and returns its summary, which the runner appends to intervals.jsonl.
+    pub fn close_interval(&mut self, now: Duration, in_flight: u64) -> IntervalSummary {
+        let set = std::mem::take(&mut self.interval);
+        let seconds = now.saturating_sub(self.interval_start).as_secs_f64().max(1e-3);
+        self.interval_start = now;
+        let ms = |h: &Histogram, q: f64| h.quantile(q).map(|v| v as f64 / 1000.0);
+        let phase = self.current_phase.map(usize::from);
+        let summary = IntervalSummary {
+            t: now.as_secs_f64(),
+            phase: phase.map_or_else(String::new, |p| self.phase_names[p].clone()),
+            requests: set.requests,
+            ok: set.ok,
+            errors: set.error_count(),
+            rps: set.requests as f64 / seconds,
+            target_rps: phase.and_then(|p| self.phase_target_rates[p]),
+            in_flight,
+            output_tokens: set.output_tokens,
+            latency_p50_ms: ms(&set.latency, 0.50),
+            latency_p95_ms: ms(&set.latency, 0.95),
+            latency_p99_ms: ms(&set.latency, 0.99),
+            ttft_p95_ms: ms(&set.ttft, 0.95),
+            schedule_lag_p99_ms: ms(&set.schedule_lag, 0.99),
+        };
+        self.intervals.push(summary.clone());
+        summary
+    }
+
+    /// Statistics of everything recorded so far.
+    pub fn overall(&self) -> MetricSet {
+        let mut all = MetricSet::default();
+        for step in self.phases.iter().flat_map(|p| &p.steps) {
+            all += &step.overall;
+        }
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{ErrorKind, plan_steps};
+    use crate::plan::{Overrides, resolve_source};
+
+    fn plan() -> Plan {
+        let source = "[[models]]\nname='a'\n[[models]]\nname='b'\n\
+            [[phases]]\nname='one'\nduration='2s'\nload={type='constant',rate=5}\n\
+            [[phases]]\nname='two'\nload={type='sweep',levels=[1,2],step_duration='1s'}\n";
+        resolve_source("t.toml", source, None, &Overrides::default()).unwrap()
+    }
+
+    fn outcome(phase: u16, step: u16, model: u16, lag_ms: u64, error: Option<ErrorKind>) -> Outcome {
+        Outcome {
+            slot: Slot { phase, step, model },
+            intended: Duration::from_millis(100),
+            sent: Duration::from_millis(100 + lag_ms),
+            first_token: None,
+            last_token: None,
+            end: Duration::from_millis(300),
+            output_tokens: 3,
+            tokens_from_usage: true,
+            status: 200,
+            error,
+            in_flight: 4,
+            worker_was_ready: true,
+        }
+    }
+
+    #[test]
+    fn outcomes_land_in_their_step_model_and_interval() {
+        let plan = plan();
+        let mut agg = Aggregator::new(&plan, &plan_steps(&plan));
+        agg.record(Event::StepStarted { phase: 1, step: 1, at: Duration::from_secs(3) });
+        agg.record(Event::Outcome(outcome(1, 1, 1, 0, None)));
+        agg.record(Event::Outcome(outcome(0, 0, 0, 50, Some(ErrorKind::Http5xx))));
+        let step = &agg.phases[1].steps[1];
+        assert_eq!((step.overall.requests, step.models[1].requests, step.models[0].requests), (1, 1, 0));
+        assert_eq!(agg.phases[0].steps[0].overall.late_sends, 1);
+        assert_eq!(agg.peak_in_flight, 4);
+        let interval = agg.close_interval(Duration::from_secs(1), 2);
+        assert_eq!((interval.requests, interval.errors, interval.phase.as_str()), (2, 1, "two"));
+        assert_eq!(interval.rps, 2.0);
+        let next = agg.close_interval(Duration::from_secs(2), 0);
+        assert_eq!(next.requests, 0);
+        assert_eq!(agg.overall().requests, 2);
+        assert_eq!(agg.generator_lag.len(), 2);
+    }
+
+    #[test]
+    fn itl_and_unsent_are_kept_per_step() {
+        let plan = plan();
+        let mut agg = Aggregator::new(&plan, &plan_steps(&plan));
+        let mut h = Histogram::new();
+        h.record(10_000);
+        agg.record(Event::Itl { slot: Slot { phase: 0, step: 0, model: 1 }, histogram: h });
+        agg.record(Event::StepFinished { phase: 0, step: 0, at: Duration::from_secs(2), unsent: 7 });
+        let step = &agg.phases[0].steps[0];
+        assert_eq!((step.overall.itl.len(), step.models[1].itl.len(), step.unsent), (1, 1, 7));
+    }
+}

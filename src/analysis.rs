@@ -1,0 +1,336 @@
+//! Analysis: pure functions from what the run measured to the report —
+//! threshold evaluation, the generator's self-check, the verdict. No I/O,
+//! no clock: every time and sample comes in as an argument.
+
+use crate::aggregate::{Aggregator, StepState};
+use crate::exit;
+use crate::load::Step;
+use crate::plan::threshold::{Metric, format_value};
+use crate::plan::{Plan, Threshold};
+use crate::report::{
+    GeneratorHealth, IntervalSummary, ModelReport, Outcome, PhaseReport, Report, StatsBlock, StepReport, Summary,
+    Target, ThresholdResult, ThresholdStatus, Tool, Verdict, SCHEMA_VERSION,
+};
+use crate::stats::{MetricSet, Series};
+
+/// The generator's lag p99 above which its own timing cannot be trusted.
+const MAX_GENERATOR_LAG_P99_MS: f64 = 50.0;
+/// Share of the available cores above which the generator was saturated.
+const MAX_CPU_SHARE: f64 = 0.9;
+
+/// Everything a finished run hands to analysis.
+pub struct RunRecord<'a> {
+    pub plan: &'a Plan,
+    pub steps: &'a [Vec<Step>],
+    pub aggregator: &'a Aggregator,
+    pub run_id: String,
+    pub started_at: String,
+    pub ended_at: String,
+    /// Wall time from the run's start to its last response, seconds.
+    pub elapsed_s: f64,
+    pub target: Target,
+    pub interrupted: bool,
+    /// Set when abort-on-fail stopped the run.
+    pub aborted_by: Option<String>,
+    /// Generator CPU in cores busy, one sample a second.
+    pub generator_cpu: Series,
+    pub cores_available: u64,
+}
+
+pub fn build_report(record: &RunRecord<'_>) -> Report {
+    let phases = phase_reports(record);
+    let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
+    let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
+    let thresholds = evaluate_all(record.plan, &overall, &phases, &models, &record.aggregator.intervals);
+    let generator = generator_health(record);
+    let verdict = verdict(record, &thresholds, &generator);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool { name: "infercheck".into(), version: env!("CARGO_PKG_VERSION").into() },
+        run_id: record.run_id.clone(),
+        started_at: record.started_at.clone(),
+        ended_at: record.ended_at.clone(),
+        duration_s: record.elapsed_s,
+        plan_name: record.plan.name.clone(),
+        plan: serde_json::to_value(record.plan).unwrap_or_default(),
+        target: record.target.clone(),
+        verdict,
+        summary: summary(record, &overall),
+        notes: notes(record, &overall),
+        overall,
+        phases,
+        models,
+        thresholds,
+        generator,
+        intervals: record.aggregator.intervals.clone(),
+        series: vec![record.generator_cpu.clone()],
+    }
+}
+
+fn summary(record: &RunRecord<'_>, overall: &StatsBlock) -> Summary {
+    Summary {
+        requests: overall.requests,
+        ok: overall.ok,
+        errors: overall.requests - overall.ok,
+        peak_concurrency: record.aggregator.peak_in_flight,
+        peak_rps: peak_rps(&record.aggregator.intervals, None).unwrap_or(0.0),
+        achieved_rps: overall.rps,
+        peak_target_rps: record.plan.phases.iter().filter_map(|p| p.load.peak_rate()).reduce(f64::max),
+    }
+}
+
+/// Highest 1-second rate, over the whole run or one phase's intervals.
+fn peak_rps(intervals: &[IntervalSummary], phase: Option<&str>) -> Option<f64> {
+    intervals
+        .iter()
+        .filter(|i| phase.is_none_or(|p| i.phase == p))
+        .map(|i| i.rps)
+        .reduce(f64::max)
+}
+
+/// Seconds a step actually covered: its planned length, or less when the
+/// run stopped early.
+fn step_seconds(step: &Step, state: &StepState, elapsed_s: f64) -> f64 {
+    match state.started_at {
+        Some(start) => (elapsed_s - start.as_secs_f64()).clamp(0.0, step.duration.as_secs_f64()),
+        None => 0.0,
+    }
+}
+
+fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
+    let (plan, agg) = (record.plan, record.aggregator);
+    plan.phases
+        .iter()
+        .zip(record.steps)
+        .zip(&agg.phases)
+        .map(|((phase, steps), state)| {
+            let target = phase.load.mean_rate();
+            let mut overall = MetricSet::default();
+            let mut models = vec![MetricSet::default(); plan.models.len()];
+            let mut seconds = 0.0;
+            let mut step_reports = Vec::new();
+            for (step, step_state) in steps.iter().zip(&state.steps) {
+                let secs = step_seconds(step, step_state, record.elapsed_s);
+                seconds += secs;
+                overall += &step_state.overall;
+                for (sum, m) in models.iter_mut().zip(&step_state.models) {
+                    *sum += m;
+                }
+                step_reports.push(StepReport {
+                    label: step.label.clone(),
+                    concurrency: step.concurrency().map(|c| c as u64),
+                    stats: StatsBlock::from_set(&step_state.overall, secs, target),
+                });
+            }
+            PhaseReport {
+                name: phase.name.clone(),
+                load: phase.load.describe(),
+                planned_duration_s: phase.duration.as_secs_f64(),
+                stats: StatsBlock::from_set(&overall, seconds, target),
+                steps: step_reports,
+                models: plan
+                    .models
+                    .iter()
+                    .zip(&models)
+                    .map(|(m, set)| ModelReport { model: m.name.clone(), weight: m.weight, stats: StatsBlock::from_set(set, seconds, None) })
+                    .collect(),
+                peak_concurrency: state.steps.iter().map(|s| s.peak_in_flight).max().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+fn model_reports(plan: &Plan, agg: &Aggregator, elapsed_s: f64) -> Vec<ModelReport> {
+    plan.models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut set = MetricSet::default();
+            for step in agg.phases.iter().flat_map(|p| &p.steps) {
+                set += &step.models[i];
+            }
+            ModelReport { model: m.name.clone(), weight: m.weight, stats: StatsBlock::from_set(&set, elapsed_s, None) }
+        })
+        .collect()
+}
+
+fn evaluate_all(
+    plan: &Plan,
+    overall: &StatsBlock,
+    phases: &[PhaseReport],
+    models: &[ModelReport],
+    intervals: &[IntervalSummary],
+) -> Vec<ThresholdResult> {
+    let mut results: Vec<ThresholdResult> =
+        plan.thresholds.iter().map(|t| evaluate(t, "run", overall, peak_rps(intervals, None))).collect();
+    for (phase, report) in plan.phases.iter().zip(phases) {
+        let peak = peak_rps(intervals, Some(&phase.name));
+        results.extend(phase.thresholds.iter().map(|t| evaluate(t, &phase.name, &report.stats, peak)));
+    }
+    for (model, report) in plan.models.iter().zip(models) {
+        let scope = format!("model {}", model.name);
+        results.extend(model.thresholds.iter().map(|t| evaluate(t, &scope, &report.stats, None)));
+    }
+    results
+}
+
+/// Evaluates one threshold against a group's statistics. A metric with
+/// no data is NO DATA, which fails: a check that could not be made is
+/// not a pass.
+pub fn evaluate(threshold: &Threshold, scope: &str, stats: &StatsBlock, peak_rps: Option<f64>) -> ThresholdResult {
+    let achieved = metric_value(threshold.metric, stats, peak_rps);
+    let status = match achieved {
+        None => ThresholdStatus::NoData,
+        Some(v) if threshold.op.holds(v, threshold.bound) => ThresholdStatus::Pass,
+        Some(_) => ThresholdStatus::Fail,
+    };
+    ThresholdResult {
+        expression: threshold.expression.clone(),
+        scope: scope.to_owned(),
+        label: threshold.metric.label(),
+        target: threshold.target_display(),
+        achieved,
+        achieved_display: achieved.map_or_else(|| "no data".into(), |v| format_value(threshold.metric.unit(), v)),
+        status,
+    }
+}
+
+fn metric_value(metric: Metric, stats: &StatsBlock, peak_rps: Option<f64>) -> Option<f64> {
+    use crate::plan::threshold::Distribution as D;
+    let sent = stats.requests > 0;
+    match metric {
+        Metric::Distribution { stat, of } => {
+            let q = match of {
+                D::Latency => stats.latency_ms,
+                D::ServiceTime => stats.service_time_ms,
+                D::Ttft => stats.ttft_ms,
+                D::TtftService => stats.ttft_service_ms,
+                D::Itl => stats.itl_ms,
+                D::Tpot => stats.tpot_ms,
+                D::ScheduleLag => stats.schedule_lag_ms,
+                D::TokensPerS => stats.tokens_per_s,
+            };
+            q.and_then(|q| q.get(stat.key()))
+        }
+        Metric::ErrorRate => sent.then_some(stats.error_rate),
+        Metric::TimeoutRate => sent.then_some(stats.timeout_rate),
+        Metric::Rps => (stats.duration_s > 0.0).then_some(stats.rps),
+        Metric::PeakRps => peak_rps,
+        Metric::OutputTokensPerS => (stats.duration_s > 0.0).then_some(stats.output_tokens_per_s),
+        Metric::Requests => Some(stats.requests as f64),
+    }
+}
+
+fn generator_health(record: &RunRecord<'_>) -> GeneratorHealth {
+    let agg = record.aggregator;
+    let lag_p99_ms = agg.generator_lag.quantile(0.99).map(|v| v as f64 / 1000.0);
+    let cpu_avg = record.generator_cpu.mean().unwrap_or(0.0);
+    let cpu_max = record.generator_cpu.max().unwrap_or(0.0);
+    let mut reasons = Vec::new();
+    if let Some(lag) = lag_p99_ms.filter(|l| *l > MAX_GENERATOR_LAG_P99_MS && agg.generator_lag.len() >= 20) {
+        reasons.push(format!(
+            "schedule lag p99 was {lag:.1}ms while workers were free (limit {MAX_GENERATOR_LAG_P99_MS}ms): the generator could not keep time"
+        ));
+    }
+    let cores = record.cores_available.max(1) as f64;
+    if cpu_avg >= MAX_CPU_SHARE * cores && record.generator_cpu.samples.len() >= 3 {
+        reasons.push(format!(
+            "the generator used {cpu_avg:.2} of {cores} cores on average: it was CPU-bound, so the target's limits were not measured"
+        ));
+    }
+    let overall = agg.overall();
+    GeneratorHealth {
+        valid: reasons.is_empty(),
+        reasons,
+        cpu_cores_avg: cpu_avg,
+        cpu_cores_max: cpu_max,
+        cores_available: record.cores_available,
+        schedule_lag_p99_ms: lag_p99_ms,
+        late_sends: overall.late_sends,
+        unsent_arrivals: agg.phases.iter().flat_map(|p| &p.steps).map(|s| s.unsent).sum(),
+    }
+}
+
+fn verdict(record: &RunRecord<'_>, thresholds: &[ThresholdResult], generator: &GeneratorHealth) -> Verdict {
+    let failed: Vec<String> = thresholds
+        .iter()
+        .filter(|t| t.status != ThresholdStatus::Pass)
+        .map(|t| format!("{} [{}]: achieved {}, target {}", t.expression, t.scope, t.achieved_display, t.target))
+        .collect();
+    let mut reasons = Vec::new();
+    let (outcome, exit_code) = if record.interrupted {
+        reasons.push(match &record.aborted_by {
+            Some(why) => format!("aborted on a failing threshold: {why}"),
+            None => "interrupted before the plan finished; this report is partial".to_owned(),
+        });
+        if record.aborted_by.is_some() { (Outcome::Fail, exit::THRESHOLDS_FAILED) } else { (Outcome::Interrupted, exit::COULD_NOT_RUN) }
+    } else if !generator.valid {
+        reasons.extend(generator.reasons.iter().cloned());
+        (Outcome::Invalid, exit::RUN_INVALID)
+    } else if !failed.is_empty() {
+        (Outcome::Fail, exit::THRESHOLDS_FAILED)
+    } else {
+        (Outcome::Pass, exit::OK)
+    };
+    reasons.extend(failed);
+    Verdict { outcome, exit_code, reasons }
+}
+
+fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
+    let mut notes = vec![
+        "Latency is measured from the intended send time (coordinated-omission corrected); service time from the actual send.".to_owned(),
+    ];
+    if overall.tokens_counted_from_chunks > 0 {
+        notes.push(format!(
+            "{} successful requests carried no `usage` from the server: their output tokens were counted from content chunks.",
+            overall.tokens_counted_from_chunks
+        ));
+    }
+    let unsent: u64 = record.aggregator.phases.iter().flat_map(|p| &p.steps).map(|s| s.unsent).sum();
+    if unsent > 0 {
+        notes.push(format!("{unsent} scheduled arrivals were never sent: every worker was busy until their step ended (in-flight cap {}).", record.plan.target.max_in_flight));
+    }
+    if overall.late_sends > 0 {
+        notes.push(format!(
+            "{} requests were sent more than {}ms after their intended time; their latency includes the wait.",
+            overall.late_sends,
+            crate::aggregate::LATE_TOLERANCE.as_millis()
+        ));
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::threshold::parse;
+    use crate::stats::Quantiles;
+
+    fn stats() -> StatsBlock {
+        let q = Quantiles { count: 10, min: 5.0, mean: 50.0, p50: 40.0, p90: 80.0, p95: 90.0, p99: 120.0, max: 130.0 };
+        StatsBlock { requests: 200, ok: 199, error_rate: 0.005, duration_s: 10.0, rps: 20.0, latency_ms: Some(q), ..StatsBlock::default() }
+    }
+
+    #[test]
+    fn thresholds_pass_fail_and_no_data() {
+        let cases = [
+            ("p95(latency) < 100ms", ThresholdStatus::Pass, "90ms"),
+            ("p99(latency) < 100ms", ThresholdStatus::Fail, "120ms"),
+            ("error_rate < 1%", ThresholdStatus::Pass, "0.5%"),
+            ("rps >= 20", ThresholdStatus::Pass, "20"),
+            ("p95(ttft) < 1s", ThresholdStatus::NoData, "no data"),
+            ("peak_rps >= 150", ThresholdStatus::Fail, "25"),
+        ];
+        for (expr, status, shown) in cases {
+            let r = evaluate(&parse(expr).unwrap(), "run", &stats(), Some(25.0));
+            assert_eq!((r.status, r.achieved_display.as_str()), (status, shown), "{expr}");
+        }
+    }
+
+    #[test]
+    fn rates_without_requests_are_no_data() {
+        let empty = StatsBlock::default();
+        let r = evaluate(&parse("error_rate < 1%").unwrap(), "run", &empty, None);
+        assert_eq!(r.status, ThresholdStatus::NoData);
+    }
+}

@@ -1,0 +1,260 @@
+//! Drives a plan's phases and steps on the run clock: the conductor starts
+//! each step at its planned instant, a dispatcher turns an open schedule
+//! into tickets, and one worker loop serves every load model.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::schedule::{self, Arrivals, Step, StepLoad};
+use super::{Client, Clock, Outcome, RequestSet, Slot, sse};
+use crate::plan::Plan;
+use crate::stats::Histogram;
+
+/// Messages from the engine to the aggregator (the single owner of run state).
+#[derive(Debug)]
+pub enum Event {
+    StepStarted { phase: u16, step: u16, at: Duration },
+    Outcome(Outcome),
+    /// A worker's inter-token gaps for one model, handed over when it stops.
+    Itl { slot: Slot, histogram: Histogram },
+    /// The step's schedule ended with `unsent` arrivals never sent.
+    StepFinished { phase: u16, step: u16, at: Duration, unsent: u64 },
+}
+
+/// Requests in flight right now, shared by all workers.
+#[derive(Debug, Default)]
+pub struct InFlight(AtomicU64);
+
+impl InFlight {
+    // Relaxed: the count is a statistic read by one sampler; no other
+    // memory is published through it.
+    fn enter(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn leave(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The steps of every phase, in order.
+pub fn plan_steps(plan: &Plan) -> Vec<Vec<Step>> {
+    plan.phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| schedule::steps(&p.load, p.duration, plan.workload.seed.wrapping_add(i as u64)))
+        .collect()
+}
+
+/// What every worker of a step shares.
+struct StepCtx {
+    phase: u16,
+    step: u16,
+    end: Duration,
+    requests: Arc<RequestSet>,
+    client: Client,
+    clock: Clock,
+    cancel: CancellationToken,
+    in_flight: Arc<InFlight>,
+    tx: mpsc::Sender<Event>,
+    models: usize,
+    seed: u64,
+}
+
+/// Runs every phase of `plan` back to back, then waits for the last
+/// request. Returns when all workers are done; dropping the last sender
+/// tells the aggregator the run is over.
+pub async fn drive(
+    plan: Arc<Plan>,
+    client: Client,
+    clock: Clock,
+    cancel: CancellationToken,
+    in_flight: Arc<InFlight>,
+    tx: mpsc::Sender<Event>,
+) {
+    let mut tasks = JoinSet::new();
+    let mut cursor = Duration::ZERO;
+    'phases: for (p, (phase, steps)) in plan.phases.iter().zip(plan_steps(&plan)).enumerate() {
+        let requests = Arc::new(RequestSet::build(&plan, phase));
+        for (s, step) in steps.into_iter().enumerate() {
+            tokio::select! {
+                () = tokio::time::sleep_until(clock.at(cursor)) => {}
+                () = cancel.cancelled() => break 'phases,
+            }
+            let ctx = Arc::new(StepCtx {
+                phase: p as u16,
+                step: s as u16,
+                end: cursor + step.duration,
+                requests: requests.clone(),
+                client: client.clone(),
+                clock,
+                cancel: cancel.clone(),
+                in_flight: in_flight.clone(),
+                tx: tx.clone(),
+                models: plan.models.len(),
+                seed: plan.workload.seed,
+            });
+            let _ = tx.send(Event::StepStarted { phase: ctx.phase, step: ctx.step, at: clock.now() }).await;
+            start_step(&mut tasks, ctx, &step, cursor, pool_size(&plan, &step));
+            cursor += step.duration;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Workers for an open step: enough to hold the peak rate for a whole
+/// request timeout, never more than the plan's explicit in-flight cap.
+fn pool_size(plan: &Plan, step: &Step) -> usize {
+    match &step.load {
+        StepLoad::Closed { users, .. } => *users,
+        StepLoad::Open(arrivals) => {
+            let peak = match arrivals {
+                Arrivals::Constant { rate } | Arrivals::Poisson { rate, .. } => *rate,
+                Arrivals::Ramp { from, to, .. } => from.max(*to),
+            };
+            let needed = (peak * plan.target.timeout.as_secs_f64()).ceil() as usize + 1;
+            needed.clamp(1, plan.target.max_in_flight)
+        }
+    }
+}
+
+fn start_step(tasks: &mut JoinSet<()>, ctx: Arc<StepCtx>, step: &Step, start: Duration, workers: usize) {
+    match &step.load {
+        StepLoad::Open(arrivals) => {
+            let (ticket_tx, ticket_rx) = async_channel::bounded(workers.max(1));
+            tasks.spawn(dispatch(ctx.clone(), arrivals.clone(), start, step.duration, ticket_tx));
+            for w in 0..workers {
+                tasks.spawn(work(ctx.clone(), Source::Open(ticket_rx.clone()), w as u64));
+            }
+        }
+        StepLoad::Closed { users, think_min, think_max } => {
+            for w in 0..*users {
+                let source = Source::Closed { think_min: *think_min, think_max: *think_max };
+                tasks.spawn(work(ctx.clone(), source, w as u64));
+            }
+        }
+    }
+}
+
+/// Turns an open schedule into tickets (intended send instants). Runs
+/// ahead of time until the channel is full, so free workers hold tickets
+/// and wake exactly at their instant; a full channel means every worker
+/// is busy, and the tickets then leave late and are measured from their
+/// intended time. Arrivals still unsent when the step ends are counted.
+async fn dispatch(
+    ctx: Arc<StepCtx>,
+    arrivals: Arrivals,
+    start: Duration,
+    duration: Duration,
+    tickets: async_channel::Sender<Duration>,
+) {
+    let mut unsent = 0;
+    let mut schedule = arrivals.iter(duration);
+    while let Some(at) = schedule.next() {
+        tokio::select! {
+            sent = tickets.send(start + at) => if sent.is_err() { break },
+            () = tokio::time::sleep_until(ctx.clock.at(ctx.end)) => {
+                unsent = 1 + schedule.count() as u64;
+                break;
+            }
+            () = ctx.cancel.cancelled() => break,
+        }
+    }
+    drop(tickets);
+    let finished = Event::StepFinished { phase: ctx.phase, step: ctx.step, at: ctx.end, unsent };
+    let _ = ctx.tx.send(finished).await;
+}
+
+/// Where a worker's next intended send time comes from.
+enum Source {
+    Open(async_channel::Receiver<Duration>),
+    Closed { think_min: Duration, think_max: Duration },
+}
+
+struct Ticket {
+    intended: Duration,
+    worker_was_ready: bool,
+}
+
+impl Source {
+    async fn next(&mut self, ctx: &StepCtx, rng: &mut SmallRng) -> Option<Ticket> {
+        match self {
+            Source::Open(tickets) => {
+                let intended = tokio::select! {
+                    ticket = tickets.recv() => ticket.ok()?,
+                    () = ctx.cancel.cancelled() => return None,
+                };
+                let worker_was_ready = ctx.clock.now() < intended;
+                if worker_was_ready {
+                    sleep_until(ctx, intended).await?;
+                }
+                Some(Ticket { intended, worker_was_ready })
+            }
+            Source::Closed { think_min, think_max } => {
+                let think = if think_max > think_min { rng.random_range(*think_min..*think_max) } else { *think_min };
+                if !think.is_zero() {
+                    sleep_until(ctx, (ctx.clock.now() + think).min(ctx.end)).await?;
+                }
+                let now = ctx.clock.now();
+                (now < ctx.end && !ctx.cancel.is_cancelled()).then_some(Ticket { intended: now, worker_was_ready: false })
+            }
+        }
+    }
+}
+
+async fn sleep_until(ctx: &StepCtx, at: Duration) -> Option<()> {
+    tokio::select! {
+        () = tokio::time::sleep_until(ctx.clock.at(at)) => Some(()),
+        () = ctx.cancel.cancelled() => None,
+    }
+}
+
+/// The one worker loop (STYLE 9): take a ticket, send, hand the outcome over.
+async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
+    let seed = ctx.seed ^ (u64::from(ctx.phase) << 48) ^ (u64::from(ctx.step) << 32) ^ worker;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut parser = sse::Parser::default();
+    let mut itl: Vec<Option<Histogram>> = vec![None; ctx.models];
+    while let Some(ticket) = source.next(&ctx, &mut rng).await {
+        let prepared = ctx.requests.pick(&mut rng);
+        let model = prepared.model;
+        let in_flight = ctx.in_flight.enter();
+        let histogram = itl[usize::from(model)].get_or_insert_with(Histogram::new);
+        let timing = ctx.client.send(prepared.body.clone(), &ctx.clock, &ctx.cancel, &mut parser, histogram).await;
+        ctx.in_flight.leave();
+        let outcome = Outcome {
+            slot: Slot { phase: ctx.phase, step: ctx.step, model },
+            intended: ticket.intended,
+            sent: timing.sent,
+            first_token: timing.first_token,
+            last_token: timing.last_token,
+            end: timing.end,
+            output_tokens: timing.output_tokens,
+            tokens_from_usage: timing.tokens_from_usage,
+            status: timing.status,
+            error: timing.error,
+            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+            worker_was_ready: ticket.worker_was_ready,
+        };
+        if ctx.tx.send(Event::Outcome(outcome)).await.is_err() {
+            break;
+        }
+    }
+    for (model, histogram) in itl.into_iter().enumerate() {
+        if let Some(histogram) = histogram.filter(|h| !h.is_empty()) {
+            let slot = Slot { phase: ctx.phase, step: ctx.step, model: model as u16 };
+            let _ = ctx.tx.send(Event::Itl { slot, histogram }).await;
+        }
+    }
+}

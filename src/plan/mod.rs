@@ -1,0 +1,181 @@
+//! Plans: what to send, how fast, and what must hold.
+//!
+//! Parse, then resolve (ripgrep's lowargs/hiargs): [`raw`] is the TOML as
+//! written, [`Plan`] is the resolved plan with URLs parsed, prompts built,
+//! durations scaled and thresholds parsed. Only a resolved plan reaches the
+//! engine, so nothing is sent before everything is valid. This module does
+//! no network I/O; it reads the plan file and the prompt files it names.
+
+mod builtin;
+mod error;
+pub mod raw;
+mod resolve;
+pub mod threshold;
+pub mod units;
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+pub use builtin::{BUILTIN, Builtin};
+pub use error::{Located, PlanError};
+pub use raw::Api;
+pub use resolve::{Overrides, load, resolve_source};
+pub use threshold::Threshold;
+
+/// The model the embedded simulator serves, used when a plan names none.
+pub const SIMULATOR_MODEL: &str = "sim-llama-8b";
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub target: Target,
+    pub models: Vec<Model>,
+    pub workload: Workload,
+    pub phases: Vec<Phase>,
+    pub thresholds: Vec<Threshold>,
+    pub abort_on_fail: bool,
+}
+
+impl Plan {
+    pub fn total_duration(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    /// None: start the embedded simulator and aim at it.
+    pub base_url: Option<String>,
+    pub api: Api,
+    pub stream: bool,
+    #[serde(serialize_with = "secs")]
+    pub timeout: Duration,
+    pub headers: Vec<(String, String)>,
+    /// The variable the key was read from; the key itself is never serialised.
+    pub api_key_env: Option<String>,
+    #[serde(skip)]
+    pub api_key: Option<Secret>,
+    /// Most requests in flight at once in open-model phases.
+    pub max_in_flight: usize,
+    pub template: Option<Template>,
+}
+
+/// A credential: printed as `***` so it never reaches a log or report.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Template {
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    pub tokens_pointer: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Model {
+    pub name: String,
+    /// Share of requests, normalised so all models sum to 1.
+    pub weight: f64,
+    pub thresholds: Vec<Threshold>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Workload {
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub prompts: Vec<Prompt>,
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Prompt {
+    #[serde(skip)]
+    pub text: String,
+    /// Target length in tokens (words for synthetic prompts).
+    pub tokens: u32,
+    pub weight: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Phase {
+    pub name: String,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    pub load: Load,
+    pub max_tokens: u32,
+    pub thresholds: Vec<Threshold>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Load {
+    Constant { rate: f64 },
+    Ramp { from: f64, to: f64 },
+    Poisson { rate: f64 },
+    Users {
+        users: usize,
+        #[serde(serialize_with = "secs")]
+        think_min: Duration,
+        #[serde(serialize_with = "secs")]
+        think_max: Duration,
+    },
+    Concurrency { concurrency: usize },
+    Sweep {
+        levels: Vec<usize>,
+        #[serde(serialize_with = "secs")]
+        step_duration: Duration,
+    },
+}
+
+impl Load {
+    /// The load in words, for reports.
+    pub fn describe(&self) -> String {
+        let r = |v: f64| threshold::format_value(threshold::Unit::PerSecond, v);
+        match self {
+            Load::Constant { rate } => format!("constant {} req/s", r(*rate)),
+            Load::Ramp { from, to } => format!("ramp {}→{} req/s", r(*from), r(*to)),
+            Load::Poisson { rate } => format!("poisson {} req/s", r(*rate)),
+            Load::Users { users, think_min, think_max } => format!(
+                "{users} users, think {}–{}",
+                units::format_duration(*think_min),
+                units::format_duration(*think_max)
+            ),
+            Load::Concurrency { concurrency } => format!("concurrency {concurrency}"),
+            Load::Sweep { levels, .. } => {
+                let levels: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
+                format!("sweep concurrency {}", levels.join(", "))
+            }
+        }
+    }
+
+    /// The highest target arrival rate of an open-model load.
+    pub fn peak_rate(&self) -> Option<f64> {
+        match self {
+            Load::Constant { rate } | Load::Poisson { rate } => Some(*rate),
+            Load::Ramp { from, to } => Some(from.max(*to)),
+            _ => None,
+        }
+    }
+
+    /// The mean target rate over the phase, for achieved-vs-target.
+    pub fn mean_rate(&self) -> Option<f64> {
+        match self {
+            Load::Constant { rate } | Load::Poisson { rate } => Some(*rate),
+            Load::Ramp { from, to } => Some((from + to) / 2.0),
+            _ => None,
+        }
+    }
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}

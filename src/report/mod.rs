@@ -1,0 +1,75 @@
+//! Reports: the serde [`model`] of a run and one renderer per format.
+//!
+//! Renderers write into `impl Write`; they never open files, read clocks or
+//! compute statistics — everything they print is already in the model.
+//! Only the runner decides where output goes.
+//!
+//! [`render`] writes `report.json` (the lossless contract, checked against
+//! `docs/report-schema.json`), `report.md` or `report.html`;
+//! [`render_summary`] writes the end-of-run terminal summary. The Markdown,
+//! HTML and terminal renderers share their rows and unit formatting through
+//! `view`, so the three never disagree on a number.
+
+mod html;
+mod json;
+mod markdown;
+pub mod model;
+mod terminal;
+mod view;
+
+pub use model::*;
+
+/// A report file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Markdown,
+    Html,
+}
+
+impl Format {
+    /// The file extension the runner gives this format: "json", "md", "html".
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Markdown => "md",
+            Format::Html => "html",
+        }
+    }
+}
+
+/// A format name that is not one of the choices; the message lists them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown report format `{0}`: expected one of json, md, markdown, html")]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "md" | "markdown" => Ok(Format::Markdown),
+            "html" => Ok(Format::Html),
+            _ => Err(UnknownFormat(name.to_owned())),
+        }
+    }
+}
+
+/// Writes `report` in `format`.
+pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    match format {
+        Format::Json => json::render(report, out),
+        Format::Markdown => markdown::render(report, out),
+        Format::Html => html::render(report, out),
+    }
+}
+
+/// End-of-run summary for a terminal (plain text, within 100 columns):
+/// verdict, requests and errors by kind, achieved vs target rps, latency
+/// percentiles (from the intended send) and service time, streaming times,
+/// phases, thresholds and generator health. Where the report files went is
+/// the runner's to print.
+pub fn render_summary(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    terminal::render(report, out)
+}

@@ -1,0 +1,280 @@
+//! The report model: everything a finished (or interrupted) run measured,
+//! as plain serde data. `report.json` is this model; every renderer reads
+//! only this model, so `infercheck report RESULT.json` re-renders any run.
+//!
+//! Changing a field's meaning or removing it bumps [`SCHEMA_VERSION`];
+//! adding an optional field does not. `docs/report-schema.json` is the
+//! contract and a test checks real reports against it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{ErrorCounts, Histogram, HistogramError, MetricSet, Quantiles, Series};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub run_id: String,
+    /// RFC 3339 wall-clock times of the run's start and end.
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_s: f64,
+    pub plan_name: String,
+    /// The resolved plan as run (durations already scaled).
+    pub plan: serde_json::Value,
+    pub target: Target,
+    pub verdict: Verdict,
+    pub summary: Summary,
+    /// Every request of the run.
+    pub overall: StatsBlock,
+    pub phases: Vec<PhaseReport>,
+    pub models: Vec<ModelReport>,
+    pub thresholds: Vec<ThresholdResult>,
+    pub generator: GeneratorHealth,
+    /// One entry per second of the run (also streamed to intervals.jsonl).
+    pub intervals: Vec<IntervalSummary>,
+    /// Sampled series on the run clock (generator CPU today; server-side
+    /// samplers add theirs).
+    pub series: Vec<Series>,
+    /// Caveats a reader must know (e.g. tokens counted without `usage`).
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub base_url: String,
+    /// "openai-chat", "openai-completions" or "template".
+    pub api: String,
+    pub stream: bool,
+    /// True when infercheck started its own simulator as the target.
+    pub embedded_simulator: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every threshold met.
+    Pass,
+    /// At least one threshold failed (or had no data).
+    Fail,
+    /// The generator was the bottleneck; numbers cannot be trusted.
+    Invalid,
+    /// Stopped early (Ctrl-C or abort-on-fail); the report is partial.
+    Interrupted,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    /// Why, in a sentence each (failed thresholds, invalidity reasons).
+    pub reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    /// Most requests in flight at once, as the client saw it.
+    pub peak_concurrency: u64,
+    /// Highest completed-requests-per-second over one 1 s interval.
+    pub peak_rps: f64,
+    /// Completed requests / run duration.
+    pub achieved_rps: f64,
+    /// Highest target rate of any phase (open-loop phases only).
+    pub peak_target_rps: Option<f64>,
+}
+
+/// Statistics of a group of requests. Times in milliseconds; latency is
+/// measured from the intended send time, service time from the actual send.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsBlock {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub error_rate: f64,
+    pub timeout_rate: f64,
+    /// Completed requests per second over the group's wall time.
+    pub rps: f64,
+    /// Target rate for open-loop groups.
+    pub target_rps: Option<f64>,
+    pub duration_s: f64,
+    pub output_tokens: u64,
+    /// Output tokens per second over the group's wall time.
+    pub output_tokens_per_s: f64,
+    pub tokens_counted_from_chunks: u64,
+    pub late_sends: u64,
+    pub latency_ms: Option<Quantiles>,
+    pub service_time_ms: Option<Quantiles>,
+    pub ttft_ms: Option<Quantiles>,
+    pub ttft_service_ms: Option<Quantiles>,
+    pub itl_ms: Option<Quantiles>,
+    pub tpot_ms: Option<Quantiles>,
+    /// Per-request output tokens per second.
+    pub tokens_per_s: Option<Quantiles>,
+    pub schedule_lag_ms: Option<Quantiles>,
+    /// Lossless HDR histograms (V2 deflate, base64), keyed by metric.
+    pub histograms: BTreeMap<String, String>,
+}
+
+impl StatsBlock {
+    /// Summarises `set` over `duration_s` of wall time.
+    pub fn from_set(set: &MetricSet, duration_s: f64, target_rps: Option<f64>) -> Self {
+        let per_s = |n: u64| if duration_s > 0.0 { n as f64 / duration_s } else { 0.0 };
+        let ms = |h: &Histogram| h.quantiles(1000.0);
+        StatsBlock {
+            requests: set.requests,
+            ok: set.ok,
+            errors: error_map(&set.errors),
+            error_rate: set.error_rate(),
+            timeout_rate: set.timeout_rate(),
+            rps: per_s(set.requests),
+            target_rps,
+            duration_s,
+            output_tokens: set.output_tokens,
+            output_tokens_per_s: per_s(set.output_tokens),
+            tokens_counted_from_chunks: set.tokens_counted_from_chunks,
+            late_sends: set.late_sends,
+            latency_ms: ms(&set.latency),
+            service_time_ms: ms(&set.service_time),
+            ttft_ms: ms(&set.ttft),
+            ttft_service_ms: ms(&set.ttft_service),
+            itl_ms: ms(&set.itl),
+            tpot_ms: ms(&set.tpot),
+            tokens_per_s: set.tokens_per_second_milli.quantiles(1000.0),
+            schedule_lag_ms: ms(&set.schedule_lag),
+            histograms: histogram_map(set),
+        }
+    }
+
+    /// Decodes one embedded histogram (e.g. "latency_us") for re-analysis.
+    pub fn histogram(&self, key: &str) -> Option<Result<Histogram, HistogramError>> {
+        self.histograms.get(key).map(|text| Histogram::from_base64(text))
+    }
+}
+
+fn error_map(errors: &ErrorCounts) -> BTreeMap<String, u64> {
+    errors.nonzero().map(|(kind, n)| (kind.name().to_owned(), n)).collect()
+}
+
+fn histogram_map(set: &MetricSet) -> BTreeMap<String, String> {
+    let all = [
+        ("latency_us", &set.latency),
+        ("service_time_us", &set.service_time),
+        ("ttft_us", &set.ttft),
+        ("ttft_service_us", &set.ttft_service),
+        ("itl_us", &set.itl),
+        ("tpot_us", &set.tpot),
+        ("tokens_per_s_milli", &set.tokens_per_second_milli),
+        ("schedule_lag_us", &set.schedule_lag),
+    ];
+    all.into_iter()
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(key, h)| (key.to_owned(), h.to_base64()))
+        .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    pub name: String,
+    /// The load in words, e.g. "constant 100 req/s", "ramp 10→50 req/s",
+    /// "closed 5 users, think 1s–3s", "sweep concurrency 20,24,32".
+    pub load: String,
+    pub planned_duration_s: f64,
+    pub stats: StatsBlock,
+    /// One per step: a sweep has one per level, other loads exactly one.
+    pub steps: Vec<StepReport>,
+    pub models: Vec<ModelReport>,
+    /// Peak requests in flight during this phase.
+    pub peak_concurrency: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// e.g. "c=20" for a sweep level.
+    pub label: String,
+    /// Concurrency of a closed-loop step, if any.
+    pub concurrency: Option<u64>,
+    pub stats: StatsBlock,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    pub model: String,
+    /// Share of requests the plan gave this model (0..1).
+    pub weight: f64,
+    pub stats: StatsBlock,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdStatus {
+    Pass,
+    Fail,
+    /// The metric had no data (e.g. TTFT without streaming): a failure.
+    NoData,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// As written in the plan, e.g. "p95(latency) < 950ms".
+    pub expression: String,
+    /// "run" for global thresholds, else the phase name.
+    pub scope: String,
+    /// Human label, e.g. "P95 Latency".
+    pub label: String,
+    /// The bound, e.g. "< 950ms".
+    pub target: String,
+    pub achieved: Option<f64>,
+    /// The achieved value in the threshold's unit, e.g. "847ms", "0.23%".
+    pub achieved_display: String,
+    pub status: ThresholdStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorHealth {
+    /// False when infercheck itself was the bottleneck.
+    pub valid: bool,
+    pub reasons: Vec<String>,
+    /// Process CPU in cores busy (1.0 = one core saturated).
+    pub cpu_cores_avg: f64,
+    pub cpu_cores_max: f64,
+    pub cores_available: u64,
+    pub schedule_lag_p99_ms: Option<f64>,
+    /// Sends later than the lag tolerance, out of all sends.
+    pub late_sends: u64,
+    /// Arrivals never sent because the run ended first (still counted).
+    pub unsent_arrivals: u64,
+}
+
+/// One second of the run, as appended to intervals.jsonl.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSummary {
+    /// Seconds since the run started, at the interval's end.
+    pub t: f64,
+    pub phase: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    /// Requests completed in this second.
+    pub rps: f64,
+    pub target_rps: Option<f64>,
+    pub in_flight: u64,
+    pub output_tokens: u64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
+    pub schedule_lag_p99_ms: Option<f64>,
+}

@@ -1,0 +1,250 @@
+//! The end-of-run summary for a terminal: plain text within 100 columns,
+//! no colour codes and no emoji (their widths vary between terminals), so
+//! it reads the same in a CI log as in a shell.
+//!
+//! Owns the layout only; numbers come from [`super::view`]. It must not say
+//! where the report files are (the runner prints that) nor read a clock.
+
+use std::io::{self, Write};
+
+use super::model::{Report, StatsBlock};
+use super::view;
+
+/// Lines never exceed this many characters.
+pub(crate) const WIDTH: usize = 100;
+/// Width of the label column of the "Label  value" lines.
+const LABEL_WIDTH: usize = 12;
+
+pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    verdict(report, out)?;
+    writeln!(out)?;
+    overview(report, out)?;
+    phases(report, out)?;
+    thresholds(report, out)
+}
+
+/// Replaces control characters (an escape sequence in a plan name could
+/// recolour or clear the user's terminal) with U+FFFD.
+fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+}
+
+/// Breaks `text` at spaces so that no line is longer than `width`; a word
+/// longer than a whole line is cut, so the limit always holds.
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = clean(word).chars().collect();
+        while word.len() > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            lines.push(word.drain(..width).collect());
+        }
+        let word: String = word.into_iter().collect();
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Cuts `text` to `width` characters, marking the cut with "…".
+fn truncate(text: &str, width: usize) -> String {
+    let text = clean(text);
+    if text.chars().count() <= width {
+        return text;
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// "Label       value", the value wrapped under itself.
+fn line(label: &str, value: &str, out: &mut dyn Write) -> io::Result<()> {
+    let pad = " ".repeat(LABEL_WIDTH);
+    for (i, part) in wrap(value, WIDTH - LABEL_WIDTH).iter().enumerate() {
+        if i == 0 {
+            writeln!(out, "{:<LABEL_WIDTH$}{part}", truncate(label, LABEL_WIDTH - 1))?;
+        } else {
+            writeln!(out, "{pad}{part}")?;
+        }
+    }
+    Ok(())
+}
+
+fn bullets(items: &[String], out: &mut dyn Write) -> io::Result<()> {
+    for item in items {
+        for (i, part) in wrap(item, WIDTH - 4).iter().enumerate() {
+            writeln!(out, "{}{part}", if i == 0 { "  - " } else { "    " })?;
+        }
+    }
+    Ok(())
+}
+
+fn verdict(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let v = &report.verdict;
+    let head = format!(
+        "infercheck — {}: {} (exit {}), {}",
+        report.plan_name,
+        view::outcome_word(v.outcome),
+        v.exit_code,
+        view::outcome_gloss(report)
+    );
+    for part in wrap(&head, WIDTH) {
+        writeln!(out, "{part}")?;
+    }
+    bullets(&v.reasons, out)
+}
+
+fn requests_text(report: &Report) -> String {
+    let s = &report.summary;
+    let mut text = format!("{} sent, {} ok, {} errors", view::count(s.requests), view::count(s.ok), view::count(s.errors));
+    if let Some(kinds) = view::errors(&report.overall) {
+        let kinds: Vec<String> = kinds.rows.iter().map(|r| format!("{} {}", r[0], r[1])).collect();
+        text = format!("{text} ({})", kinds.join(", "));
+    }
+    text
+}
+
+fn throughput_text(report: &Report) -> String {
+    let s = &report.summary;
+    let mut text = format!("{} req/s achieved, peak {} req/s", view::rate(s.achieved_rps), view::rate(s.peak_rps));
+    if let Some(target) = s.peak_target_rps {
+        text = format!("{text}, target {} req/s", view::target_rate(target));
+    }
+    text
+}
+
+fn latency_text(o: &StatsBlock) -> String {
+    let Some(q) = o.latency_ms else {
+        return format!("{} (no successful request)", view::NONE);
+    };
+    format!(
+        "p50 {}, p95 {}, p99 {} (from intended send); service time p95 {}",
+        view::ms(q.p50),
+        view::ms(q.p95),
+        view::ms(q.p99),
+        view::opt_ms(o.service_time_ms.map(|s| s.p95))
+    )
+}
+
+fn streaming_text(o: &StatsBlock) -> String {
+    let p = |q: Option<crate::stats::Quantiles>| view::opt_ms(q.map(|q| q.p95));
+    let ttft_p50 = view::opt_ms(o.ttft_ms.map(|q| q.p50));
+    format!(
+        "TTFT p50 {ttft_p50}, p95 {}; TTFT (service) p95 {}; ITL p95 {}; TPOT p95 {}",
+        p(o.ttft_ms),
+        p(o.ttft_service_ms),
+        p(o.itl_ms),
+        p(o.tpot_ms)
+    )
+}
+
+fn generator_text(report: &Report) -> String {
+    let g = &report.generator;
+    let validity = if g.valid { "valid" } else { "INVALID (the generator was the bottleneck)" };
+    format!(
+        "{validity}; CPU {}; schedule lag p99 {}; {} late sends; {} unsent arrivals",
+        view::cpu_text(g),
+        view::opt_ms(g.schedule_lag_p99_ms),
+        view::count(g.late_sends),
+        view::count(g.unsent_arrivals)
+    )
+}
+
+fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    line("Requests", &requests_text(report), out)?;
+    line("Throughput", &throughput_text(report), out)?;
+    line("Latency", &latency_text(&report.overall), out)?;
+    if report.target.stream || report.overall.ttft_ms.is_some() {
+        line("Streaming", &streaming_text(&report.overall), out)?;
+    }
+    line("Generator", &generator_text(report), out)?;
+    bullets(&report.generator.reasons, out)
+}
+
+/// Writes rows as left-aligned columns, each cut to its maximum width.
+fn columns(rows: &[Vec<String>], max: &[usize], out: &mut dyn Write) -> io::Result<()> {
+    let cut: Vec<Vec<String>> =
+        rows.iter().map(|r| r.iter().zip(max).map(|(c, m)| truncate(c, *m)).collect()).collect();
+    let widths: Vec<usize> =
+        (0..max.len()).map(|i| cut.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in &cut {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(out, "  {}", cells.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+fn phases(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.phases.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Phases (latency from intended send)")?;
+    let mut rows = vec![["PHASE", "LOAD", "REQUESTS", "REQ/S", "P95", "ERRORS"].map(String::from).to_vec()];
+    for p in &report.phases {
+        let s = &p.stats;
+        let rps = match s.target_rps {
+            Some(t) => format!("{} of {}", view::rate(s.rps), view::target_rate(t)),
+            None => view::rate(s.rps),
+        };
+        let p95 = view::opt_ms(s.latency_ms.map(|q| q.p95));
+        rows.push(vec![p.name.clone(), p.load.clone(), view::count(s.requests), rps, p95, view::pct(s.error_rate)]);
+    }
+    // 18 + 28 + 9 + 14 + 9 + 8 + 2 * 6 separators = 98 columns at most.
+    columns(&rows, &[18, 28, 9, 14, 9, 8], out)
+}
+
+fn thresholds(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.thresholds.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Thresholds")?;
+    let mut rows = vec![["STATUS", "SCOPE", "METRIC", "TARGET", "ACHIEVED"].map(String::from).to_vec()];
+    for t in &report.thresholds {
+        let achieved = if t.achieved_display.is_empty() { view::NONE.to_owned() } else { t.achieved_display.clone() };
+        let status = view::status_word(t.status).to_owned();
+        rows.push(vec![status, t.scope.clone(), t.label.clone(), t.target.clone(), achieved]);
+    }
+    // 7 + 18 + 28 + 18 + 18 + 2 * 5 separators = 99 columns at most.
+    columns(&rows, &[7, 18, 28, 18, 18], out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_every_line_within_the_width() {
+        let cases: [(&str, usize, &[&str]); 5] = [
+            ("", 10, &[""]),
+            ("short", 10, &["short"]),
+            ("one two three four", 9, &["one two", "three", "four"]),
+            ("exactly10! next", 10, &["exactly10!", "next"]),
+            ("abcdefghijklmnop x", 5, &["abcde", "fghij", "klmno", "p x"]),
+        ];
+        for (text, width, want) in cases {
+            assert_eq!(wrap(text, width), want, "{text:?} at {width}");
+        }
+    }
+
+    #[test]
+    fn truncate_marks_the_cut() {
+        assert_eq!(truncate("P95 Latency", 20), "P95 Latency");
+        assert_eq!(truncate("Tokens/s per Request", 10), "Tokens/s …");
+        assert_eq!(truncate("red\u{1b}[31m", 20), "red\u{FFFD}[31m");
+        assert_eq!(wrap("a\u{1b}[2J b", 20), ["a\u{FFFD}[2J b"]);
+    }
+}

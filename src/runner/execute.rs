@@ -1,0 +1,196 @@
+//! One run of a plan: resolve, pick the target, drive the engine beside
+//! the aggregator loop, write the results, judge.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::cpu::{CpuMeter, cores_available};
+use super::embedded::EmbeddedSim;
+use super::output::RunDir;
+use super::progress::Progress;
+use super::Failure;
+use crate::aggregate::Aggregator;
+use crate::analysis::{self, RunRecord};
+use crate::cli::RunArgs;
+use crate::exit;
+use crate::load::{self, Client, Clock, InFlight, Step};
+use crate::plan::{Overrides, Plan};
+use crate::report::{Report, StatsBlock, Target};
+use crate::sim::SimConfig;
+use crate::stats::Series;
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    pub exit_code: i32,
+    pub report: Report,
+    pub dir: PathBuf,
+}
+
+/// Outcomes buffered between the workers and the aggregator.
+const EVENT_BUFFER: usize = 16 * 1024;
+/// Seconds of run after which abort-on-fail starts judging.
+const ABORT_GRACE: Duration = Duration::from_secs(5);
+
+pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
+    let overrides = Overrides { target: args.target.clone(), model: args.model.clone(), duration_scale: args.duration_scale };
+    let plan = crate::plan::load(&args.plan, &overrides).map_err(|e| Failure::new(exit::PLAN_INVALID, e))?;
+    let plan = Arc::new(plan);
+    let embedded = match &plan.target.base_url {
+        Some(_) => None,
+        None => Some(EmbeddedSim::start(SimConfig::default()).map_err(|e| {
+            Failure::new(exit::COULD_NOT_RUN, format!("cannot start the embedded simulator: {e}"))
+        })?),
+    };
+    let base_url = plan.target.base_url.clone().or_else(|| embedded.as_ref().map(|s| s.base_url.clone())).unwrap_or_default();
+    let started = chrono::Utc::now();
+    let run_id = format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), plan.name);
+    let dir = RunDir::create(&args.out, &run_id).map_err(Failure::io)?;
+    let client = Client::new(&plan, &base_url, plan.target.max_in_flight).map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+    if !args.quiet {
+        eprintln!("infercheck: plan {} against {base_url} — results in {}", plan.name, dir.path.display());
+    }
+    let target = Target {
+        base_url: base_url.clone(),
+        api: plan.target.api.name().into(),
+        stream: plan.target.stream,
+        embedded_simulator: embedded.is_some(),
+    };
+    let mut session = Session::new(plan.clone(), dir, !args.quiet);
+    let measured = session.measure(client).await.map_err(Failure::io)?;
+    drop(embedded);
+    let report = session.judge(run_id, started, target, measured);
+    let files = session.dir.write_reports(&report).map_err(Failure::io)?;
+    print_summary(&report, &files);
+    Ok(RunResult { exit_code: report.verdict.exit_code, report, dir: session.dir.path.clone() })
+}
+
+fn print_summary(report: &Report, files: &[PathBuf]) {
+    let mut out = std::io::stdout().lock();
+    let _ = crate::report::render_summary(report, &mut out);
+    for file in files {
+        let _ = std::io::Write::write_all(&mut out, format!("wrote {}\n", file.display()).as_bytes());
+    }
+}
+
+/// A run in progress: the aggregator loop's state.
+struct Session {
+    plan: Arc<Plan>,
+    steps: Vec<Vec<Step>>,
+    aggregator: Aggregator,
+    dir: RunDir,
+    progress: Progress,
+    cpu: CpuMeter,
+    cpu_series: Series,
+}
+
+/// How the load ended.
+struct Measured {
+    elapsed: Duration,
+    interrupted: bool,
+    aborted_by: Option<String>,
+}
+
+impl Session {
+    fn new(plan: Arc<Plan>, dir: RunDir, show_progress: bool) -> Self {
+        let steps = load::plan_steps(&plan);
+        Session {
+            aggregator: Aggregator::new(&plan, &steps),
+            progress: Progress::new(show_progress, plan.total_duration()),
+            steps,
+            plan,
+            dir,
+            cpu: CpuMeter::new(),
+            cpu_series: Series::new("generator_cpu", "cores"),
+        }
+    }
+
+    /// Drives the engine and folds its events until the last request is
+    /// done; closes an interval every second; stops early on Ctrl-C or a
+    /// failing threshold under abort-on-fail.
+    async fn measure(&mut self, client: Client) -> anyhow::Result<Measured> {
+        let clock = Clock::start();
+        let cancel = CancellationToken::new();
+        let in_flight = Arc::new(InFlight::default());
+        let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
+        let engine = tokio::spawn(load::drive(self.plan.clone(), client, clock, cancel.clone(), in_flight.clone(), tx));
+        let mut ticker = tokio::time::interval_at(clock.at(Duration::from_secs(1)), Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let (mut interrupted, mut aborted_by) = (false, None);
+        loop {
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(event) => self.aggregator.record(event),
+                    None => break,
+                },
+                _ = ticker.tick() => {
+                    self.close_interval(clock.now(), in_flight.get())?;
+                    if aborted_by.is_none() && let Some(why) = self.abort_reason(clock.now()) {
+                        aborted_by = Some(why);
+                        interrupted = true;
+                        cancel.cancel();
+                    }
+                }
+                _ = &mut ctrl_c, if !interrupted => {
+                    interrupted = true;
+                    cancel.cancel();
+                }
+            }
+        }
+        let _ = engine.await;
+        let elapsed = clock.now();
+        self.close_interval(elapsed, 0)?;
+        self.progress.finish();
+        Ok(Measured { elapsed, interrupted, aborted_by })
+    }
+
+    fn close_interval(&mut self, now: Duration, in_flight: u64) -> anyhow::Result<()> {
+        if let Some(cores) = self.cpu.sample() {
+            self.cpu_series.push(now.as_secs_f64(), cores);
+        }
+        let interval = self.aggregator.close_interval(now, in_flight);
+        self.progress.update(&interval);
+        self.dir.append_interval(&interval)
+    }
+
+    /// Under abort-on-fail, the first run-scope threshold failing on the
+    /// statistics so far (NO DATA does not abort: data may still come).
+    fn abort_reason(&self, now: Duration) -> Option<String> {
+        if !self.plan.abort_on_fail || now < ABORT_GRACE {
+            return None;
+        }
+        let stats = StatsBlock::from_set(&self.aggregator.overall(), now.as_secs_f64(), None);
+        self.plan
+            .thresholds
+            .iter()
+            .map(|t| analysis::evaluate(t, "run", &stats, None))
+            .find(|r| r.status == crate::report::ThresholdStatus::Fail)
+            .map(|r| format!("{} (achieved {})", r.expression, r.achieved_display))
+    }
+
+    fn judge(&self, run_id: String, started: chrono::DateTime<chrono::Utc>, target: Target, measured: Measured) -> Report {
+        let ended = started + chrono::Duration::from_std(measured.elapsed).unwrap_or_default();
+        let record = RunRecord {
+            plan: &self.plan,
+            steps: &self.steps,
+            aggregator: &self.aggregator,
+            run_id,
+            started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ended_at: ended.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            elapsed_s: measured.elapsed.as_secs_f64(),
+            target,
+            interrupted: measured.interrupted,
+            aborted_by: measured.aborted_by,
+            generator_cpu: self.cpu_series.clone(),
+            cores_available: cores_available(),
+        };
+        analysis::build_report(&record)
+    }
+}
+

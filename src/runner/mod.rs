@@ -1,0 +1,81 @@
+//! The runner: turns a [`Command`] into work and an exit code. It owns the
+//! run's I/O — result files, the terminal, signals — and is the only place
+//! that decides where output goes. Statistics come from `aggregate`,
+//! judgement from `analysis`, text from `report`.
+
+mod cpu;
+mod embedded;
+mod execute;
+mod output;
+mod progress;
+
+use std::io::Write;
+
+pub use execute::{RunResult, run_plan};
+
+use crate::cli::Command;
+use crate::exit;
+
+/// Runs one command and returns the process exit code. Errors are
+/// printed to stderr with their whole context chain.
+pub async fn run(command: Command) -> i32 {
+    let result = match command {
+        Command::Run(args) => run_plan(args).await.map(|r| r.exit_code),
+        Command::Plans => list_plans(),
+        Command::ServeSim(args) => serve_sim(args).await,
+        Command::Report(args) => rerender(&args),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {}", error.message);
+        error.code
+    })
+}
+
+/// An error that stops a command, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, error: impl std::fmt::Display) -> Self {
+        Failure { code, message: error.to_string() }
+    }
+
+    /// "could not run", with the whole chain of an anyhow error.
+    pub fn io(error: anyhow::Error) -> Self {
+        Failure { code: exit::COULD_NOT_RUN, message: format!("{error:#}") }
+    }
+}
+
+fn list_plans() -> Result<i32, Failure> {
+    let mut out = std::io::stdout().lock();
+    for plan in crate::plan::BUILTIN {
+        let _ = writeln!(out, "{:<18} {}", plan.name, plan.description());
+    }
+    Ok(exit::OK)
+}
+
+async fn serve_sim(args: crate::cli::SimArgs) -> Result<i32, Failure> {
+    let config = crate::sim::SimConfig {
+        seed: args.seed,
+        ttft: args.ttft,
+        per_token: args.per_token,
+        slowdown_per_running: args.slowdown,
+        max_num_seqs: args.max_num_seqs,
+        faults: crate::sim::Faults { error_rate: args.error_rate, error_status: args.error_status, ..Default::default() },
+        ..crate::sim::SimConfig::default()
+    };
+    crate::sim::serve_until_ctrl_c(args.listen, config)
+        .await
+        .map_err(|e| Failure::new(exit::COULD_NOT_RUN, format!("cannot serve on {}: {e}", args.listen)))?;
+    Ok(exit::OK)
+}
+
+fn rerender(args: &crate::cli::ReportArgs) -> Result<i32, Failure> {
+    let report = output::read_report(&args.result).map_err(Failure::io)?;
+    let mut out = std::io::stdout().lock();
+    crate::report::render(&report, args.format, &mut out).map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+    Ok(exit::OK)
+}

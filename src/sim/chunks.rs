@@ -1,0 +1,172 @@
+//! Server-sent-event chunks of a streaming answer, built from per-request
+//! templates: the JSON envelope (id, object, created, model) is serialised
+//! once per request, and a token chunk is three slices copied into one
+//! buffer, so the hot path allocates only the `Bytes` it sends.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::openai::{Endpoint, Job, usage_json};
+
+/// The SSE error event of the `error_event_rate` fault.
+const ERROR_EVENT: &str =
+    "data: {\"error\":{\"message\":\"simulated\",\"type\":\"server_error\"}}\n\n";
+
+/// The end-of-stream marker.
+const DONE: &str = "data: [DONE]\n\n";
+
+/// Templates for one streaming request.
+#[derive(Debug)]
+pub(crate) struct Chunks {
+    endpoint: Endpoint,
+    /// `data: {"id":..,"object":..,"created":..,"model":..,` — every chunk
+    /// of the request starts with it.
+    head: String,
+    /// `head` plus the opening of a token's text field.
+    token_open: String,
+}
+
+impl Chunks {
+    pub fn new(job: &Job) -> Chunks {
+        let object = match job.endpoint {
+            Endpoint::Chat => "chat.completion.chunk",
+            Endpoint::Completion => "text_completion",
+        };
+        // The model comes from the client, so it goes through the JSON
+        // serialiser for escaping; everything else is known to be plain.
+        let model = serde_json::to_string(&job.model).unwrap_or_else(|_| "\"\"".into());
+        let head = format!(
+            "data: {{\"id\":\"{}\",\"object\":\"{object}\",\"created\":{},\"model\":{model},",
+            job.endpoint.response_id(job.seq),
+            job.created,
+        );
+        let open = match job.endpoint {
+            Endpoint::Chat => "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"",
+            Endpoint::Completion => "\"choices\":[{\"index\":0,\"text\":\"",
+        };
+        let token_open = format!("{head}{open}");
+        Chunks {
+            endpoint: job.endpoint,
+            head,
+            token_open,
+        }
+    }
+
+    /// The chat stream's first chunk: the assistant role, no token.
+    pub fn role(&self) -> Bytes {
+        let tail = "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\
+                    \"logprobs\":null,\"finish_reason\":null}]}\n\n";
+        concat(&[&self.head, tail])
+    }
+
+    /// One token chunk. `word` must need no JSON escaping (the vocabulary
+    /// guarantees it).
+    pub fn token(&self, word: &str) -> Bytes {
+        let close = match self.endpoint {
+            Endpoint::Chat => "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+            Endpoint::Completion => "\",\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+        };
+        concat(&[&self.token_open, word, close])
+    }
+
+    /// Everything after the last token in one write: the finish chunk, the
+    /// usage chunk when asked for, and `[DONE]`.
+    pub fn end(&self, usage: Option<(u64, u64)>) -> Bytes {
+        let finish = match self.endpoint {
+            Endpoint::Chat => {
+                "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}\n\n"
+            }
+            Endpoint::Completion => {
+                "\"choices\":[{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"length\"}]}\n\n"
+            }
+        };
+        let usage = usage.map(|(prompt, completion)| {
+            format!(
+                "\"choices\":[],\"usage\":{}}}\n\n",
+                usage_json(prompt, completion)
+            )
+        });
+        match &usage {
+            Some(u) => concat(&[&self.head, finish, &self.head, u, DONE]),
+            None => concat(&[&self.head, finish, DONE]),
+        }
+    }
+
+    /// The error event that ends a faulty stream.
+    pub fn error_event() -> Bytes {
+        Bytes::from_static(ERROR_EVENT.as_bytes())
+    }
+}
+
+/// Concatenates slices into one exactly-sized buffer (one allocation).
+fn concat(parts: &[&str]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        buf.put_slice(part.as_bytes());
+    }
+    buf.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::faults::FaultPlan;
+    use serde_json::Value;
+
+    fn job(endpoint: Endpoint) -> Job {
+        Job {
+            endpoint,
+            seq: 3,
+            model: "we\"ird".into(),
+            prompt_tokens: 4,
+            max_tokens: 2,
+            stream: true,
+            include_usage: true,
+            faults: FaultPlan::default(),
+            created: 1700000000,
+        }
+    }
+
+    /// The JSON payloads of the `data:` events in `bytes`.
+    fn events(bytes: &Bytes) -> Vec<String> {
+        let text = std::str::from_utf8(bytes).unwrap();
+        assert!(text.ends_with("\n\n"));
+        let events = text.trim_end().split("\n\n");
+        events
+            .map(|e| e.strip_prefix("data: ").unwrap().to_string())
+            .collect()
+    }
+
+    fn json(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn chat_chunks_are_valid_json_with_the_escaped_model() {
+        let c = Chunks::new(&job(Endpoint::Chat));
+        let role = json(&events(&c.role())[0]);
+        assert_eq!(role["model"], "we\"ird");
+        assert_eq!(role["id"], "chatcmpl-sim-3");
+        assert_eq!(role["object"], "chat.completion.chunk");
+        assert_eq!(role["choices"][0]["delta"]["role"], "assistant");
+        let token = json(&events(&c.token(" cache"))[0]);
+        assert_eq!(token["choices"][0]["delta"]["content"], " cache");
+        let end = events(&c.end(Some((4, 2))));
+        assert_eq!(end.len(), 3);
+        assert_eq!(json(&end[0])["choices"][0]["finish_reason"], "length");
+        assert_eq!(json(&end[1])["usage"]["total_tokens"], 6);
+        assert_eq!(json(&end[1])["choices"], json("[]"));
+        assert_eq!(end[2], "[DONE]");
+    }
+
+    #[test]
+    fn completion_chunks_carry_text() {
+        let c = Chunks::new(&job(Endpoint::Completion));
+        let token = json(&events(&c.token(" page"))[0]);
+        assert_eq!(token["object"], "text_completion");
+        assert_eq!(token["choices"][0]["text"], " page");
+        let end = events(&c.end(None));
+        assert_eq!(end.len(), 2);
+        assert_eq!(json(&end[0])["choices"][0]["finish_reason"], "length");
+        assert_eq!(end[1], "[DONE]");
+    }
+}

@@ -1,0 +1,156 @@
+//! The embedded simulator (`infercheck serve-sim`): a vLLM-like,
+//! OpenAI-compatible LLM server inside the binary. It is the default target
+//! when a plan names none, the fixture of the tests, and a demo.
+//!
+//! It owns: the OpenAI endpoints (`/v1/chat/completions`, `/v1/completions`,
+//! streaming and not), `/health`, `/v1/models`, vLLM-named Prometheus metrics
+//! on `/metrics`, a latency model (time to first token, prefill cost per
+//! prompt token, per-token gap, slowdown with the number of running
+//! requests, a FIFO waiting queue behind `max_num_seqs`), and faults drawn
+//! deterministically from a seed (error statuses, truncated streams, SSE
+//! error events, a server-wide stall).
+//!
+//! It must not: depend on the load engine, the plan or the report (they
+//! depend on it, through [`SimServer`] and [`SimConfig`] only); log per
+//! request; take locks on the request path beyond the admission semaphore;
+//! or let timer granularity accumulate (every token is scheduled against an
+//! absolute deadline). Output is a function of the seed and the order in
+//! which requests arrive, never of timing.
+//!
+//! Layout: `config` (plain data), `openai` (requests and JSON bodies),
+//! `chunks` (SSE templates), `decode` (latency model), `stream` (SSE state
+//! machine), `state` (shared counters, admission, stall, stop), `faults`,
+//! `tokens` (deterministic text), `metrics` (exposition), `http` (routes).
+
+mod chunks;
+mod config;
+mod decode;
+mod faults;
+mod http;
+mod metrics;
+mod openai;
+mod state;
+mod stream;
+mod tokens;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use config::{Faults, SimConfig, Stall};
+pub use state::SimStats;
+
+use state::Shared;
+
+/// How long [`SimServer::stop`] waits for connections to wind down before
+/// it abandons the serving task.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A running simulator. Dropping it stops it too (without waiting).
+#[derive(Debug)]
+pub struct SimServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl SimServer {
+    /// Binds `listen` (use "127.0.0.1:0" in tests), starts serving on the
+    /// current tokio runtime, returns at once. A configured stall is timed
+    /// from this call.
+    pub async fn start(listen: SocketAddr, config: SimConfig) -> io::Result<SimServer> {
+        let started = Instant::now();
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        // Without TCP_NODELAY, Nagle holds back small token chunks until the
+        // client acknowledges the previous one, distorting inter-token gaps.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let shared = Arc::new(Shared::new(config, started));
+        let app = http::router(shared.clone());
+        let shutdown = shared.shutdown.clone().cancelled_owned();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+        let task = tokio::spawn(async move { serve.await });
+        Ok(SimServer {
+            addr,
+            shared,
+            task: Some(task),
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, with an unspecified bind address (0.0.0.0, ::) replaced
+    /// by loopback so that the URL can be connected to.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", connectable(self.addr))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SimStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Graceful stop: stop accepting, refuse queued requests, end streams at
+    /// their next token, and wait (bounded) for the serving task to end.
+    pub async fn stop(mut self) {
+        self.shared.stop();
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}
+
+/// Loopback in place of an unspecified IP.
+fn connectable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+/// For `infercheck serve-sim`: serve until Ctrl-C, printing one line
+/// "serving on http://ADDR" to stderr.
+pub async fn serve_until_ctrl_c(listen: SocketAddr, config: SimConfig) -> io::Result<()> {
+    let server = SimServer::start(listen, config).await?;
+    eprintln!("serving on {}", server.base_url());
+    let signal = tokio::signal::ctrl_c().await;
+    server.stop().await;
+    signal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspecified_addresses_become_loopback() {
+        let any: SocketAddr = "0.0.0.0:8000".parse().unwrap();
+        assert_eq!(connectable(any).to_string(), "127.0.0.1:8000");
+        let any6: SocketAddr = "[::]:8000".parse().unwrap();
+        assert_eq!(connectable(any6).to_string(), "[::1]:8000");
+        let lo: SocketAddr = "127.0.0.2:1".parse().unwrap();
+        assert_eq!(connectable(lo), lo);
+    }
+}

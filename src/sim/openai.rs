@@ -1,0 +1,284 @@
+//! The OpenAI wire format on the server side: parsing chat and text
+//! completion requests into a [`Job`], and the JSON bodies of non-streaming
+//! answers and errors. Streaming chunks live in `chunks.rs`.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::faults::FaultPlan;
+use super::state::Shared;
+use super::tokens::{Purpose, SimRng, count_words};
+
+/// Which OpenAI endpoint a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `POST /v1/chat/completions`
+    Chat,
+    /// `POST /v1/completions`
+    Completion,
+}
+
+impl Endpoint {
+    /// The `id` of a response: `chatcmpl-sim-N` or `cmpl-sim-N`.
+    pub fn response_id(self, seq: u64) -> String {
+        match self {
+            Endpoint::Chat => format!("chatcmpl-sim-{seq}"),
+            Endpoint::Completion => format!("cmpl-sim-{seq}"),
+        }
+    }
+}
+
+/// The fields of a request the simulator uses; everything else is ignored.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Request {
+    pub model: Option<String>,
+    pub prompt_tokens: u64,
+    pub max_tokens: Option<u32>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct ChatBody {
+    model: Option<String>,
+    messages: Vec<Message>,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct CompletionBody {
+    model: Option<String>,
+    prompt: Prompt,
+    max_tokens: Option<u32>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Prompt {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Parses a request body; the error is the message for a 400 answer.
+pub(crate) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Request, String> {
+    let request = match endpoint {
+        Endpoint::Chat => parse_chat(body)?,
+        Endpoint::Completion => parse_completion(body)?,
+    };
+    if request.max_tokens == Some(0) {
+        return Err("max_tokens must be at least 1".to_string());
+    }
+    Ok(request)
+}
+
+fn parse_chat(body: &[u8]) -> Result<Request, String> {
+    let b: ChatBody = serde_json::from_slice(body).map_err(|e| format!("invalid request: {e}"))?;
+    let prompt_tokens = b
+        .messages
+        .iter()
+        .map(|m| content_words(m.content.as_ref()))
+        .sum();
+    Ok(Request {
+        model: b.model,
+        prompt_tokens,
+        max_tokens: b.max_completion_tokens.or(b.max_tokens),
+        stream: b.stream.unwrap_or(false),
+        include_usage: include_usage(b.stream_options),
+    })
+}
+
+fn parse_completion(body: &[u8]) -> Result<Request, String> {
+    let b: CompletionBody =
+        serde_json::from_slice(body).map_err(|e| format!("invalid request: {e}"))?;
+    let prompt_tokens = match &b.prompt {
+        Prompt::One(text) => count_words(text),
+        Prompt::Many(texts) => texts.iter().map(|t| count_words(t)).sum(),
+    };
+    Ok(Request {
+        model: b.model,
+        prompt_tokens,
+        max_tokens: b.max_tokens,
+        stream: b.stream.unwrap_or(false),
+        include_usage: include_usage(b.stream_options),
+    })
+}
+
+fn include_usage(options: Option<StreamOptions>) -> bool {
+    options.and_then(|o| o.include_usage).unwrap_or(false)
+}
+
+/// Words in a message's content: a string, or an array of content parts of
+/// which the `text` ones count.
+fn content_words(content: Option<&Value>) -> u64 {
+    match content {
+        Some(Value::String(text)) => count_words(text),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .map(count_words)
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// One accepted request, numbered and with its faults drawn.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub endpoint: Endpoint,
+    pub seq: u64,
+    /// The model echoed back: the request's, or the served one.
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub max_tokens: u32,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub faults: FaultPlan,
+    /// Unix seconds, for the `created` field.
+    pub created: u64,
+}
+
+impl Job {
+    pub fn new(shared: &Shared, endpoint: Endpoint, request: Request) -> Job {
+        let config = &shared.config;
+        let seq = shared.next_seq();
+        let mut rng = SimRng::for_request(config.seed, seq, Purpose::Faults);
+        Job {
+            endpoint,
+            seq,
+            model: request.model.unwrap_or_else(|| config.model.clone()),
+            prompt_tokens: request.prompt_tokens,
+            max_tokens: request
+                .max_tokens
+                .unwrap_or(config.default_max_tokens)
+                .max(1),
+            stream: request.stream,
+            include_usage: request.include_usage,
+            faults: FaultPlan::draw(&config.faults, &mut rng),
+            created: unix_now(),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The `usage` object for `completion_tokens` output tokens.
+pub(crate) fn usage_json(prompt_tokens: u64, completion_tokens: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    })
+}
+
+/// The body of a finished non-streaming answer.
+pub(crate) fn completion_body(job: &Job, text: &str) -> Vec<u8> {
+    let choice = match job.endpoint {
+        Endpoint::Chat => json!({
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "logprobs": null,
+            "finish_reason": "length",
+        }),
+        Endpoint::Completion => json!({
+            "index": 0,
+            "text": text,
+            "logprobs": null,
+            "finish_reason": "length",
+        }),
+    };
+    let object = match job.endpoint {
+        Endpoint::Chat => "chat.completion",
+        Endpoint::Completion => "text_completion",
+    };
+    let body = json!({
+        "id": job.endpoint.response_id(job.seq),
+        "object": object,
+        "created": job.created,
+        "model": job.model,
+        "choices": [choice],
+        "usage": usage_json(job.prompt_tokens, u64::from(job.max_tokens)),
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// An OpenAI-style error body.
+pub(crate) fn error_body(message: &str, kind: &str, code: u16) -> Vec<u8> {
+    let body = json!({"error": {"message": message, "type": kind, "code": code}});
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The body of `GET /v1/models`.
+pub(crate) fn models_body(model: &str) -> Vec<u8> {
+    let body = json!({
+        "object": "list",
+        "data": [{"id": model, "object": "model", "created": 0, "owned_by": "infercheck-sim"}],
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_counts_words_of_every_message_and_ignores_unknown_fields() {
+        let body = br#"{"model":"m","messages":[{"role":"system","content":"be brief"},
+            {"role":"user","content":[{"type":"text","text":"one two three"}]}],
+            "max_tokens":7,"stream":true,"stream_options":{"include_usage":true},
+            "temperature":0.2,"foo":{"bar":1}}"#;
+        let r = parse(Endpoint::Chat, body).unwrap();
+        let want = Request {
+            model: Some("m".into()),
+            prompt_tokens: 5,
+            max_tokens: Some(7),
+            stream: true,
+            include_usage: true,
+        };
+        assert_eq!(r, want);
+    }
+
+    #[test]
+    fn max_completion_tokens_wins_over_max_tokens() {
+        let body = br#"{"messages":[],"max_tokens":7,"max_completion_tokens":9}"#;
+        assert_eq!(parse(Endpoint::Chat, body).unwrap().max_tokens, Some(9));
+    }
+
+    #[test]
+    fn completion_prompt_may_be_a_string_or_a_list() {
+        let one = parse(Endpoint::Completion, br#"{"prompt":"a b c"}"#).unwrap();
+        assert_eq!(
+            (one.prompt_tokens, one.stream, one.max_tokens),
+            (3, false, None)
+        );
+        let many = parse(Endpoint::Completion, br#"{"prompt":["a b","c"]}"#).unwrap();
+        assert_eq!(many.prompt_tokens, 3);
+    }
+
+    #[test]
+    fn malformed_or_invalid_requests_are_rejected() {
+        assert!(parse(Endpoint::Chat, b"{not json").is_err());
+        assert!(parse(Endpoint::Chat, br#"{"model":"m"}"#).is_err());
+        assert!(parse(Endpoint::Chat, br#"{"messages":[],"max_tokens":-1}"#).is_err());
+        assert!(parse(Endpoint::Chat, br#"{"messages":[],"max_tokens":0}"#).is_err());
+        assert!(parse(Endpoint::Completion, br#"{"prompt":5}"#).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary, organised by feature (ripgrep style).
+//! Every test binds servers to 127.0.0.1:0 and talks only to loopback.
+
+mod util;
+
+mod cli;
+mod engine;
+mod plan;
+mod report;
+mod sim;

@@ -1,0 +1,53 @@
+//! Shared test helpers: servers on 127.0.0.1:0, plans in temp folders,
+//! in-process runs and the binary under test.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use infercheck::cli::RunArgs;
+use infercheck::runner::{RunResult, run_plan};
+use infercheck::sim::{SimConfig, SimServer};
+
+/// Starts a simulator on a free loopback port.
+pub async fn sim(config: SimConfig) -> SimServer {
+    SimServer::start("127.0.0.1:0".parse().unwrap(), config).await.expect("the simulator starts")
+}
+
+/// A simulator whose latency is exactly predictable: no slowdown with load.
+pub fn exact_sim(ttft_ms: u64, per_token_ms: u64) -> SimConfig {
+    SimConfig {
+        ttft: Duration::from_millis(ttft_ms),
+        per_token: Duration::from_millis(per_token_ms),
+        slowdown_per_running: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+/// Writes `toml` as plan.toml in `dir` and returns its path.
+pub fn write_plan(dir: &Path, toml: &str) -> PathBuf {
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// Runs a plan (TOML text) in-process against `target`.
+pub async fn run(toml: &str, target: Option<&str>) -> (RunResult, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), toml);
+    let mut args = RunArgs::new(plan.to_str().unwrap(), dir.path().join("results"));
+    args.target = target.map(str::to_owned);
+    let result = run_plan(args).await.unwrap_or_else(|f| panic!("run failed: {}", f.message));
+    (result, dir)
+}
+
+/// A loopback address nothing listens on.
+pub fn dead_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+pub fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_infercheck"))
+}
