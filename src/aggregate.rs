@@ -116,6 +116,7 @@ impl Aggregator {
         let phase = self.current_phase.map(usize::from);
         let summary = IntervalSummary {
             t: now.as_secs_f64(),
+            duration_s: seconds,
             phase: phase.map_or_else(String::new, |p| self.phase_names[p].clone()),
             requests: set.requests,
             ok: set.ok,

@@ -80,10 +80,12 @@ fn summary(record: &RunRecord<'_>, overall: &StatsBlock) -> Summary {
 }
 
 /// Highest 1-second rate, over the whole run or one phase's intervals.
+/// A run's last, partial interval is left out: a few requests over a
+/// fraction of a second would read as a spike that never happened.
 fn peak_rps(intervals: &[IntervalSummary], phase: Option<&str>) -> Option<f64> {
     intervals
         .iter()
-        .filter(|i| phase.is_none_or(|p| i.phase == p))
+        .filter(|i| i.duration_s >= 0.99 && phase.is_none_or(|p| i.phase == p))
         .map(|i| i.rps)
         .reduce(f64::max)
 }

@@ -83,11 +83,14 @@ pub async fn drive(
     in_flight: Arc<InFlight>,
     tx: mpsc::Sender<Event>,
 ) {
-    let mut tasks = JoinSet::new();
+    let mut running: Vec<JoinSet<()>> = Vec::new();
     let mut cursor = Duration::ZERO;
     'phases: for (p, (phase, steps)) in plan.phases.iter().zip(plan_steps(&plan)).enumerate() {
         let requests = Arc::new(RequestSet::build(&plan, phase));
         for (s, step) in steps.into_iter().enumerate() {
+            if let Some(drained_at) = drain_closed_step(&mut running, &step, &clock).await {
+                cursor = cursor.max(drained_at);
+            }
             tokio::select! {
                 () = tokio::time::sleep_until(clock.at(cursor)) => {}
                 () = cancel.cancelled() => break 'phases,
@@ -106,11 +109,27 @@ pub async fn drive(
                 seed: plan.workload.seed,
             });
             let _ = tx.send(Event::StepStarted { phase: ctx.phase, step: ctx.step, at: clock.now() }).await;
+            let mut tasks = JoinSet::new();
             start_step(&mut tasks, ctx, &step, cursor, pool_size(&plan, &step));
+            running.push(tasks);
             cursor += step.duration;
         }
     }
-    while tasks.join_next().await.is_some() {}
+    for mut tasks in running {
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Before a closed step (e.g. the next sweep level), waits for the
+/// previous step's workers when that step was closed too, so that each
+/// level runs at exactly its concurrency. Open steps never wait: their
+/// arrivals keep the schedule. Returns when the wait ended, if it waited.
+async fn drain_closed_step(running: &mut [JoinSet<()>], next: &Step, clock: &Clock) -> Option<Duration> {
+    let (StepLoad::Closed { .. }, Some(previous)) = (&next.load, running.last_mut()) else {
+        return None;
+    };
+    while previous.join_next().await.is_some() {}
+    Some(clock.now())
 }
 
 /// Workers for an open step: enough to hold the peak rate for a whole

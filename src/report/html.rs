@@ -93,7 +93,12 @@ fn table(t: &Table, page: &mut String) {
 fn facts(list: &[Fact], page: &mut String) {
     page.push_str("<ul>\n");
     for f in list {
-        let _ = writeln!(page, "<li><strong>{}</strong>: {}</li>", esc(&f.label), esc(&f.value));
+        let _ = writeln!(
+            page,
+            "<li><strong>{}</strong>: {}</li>",
+            esc(&f.label),
+            esc(&f.value)
+        );
     }
     page.push_str("</ul>\n");
 }
@@ -220,7 +225,11 @@ fn notes(report: &Report, page: &mut String) {
 }
 
 fn footer(report: &Report, page: &mut String) {
-    let streaming = if report.target.stream { "streaming" } else { "not streaming" };
+    let streaming = if report.target.stream {
+        "streaming"
+    } else {
+        "not streaming"
+    };
     let _ = writeln!(
         page,
         "<footer>{} {} · report schema v{} · API {}, {}</footer>\n</body>\n</html>",
@@ -262,12 +271,17 @@ struct Chart {
 }
 
 fn latency_chart(report: &Report) -> Chart {
-    let series = |name: &str, color, pick: fn(&super::model::IntervalSummary) -> Option<f64>| Line {
-        name: name.to_owned(),
-        color,
-        dashed: false,
-        points: report.intervals.iter().map(|i| pick(i).map(|v| (i.t, v))).collect(),
-    };
+    let series =
+        |name: &str, color, pick: fn(&super::model::IntervalSummary) -> Option<f64>| Line {
+            name: name.to_owned(),
+            color,
+            dashed: false,
+            points: report
+                .intervals
+                .iter()
+                .map(|i| pick(i).map(|v| (i.t, v)))
+                .collect(),
+        };
     Chart {
         title: "Latency over time (from intended send)".to_owned(),
         x_label: "run time (s)",
@@ -282,12 +296,29 @@ fn latency_chart(report: &Report) -> Chart {
 }
 
 fn rps_chart(report: &Report) -> Chart {
-    let achieved = report.intervals.iter().map(|i| Some((i.t, i.rps))).collect();
-    let target: Vec<Option<(f64, f64)>> =
-        report.intervals.iter().map(|i| i.target_rps.map(|r| (i.t, r))).collect();
-    let mut lines = vec![Line { name: "achieved".to_owned(), color: "#1c7ed6", dashed: false, points: achieved }];
+    let achieved = report
+        .intervals
+        .iter()
+        .map(|i| Some((i.t, i.rps)))
+        .collect();
+    let target: Vec<Option<(f64, f64)>> = report
+        .intervals
+        .iter()
+        .map(|i| i.target_rps.map(|r| (i.t, r)))
+        .collect();
+    let mut lines = vec![Line {
+        name: "achieved".to_owned(),
+        color: "#1c7ed6",
+        dashed: false,
+        points: achieved,
+    }];
     if target.iter().any(Option::is_some) {
-        lines.push(Line { name: "target".to_owned(), color: "#868e96", dashed: true, points: target });
+        lines.push(Line {
+            name: "target".to_owned(),
+            color: "#868e96",
+            dashed: true,
+            points: target,
+        });
     }
     Chart {
         title: "Throughput over time: achieved vs target".to_owned(),
@@ -314,7 +345,12 @@ fn sweep_chart(phase: &PhaseReport) -> Chart {
         x_label: "concurrency",
         y_label: "p95 latency (s)",
         markers: true,
-        lines: vec![Line { name: "p95".to_owned(), color: "#e67700", dashed: false, points }],
+        lines: vec![Line {
+            name: "p95".to_owned(),
+            color: "#e67700",
+            dashed: false,
+            points,
+        }],
     }
 }
 
@@ -325,13 +361,20 @@ pub(crate) fn nice_step(span: f64) -> f64 {
     }
     let raw = span / 5.0;
     let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].into_iter().find(|m| m * magnitude >= raw).unwrap_or(10.0);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .find(|m| m * magnitude >= raw)
+        .unwrap_or(10.0);
     step * magnitude
 }
 
 /// A tick label with as many decimals as the step needs.
 pub(crate) fn tick_label(v: f64, step: f64) -> String {
-    let decimals = if step >= 1.0 { 0 } else { (-step.log10()).ceil() as usize };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
     format!("{v:.decimals$}")
 }
 
@@ -346,8 +389,13 @@ struct Frame {
 
 impl Frame {
     fn fit(lines: &[Line]) -> Option<Frame> {
-        let points: Vec<(f64, f64)> = lines.iter().flat_map(|l| l.points.iter().flatten().copied()).collect();
-        let (mut x_min, mut x_max) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+        let points: Vec<(f64, f64)> = lines
+            .iter()
+            .flat_map(|l| l.points.iter().flatten().copied())
+            .collect();
+        let (mut x_min, mut x_max) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+            (lo.min(p.0), hi.max(p.0))
+        });
         let y_top = points.iter().fold(0.0f64, |hi, p| hi.max(p.1));
         if points.is_empty() {
             return None;
@@ -357,7 +405,13 @@ impl Frame {
         }
         let y_step = nice_step(if y_top > 0.0 { y_top } else { 1.0 });
         let y_max = (y_top / y_step).ceil().max(1.0) * y_step;
-        Some(Frame { x_min, x_max, x_step: nice_step(x_max - x_min), y_max, y_step })
+        Some(Frame {
+            x_min,
+            x_max,
+            x_step: nice_step(x_max - x_min),
+            y_max,
+            y_step,
+        })
     }
 
     fn x(&self, v: f64) -> f64 {
@@ -371,7 +425,9 @@ impl Frame {
 
 impl Chart {
     fn has_points(&self) -> bool {
-        self.lines.iter().any(|l| l.points.iter().any(Option::is_some))
+        self.lines
+            .iter()
+            .any(|l| l.points.iter().any(Option::is_some))
     }
 
     fn draw(&self, page: &mut String) {
@@ -398,16 +454,28 @@ impl Chart {
         let mut v = 0.0;
         while v <= f.y_max + f.y_step / 2.0 {
             let y = f.y(v);
-            let _ = writeln!(page, "<line class=\"grid\" x1=\"{left}\" y1=\"{y:.1}\" x2=\"{right}\" y2=\"{y:.1}\"/>");
+            let _ = writeln!(
+                page,
+                "<line class=\"grid\" x1=\"{left}\" y1=\"{y:.1}\" x2=\"{right}\" y2=\"{y:.1}\"/>"
+            );
             let label = tick_label(v, f.y_step);
-            let _ = writeln!(page, "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>", left - 6.0, y + 4.0);
+            let _ = writeln!(
+                page,
+                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
+                left - 6.0,
+                y + 4.0
+            );
             v += f.y_step;
         }
         let mut v = (f.x_min / f.x_step).ceil() * f.x_step;
         while v <= f.x_max + f.x_step * 1e-9 {
             let x = f.x(v);
             let label = tick_label(v, f.x_step);
-            let _ = writeln!(page, "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>", bottom + 16.0);
+            let _ = writeln!(
+                page,
+                "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+                bottom + 16.0
+            );
             v += f.x_step;
         }
         let _ = writeln!(
@@ -427,11 +495,22 @@ impl Chart {
     /// Draws one line as polylines split at gaps; a lone point becomes a dot
     /// so that a single second of data is still visible.
     fn plot(&self, line: &Line, f: &Frame, page: &mut String) {
-        let dash = if line.dashed { " stroke-dasharray=\"6 4\"" } else { "" };
+        let dash = if line.dashed {
+            " stroke-dasharray=\"6 4\""
+        } else {
+            ""
+        };
         for run in line.points.split(Option::is_none) {
-            let pixels: Vec<(f64, f64)> = run.iter().flatten().map(|&(x, y)| (f.x(x), f.y(y))).collect();
+            let pixels: Vec<(f64, f64)> = run
+                .iter()
+                .flatten()
+                .map(|&(x, y)| (f.x(x), f.y(y)))
+                .collect();
             if pixels.len() > 1 {
-                let coords: Vec<String> = pixels.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+                let coords: Vec<String> = pixels
+                    .iter()
+                    .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                    .collect();
                 let _ = writeln!(
                     page,
                     "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
@@ -441,7 +520,11 @@ impl Chart {
             }
             if self.markers || pixels.len() == 1 {
                 for (x, y) in &pixels {
-                    let _ = writeln!(page, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{}\"/>", line.color);
+                    let _ = writeln!(
+                        page,
+                        "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{}\"/>",
+                        line.color
+                    );
                 }
             }
         }
@@ -450,7 +533,11 @@ impl Chart {
     fn legend(&self, page: &mut String) {
         let mut x = CHART_W - M_RIGHT - 90.0 * self.lines.len() as f64;
         for line in &self.lines {
-            let dash = if line.dashed { " stroke-dasharray=\"6 4\"" } else { "" };
+            let dash = if line.dashed {
+                " stroke-dasharray=\"6 4\""
+            } else {
+                ""
+            };
             let _ = writeln!(
                 page,
                 "<line x1=\"{x:.1}\" y1=\"14\" x2=\"{:.1}\" y2=\"14\" stroke=\"{}\" stroke-width=\"2\"{dash}/>\
@@ -473,7 +560,10 @@ mod tests {
     fn esc_neutralises_markup_and_quotes() {
         let cases = [
             ("plain", "plain"),
-            ("<script>alert('x')</script>", "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+            (
+                "<script>alert('x')</script>",
+                "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;",
+            ),
             ("a & \"b\"", "a &amp; &quot;b&quot;"),
         ];
         for (raw, want) in cases {
@@ -483,9 +573,20 @@ mod tests {
 
     #[test]
     fn ticks_are_round_numbers() {
-        let cases = [(1000.0, 200.0), (37.0, 10.0), (12.0, 5.0), (0.9, 0.2), (0.0, 1.0), (f64::NAN, 1.0)];
+        let cases = [
+            (1000.0, 200.0),
+            (37.0, 10.0),
+            (12.0, 5.0),
+            (0.9, 0.2),
+            (0.0, 1.0),
+            (f64::NAN, 1.0),
+        ];
         for (span, want) in cases {
-            assert!((nice_step(span) - want).abs() < 1e-9, "{span}: {}", nice_step(span));
+            assert!(
+                (nice_step(span) - want).abs() < 1e-9,
+                "{span}: {}",
+                nice_step(span)
+            );
         }
         assert_eq!(tick_label(400.0, 200.0), "400");
         assert_eq!(tick_label(0.4, 0.2), "0.4");
@@ -495,12 +596,27 @@ mod tests {
     #[test]
     fn gaps_split_lines_and_empty_charts_draw_nothing() {
         let points = vec![Some((1.0, 10.0)), Some((2.0, 20.0)), None, Some((4.0, 5.0))];
-        let line = Line { name: "p95".to_owned(), color: "#000", dashed: false, points };
-        let mut chart = Chart { title: "t".to_owned(), x_label: "x", y_label: "y", markers: false, lines: vec![line] };
+        let line = Line {
+            name: "p95".to_owned(),
+            color: "#000",
+            dashed: false,
+            points,
+        };
+        let mut chart = Chart {
+            title: "t".to_owned(),
+            x_label: "x",
+            y_label: "y",
+            markers: false,
+            lines: vec![line],
+        };
         let mut page = String::new();
         chart.draw(&mut page);
         assert_eq!(page.matches("<polyline").count(), 1, "{page}");
-        assert_eq!(page.matches("<circle").count(), 1, "the lone point after the gap is a dot");
+        assert_eq!(
+            page.matches("<circle").count(),
+            1,
+            "the lone point after the gap is a dot"
+        );
         chart.lines[0].points = vec![None, None];
         let mut empty = String::new();
         chart.draw(&mut empty);

@@ -33,7 +33,10 @@ fn text(raw: &str) -> String {
     let mut chars = raw.chars().peekable();
     while let Some(ch) = chars.next() {
         match ch {
-            '<' if chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || "/!?".contains(*n)) => {
+            '<' if chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || "/!?".contains(*n)) =>
+            {
                 out.push_str("&lt;");
             }
             '|' => out.push_str("\\|"),
@@ -76,7 +79,13 @@ fn header(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let (run_id, started, target) = view::run_line(report);
     writeln!(out, "# infercheck report — {}", text(&report.plan_name))?;
     writeln!(out)?;
-    writeln!(out, "**Run** {} · **Started** {} · **Target** {}", text(&run_id), text(&started), text(&target))?;
+    writeln!(
+        out,
+        "**Run** {} · **Started** {} · **Target** {}",
+        text(&run_id),
+        text(&started),
+        text(&target)
+    )?;
     writeln!(out)
 }
 
@@ -85,7 +94,12 @@ fn executive_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     facts(&view::executive_facts(report), out)?;
     let verdict = report.verdict.outcome;
-    writeln!(out, "- **Overall Result**: {} — {}", view::outcome_mark(verdict), text(&view::outcome_gloss(report)))?;
+    writeln!(
+        out,
+        "- **Overall Result**: {} — {}",
+        view::outcome_mark(verdict),
+        text(&view::outcome_gloss(report))
+    )?;
     sub_list(&report.verdict.reasons, out)?;
     writeln!(out)
 }
@@ -183,7 +197,11 @@ fn notes(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn footer(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let streaming = if report.target.stream { "streaming" } else { "not streaming" };
+    let streaming = if report.target.stream {
+        "streaming"
+    } else {
+        "not streaming"
+    };
     writeln!(out, "---")?;
     writeln!(
         out,
@@ -205,7 +223,10 @@ mod tests {
         let cases = [
             ("stress-sweep", "stress-sweep"),
             ("< 950ms", "< 950ms"),
-            ("<script>alert(1)</script>", "&lt;script>alert(1)&lt;/script>"),
+            (
+                "<script>alert(1)</script>",
+                "&lt;script>alert(1)&lt;/script>",
+            ),
             ("<!-- hidden -->", "&lt;!-- hidden -->"),
             ("a | b", "a \\| b"),
             ("two\nlines", "two lines"),

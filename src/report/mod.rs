@@ -17,6 +17,8 @@ pub mod model;
 mod terminal;
 mod view;
 
+use std::io;
+
 pub use model::*;
 
 /// A report file format.
@@ -57,7 +59,7 @@ impl std::str::FromStr for Format {
 }
 
 /// Writes `report` in `format`.
-pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub fn render(report: &Report, format: Format, out: &mut dyn io::Write) -> io::Result<()> {
     match format {
         Format::Json => json::render(report, out),
         Format::Markdown => markdown::render(report, out),
@@ -70,6 +72,6 @@ pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write) -> 
 /// percentiles (from the intended send) and service time, streaming times,
 /// phases, thresholds and generator health. Where the report files went is
 /// the runner's to print.
-pub fn render_summary(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub fn render_summary(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     terminal::render(report, out)
 }

@@ -258,11 +258,18 @@ pub struct GeneratorHealth {
     pub unsent_arrivals: u64,
 }
 
+fn one_second() -> f64 {
+    1.0
+}
+
 /// One second of the run, as appended to intervals.jsonl.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IntervalSummary {
     /// Seconds since the run started, at the interval's end.
     pub t: f64,
+    /// Length of the interval: 1 s, except a run's last, partial one.
+    #[serde(default = "one_second")]
+    pub duration_s: f64,
     pub phase: String,
     pub requests: u64,
     pub ok: u64,

@@ -26,7 +26,9 @@ pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// Replaces control characters (an escape sequence in a plan name could
 /// recolour or clear the user's terminal) with U+FFFD.
 fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 /// Breaks `text` at spaces so that no line is longer than `width`; a word
@@ -74,7 +76,11 @@ fn line(label: &str, value: &str, out: &mut dyn Write) -> io::Result<()> {
     let pad = " ".repeat(LABEL_WIDTH);
     for (i, part) in wrap(value, WIDTH - LABEL_WIDTH).iter().enumerate() {
         if i == 0 {
-            writeln!(out, "{:<LABEL_WIDTH$}{part}", truncate(label, LABEL_WIDTH - 1))?;
+            writeln!(
+                out,
+                "{:<LABEL_WIDTH$}{part}",
+                truncate(label, LABEL_WIDTH - 1)
+            )?;
         } else {
             writeln!(out, "{pad}{part}")?;
         }
@@ -108,9 +114,18 @@ fn verdict(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 fn requests_text(report: &Report) -> String {
     let s = &report.summary;
-    let mut text = format!("{} sent, {} ok, {} errors", view::count(s.requests), view::count(s.ok), view::count(s.errors));
+    let mut text = format!(
+        "{} sent, {} ok, {} errors",
+        view::count(s.requests),
+        view::count(s.ok),
+        view::count(s.errors)
+    );
     if let Some(kinds) = view::errors(&report.overall) {
-        let kinds: Vec<String> = kinds.rows.iter().map(|r| format!("{} {}", r[0], r[1])).collect();
+        let kinds: Vec<String> = kinds
+            .rows
+            .iter()
+            .map(|r| format!("{} {}", r[0], r[1]))
+            .collect();
         text = format!("{text} ({})", kinds.join(", "));
     }
     text
@@ -118,7 +133,11 @@ fn requests_text(report: &Report) -> String {
 
 fn throughput_text(report: &Report) -> String {
     let s = &report.summary;
-    let mut text = format!("{} req/s achieved, peak {} req/s", view::rate(s.achieved_rps), view::rate(s.peak_rps));
+    let mut text = format!(
+        "{} req/s achieved, peak {} req/s",
+        view::rate(s.achieved_rps),
+        view::rate(s.peak_rps)
+    );
     if let Some(target) = s.peak_target_rps {
         text = format!("{text}, target {} req/s", view::target_rate(target));
     }
@@ -152,9 +171,13 @@ fn streaming_text(o: &StatsBlock) -> String {
 
 fn generator_text(report: &Report) -> String {
     let g = &report.generator;
-    let validity = if g.valid { "valid" } else { "INVALID (the generator was the bottleneck)" };
+    let validity = if g.valid {
+        "valid"
+    } else {
+        "INVALID, the generator was the bottleneck"
+    };
     format!(
-        "{validity}; CPU {}; schedule lag p99 {}; {} late sends; {} unsent arrivals",
+        "{validity}; CPU {}; lag p99 {}; late sends {}; unsent {}",
         view::cpu_text(g),
         view::opt_ms(g.schedule_lag_p99_ms),
         view::count(g.late_sends),
@@ -170,17 +193,33 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         line("Streaming", &streaming_text(&report.overall), out)?;
     }
     line("Generator", &generator_text(report), out)?;
-    bullets(&report.generator.reasons, out)
+    // The verdict already listed reasons it shares with the generator.
+    let shared = &report.verdict.reasons;
+    let own: Vec<String> = report
+        .generator
+        .reasons
+        .iter()
+        .filter(|r| !shared.contains(r))
+        .cloned()
+        .collect();
+    bullets(&own, out)
 }
 
 /// Writes rows as left-aligned columns, each cut to its maximum width.
 fn columns(rows: &[Vec<String>], max: &[usize], out: &mut dyn Write) -> io::Result<()> {
-    let cut: Vec<Vec<String>> =
-        rows.iter().map(|r| r.iter().zip(max).map(|(c, m)| truncate(c, *m)).collect()).collect();
-    let widths: Vec<usize> =
-        (0..max.len()).map(|i| cut.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let cut: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().zip(max).map(|(c, m)| truncate(c, *m)).collect())
+        .collect();
+    let widths: Vec<usize> = (0..max.len())
+        .map(|i| cut.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     for row in &cut {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         writeln!(out, "  {}", cells.join("  ").trim_end())?;
     }
     Ok(())
@@ -192,7 +231,11 @@ fn phases(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "Phases (latency from intended send)")?;
-    let mut rows = vec![["PHASE", "LOAD", "REQUESTS", "REQ/S", "P95", "ERRORS"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["PHASE", "LOAD", "REQUESTS", "REQ/S", "P95", "ERRORS"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for p in &report.phases {
         let s = &p.stats;
         let rps = match s.target_rps {
@@ -200,7 +243,14 @@ fn phases(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             None => view::rate(s.rps),
         };
         let p95 = view::opt_ms(s.latency_ms.map(|q| q.p95));
-        rows.push(vec![p.name.clone(), p.load.clone(), view::count(s.requests), rps, p95, view::pct(s.error_rate)]);
+        rows.push(vec![
+            p.name.clone(),
+            p.load.clone(),
+            view::count(s.requests),
+            rps,
+            p95,
+            view::pct(s.error_rate),
+        ]);
     }
     // 18 + 28 + 9 + 14 + 9 + 8 + 2 * 6 separators = 98 columns at most.
     columns(&rows, &[18, 28, 9, 14, 9, 8], out)
@@ -212,14 +262,28 @@ fn thresholds(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "Thresholds")?;
-    let mut rows = vec![["STATUS", "SCOPE", "METRIC", "TARGET", "ACHIEVED"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["STATUS", "SCOPE", "METRIC", "TARGET", "ACHIEVED"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for t in &report.thresholds {
-        let achieved = if t.achieved_display.is_empty() { view::NONE.to_owned() } else { t.achieved_display.clone() };
+        let achieved = if t.achieved_display.is_empty() {
+            view::NONE.to_owned()
+        } else {
+            t.achieved_display.clone()
+        };
         let status = view::status_word(t.status).to_owned();
-        rows.push(vec![status, t.scope.clone(), t.label.clone(), t.target.clone(), achieved]);
+        rows.push(vec![
+            status,
+            t.scope.clone(),
+            t.label.clone(),
+            t.target.clone(),
+            achieved,
+        ]);
     }
-    // 7 + 18 + 28 + 18 + 18 + 2 * 5 separators = 99 columns at most.
-    columns(&rows, &[7, 18, 28, 18, 18], out)
+    // 7 + 24 + 24 + 16 + 16 + 2 * 5 separators = 97 columns at most.
+    columns(&rows, &[7, 24, 24, 16, 16], out)
 }
 
 #[cfg(test)]

@@ -28,7 +28,10 @@ pub(crate) struct Table {
 
 impl Table {
     fn new(headers: &[&str]) -> Self {
-        Table { headers: headers.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new() }
+        Table {
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
     }
 }
 
@@ -40,7 +43,10 @@ pub(crate) struct Fact {
 }
 
 fn fact(label: &str, value: String) -> Fact {
-    Fact { label: label.to_owned(), value }
+    Fact {
+        label: label.to_owned(),
+        value,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -70,7 +76,11 @@ fn fixed(v: f64, decimals: usize) -> String {
     // No "-0.0": a negative value that rounds to zero prints as zero.
     let rounds_to_zero = text.chars().all(|c| c == '0' || c == '.');
     let sign = if v < 0.0 && !rounds_to_zero { "-" } else { "" };
-    if frac.is_empty() { format!("{sign}{grouped}") } else { format!("{sign}{grouped}.{frac}") }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
 }
 
 /// Milliseconds for reading: 1 decimal below 100ms ("56.6ms"), whole
@@ -118,7 +128,11 @@ pub(crate) fn duration(s: f64) -> String {
 
 /// A fraction as a percentage with 2 decimals: 0.0023 → "0.23%".
 pub(crate) fn pct(fraction: f64) -> String {
-    if fraction.is_finite() { format!("{:.2}%", fraction * 100.0) } else { NONE.to_owned() }
+    if fraction.is_finite() {
+        format!("{:.2}%", fraction * 100.0)
+    } else {
+        NONE.to_owned()
+    }
 }
 
 /// A rate with 1 decimal: "152.3", "2,847.0".
@@ -128,7 +142,11 @@ pub(crate) fn rate(v: f64) -> String {
 
 /// A planned rate as written in a plan: "150", "12.5".
 pub(crate) fn target_rate(v: f64) -> String {
-    if v.fract() == 0.0 { fixed(v, 0) } else { fixed(v, 1) }
+    if v.fract() == 0.0 {
+        fixed(v, 0)
+    } else {
+        fixed(v, 1)
+    }
 }
 
 fn tokens_per_s(v: f64) -> String {
@@ -176,12 +194,18 @@ pub(crate) fn outcome_word(outcome: Outcome) -> &'static str {
 /// What the outcome means, in a few words after its mark.
 pub(crate) fn outcome_gloss(report: &Report) -> String {
     let total = report.thresholds.len();
-    let missed = report.thresholds.iter().filter(|t| t.status != ThresholdStatus::Pass).count();
+    let missed = report
+        .thresholds
+        .iter()
+        .filter(|t| t.status != ThresholdStatus::Pass)
+        .count();
     match report.verdict.outcome {
         Outcome::Pass if total == 0 => "no thresholds set".to_owned(),
         Outcome::Pass => format!("all {total} thresholds met"),
         Outcome::Fail => format!("{missed} of {total} thresholds not met"),
-        Outcome::Invalid => "the generator was the bottleneck; numbers cannot be trusted".to_owned(),
+        Outcome::Invalid => {
+            "the generator was the bottleneck; numbers cannot be trusted".to_owned()
+        }
         Outcome::Interrupted => "stopped early; the report is partial".to_owned(),
     }
 }
@@ -200,7 +224,12 @@ pub(crate) fn run_line(report: &Report) -> (String, String, String) {
 
 fn requests_text(stats: &StatsBlock) -> String {
     let errors: u64 = stats.errors.values().sum();
-    format!("{} ({} ok, {} errors)", count(stats.requests), count(stats.ok), count(errors))
+    format!(
+        "{} ({} ok, {} errors)",
+        count(stats.requests),
+        count(stats.ok),
+        count(errors)
+    )
 }
 
 fn rate_vs_target(achieved: f64, target: Option<f64>) -> String {
@@ -213,14 +242,21 @@ fn rate_vs_target(achieved: f64, target: Option<f64>) -> String {
 /// Executive summary, without the verdict (renderers add its mark).
 pub(crate) fn executive_facts(report: &Report) -> Vec<Fact> {
     let s = &report.summary;
-    let phases: Vec<String> =
-        report.phases.iter().map(|p| format!("{}: {}", p.name, duration(p.stats.duration_s))).collect();
+    let phases: Vec<String> = report
+        .phases
+        .iter()
+        .map(|p| format!("{}: {}", p.name, duration(p.stats.duration_s)))
+        .collect();
     let mut test_duration = duration(report.duration_s);
     if !phases.is_empty() {
         test_duration = format!("{test_duration} ({})", phases.join(", "));
     }
-    let requests =
-        format!("{} ({} ok, {} errors)", count(s.requests), count(s.ok), count(s.errors));
+    let requests = format!(
+        "{} ({} ok, {} errors)",
+        count(s.requests),
+        count(s.ok),
+        count(s.errors)
+    );
     vec![
         fact("Test Duration", test_duration),
         fact("Peak Concurrency", count(s.peak_concurrency)),
@@ -248,23 +284,39 @@ fn http_rows(report: &Report) -> Vec<(&'static str, String)> {
 }
 
 fn threshold_row(t: &ThresholdResult) -> Vec<String> {
-    let achieved = if t.achieved_display.is_empty() { NONE.to_owned() } else { t.achieved_display.clone() };
-    vec![t.label.clone(), t.target.clone(), achieved, status_mark(t.status).to_owned()]
+    let achieved = if t.achieved_display.is_empty() {
+        NONE.to_owned()
+    } else {
+        t.achieved_display.clone()
+    };
+    vec![
+        t.label.clone(),
+        t.target.clone(),
+        achieved,
+        status_mark(t.status).to_owned(),
+    ]
 }
 
 /// "HTTP Metrics": the fixed rows, each with the first run-scope
 /// threshold of the same label, then every run-scope threshold left over.
 pub(crate) fn http_metrics(report: &Report) -> Table {
     let mut table = Table::new(&["Metric", "Target", "Achieved", "Status"]);
-    let mut unused: Vec<&ThresholdResult> =
-        report.thresholds.iter().filter(|t| t.scope == "run").collect();
+    let mut unused: Vec<&ThresholdResult> = report
+        .thresholds
+        .iter()
+        .filter(|t| t.scope == "run")
+        .collect();
     for (label, achieved) in http_rows(report) {
-        let found = unused.iter().position(|t| t.label.eq_ignore_ascii_case(label));
+        let found = unused
+            .iter()
+            .position(|t| t.label.eq_ignore_ascii_case(label));
         let (target, status) = match found.map(|i| unused.remove(i)) {
             Some(t) => (t.target.clone(), status_mark(t.status).to_owned()),
             None => (NONE.to_owned(), NONE.to_owned()),
         };
-        table.rows.push(vec![label.to_owned(), target, achieved, status]);
+        table
+            .rows
+            .push(vec![label.to_owned(), target, achieved, status]);
     }
     table.rows.extend(unused.into_iter().map(threshold_row));
     table
@@ -279,7 +331,11 @@ pub(crate) fn errors(stats: &StatsBlock) -> Option<Table> {
     kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let mut table = Table::new(&["Error Kind", "Requests", "Share of Requests"]);
     for (kind, n) in kinds {
-        let share = if stats.requests == 0 { 0.0 } else { *n as f64 / stats.requests as f64 };
+        let share = if stats.requests == 0 {
+            0.0
+        } else {
+            *n as f64 / stats.requests as f64
+        };
         table.rows.push(vec![kind.clone(), count(*n), pct(share)]);
     }
     Some(table)
@@ -287,7 +343,13 @@ pub(crate) fn errors(stats: &StatsBlock) -> Option<Table> {
 
 /// "Phase 2: sweep (1m, sweep concurrency 4,8,16)".
 pub(crate) fn phase_heading(index: usize, phase: &PhaseReport) -> String {
-    format!("Phase {}: {} ({}, {})", index + 1, phase.name, duration(phase.planned_duration_s), phase.load)
+    format!(
+        "Phase {}: {} ({}, {})",
+        index + 1,
+        phase.name,
+        duration(phase.planned_duration_s),
+        phase.load
+    )
 }
 
 /// The compact list under a phase heading.
@@ -309,7 +371,11 @@ pub(crate) fn phase_facts(phase: &PhaseReport) -> Vec<Fact> {
     ];
     // An interrupted phase ran shorter than planned; say so next to its numbers.
     if s.duration_s + 0.5 < phase.planned_duration_s {
-        let ran = format!("{} of {} planned", duration(s.duration_s), duration(phase.planned_duration_s));
+        let ran = format!(
+            "{} of {} planned",
+            duration(s.duration_s),
+            duration(phase.planned_duration_s)
+        );
         facts.push(fact("Ran", ran));
     }
     facts
@@ -318,7 +384,12 @@ pub(crate) fn phase_facts(phase: &PhaseReport) -> Vec<Fact> {
 /// The thresholds of one scope ("run" or a phase name); None when it has none.
 pub(crate) fn scope_thresholds(report: &Report, scope: &str) -> Option<Table> {
     let mut table = Table::new(&["Metric", "Target", "Achieved", "Status"]);
-    table.rows = report.thresholds.iter().filter(|t| t.scope == scope).map(threshold_row).collect();
+    table.rows = report
+        .thresholds
+        .iter()
+        .filter(|t| t.scope == scope)
+        .map(threshold_row)
+        .collect();
     (!table.rows.is_empty()).then_some(table)
 }
 
@@ -328,21 +399,42 @@ pub(crate) fn sweep(phase: &PhaseReport) -> Option<Table> {
     if phase.steps.len() < 2 {
         return None;
     }
-    let headers = ["Concurrency", "RPS", "p95 Latency (s)", "Avg GPU Util %", "Max Mem (MiB)"];
+    let headers = [
+        "Concurrency",
+        "RPS",
+        "p95 Latency (s)",
+        "Avg GPU Util %",
+        "Max Mem (MiB)",
+    ];
     let mut table = Table::new(&headers);
     for step in &phase.steps {
         let level = step.concurrency.map_or_else(|| step.label.clone(), count);
-        let p95 = step.stats.latency_ms.map_or_else(|| NONE.to_owned(), |q| secs2(q.p95));
+        let p95 = step
+            .stats
+            .latency_ms
+            .map_or_else(|| NONE.to_owned(), |q| secs2(q.p95));
         let rps = fixed(step.stats.rps, 2);
-        table.rows.push(vec![level, rps, p95, NONE.to_owned(), NONE.to_owned()]);
+        table
+            .rows
+            .push(vec![level, rps, p95, NONE.to_owned(), NONE.to_owned()]);
     }
     Some(table)
 }
 
-fn ux_row(name: &str, q: Option<&Quantiles>, unit: fn(f64) -> String, best: fn(&Quantiles) -> f64) -> Vec<String> {
+fn ux_row(
+    name: &str,
+    q: Option<&Quantiles>,
+    unit: fn(f64) -> String,
+    best: fn(&Quantiles) -> f64,
+) -> Vec<String> {
     match q {
         Some(q) => vec![name.to_owned(), unit(q.mean), unit(q.p95), unit(best(q))],
-        None => vec![name.to_owned(), NONE.to_owned(), NONE.to_owned(), NONE.to_owned()],
+        None => vec![
+            name.to_owned(),
+            NONE.to_owned(),
+            NONE.to_owned(),
+            NONE.to_owned(),
+        ],
     }
 }
 
@@ -353,11 +445,21 @@ pub(crate) fn streaming(stats: &StatsBlock) -> Option<Table> {
     let fastest = |q: &Quantiles| q.min;
     table.rows = vec![
         ux_row("TTFT (from intended)", stats.ttft_ms.as_ref(), ms, fastest),
-        ux_row("TTFT (service)", stats.ttft_service_ms.as_ref(), ms, fastest),
+        ux_row(
+            "TTFT (service)",
+            stats.ttft_service_ms.as_ref(),
+            ms,
+            fastest,
+        ),
         ux_row("ITL", stats.itl_ms.as_ref(), ms, fastest),
         ux_row("TPOT", stats.tpot_ms.as_ref(), ms, fastest),
         // For speed, higher is better: the best case is the fastest request.
-        ux_row("Speed (tok/s)", stats.tokens_per_s.as_ref(), tokens_per_s, |q| q.max),
+        ux_row(
+            "Speed (tok/s)",
+            stats.tokens_per_s.as_ref(),
+            tokens_per_s,
+            |q| q.max,
+        ),
     ];
     Some(table)
 }
@@ -367,13 +469,25 @@ pub(crate) fn models(report: &Report) -> Option<Table> {
     if report.models.len() < 2 {
         return None;
     }
-    let headers =
-        ["Model", "Weight", "Requests", "Share", "RPS", "p95 Latency", "p95 TTFT", "Error Rate"];
+    let headers = [
+        "Model",
+        "Weight",
+        "Requests",
+        "Share",
+        "RPS",
+        "p95 Latency",
+        "p95 TTFT",
+        "Error Rate",
+    ];
     let mut table = Table::new(&headers);
     let total = report.overall.requests;
     for m in &report.models {
         let s = &m.stats;
-        let share = if total == 0 { 0.0 } else { s.requests as f64 / total as f64 };
+        let share = if total == 0 {
+            0.0
+        } else {
+            s.requests as f64 / total as f64
+        };
         table.rows.push(vec![
             m.model.clone(),
             pct(m.weight),
@@ -404,7 +518,10 @@ pub(crate) fn model_thresholds(report: &Report) -> Option<Table> {
 
 /// "0.42 avg / 0.91 max of 16 cores".
 pub(crate) fn cpu_text(g: &GeneratorHealth) -> String {
-    format!("{:.2} avg / {:.2} max of {} cores", g.cpu_cores_avg, g.cpu_cores_max, g.cores_available)
+    format!(
+        "{:.2} avg / {:.2} max of {} cores",
+        g.cpu_cores_avg, g.cpu_cores_max, g.cores_available
+    )
 }
 
 /// "Generator Health" without its validity line (renderers mark that).
@@ -413,7 +530,14 @@ pub(crate) fn generator_facts(report: &Report) -> Vec<Fact> {
     vec![
         fact("CPU", cpu_text(g)),
         fact("Schedule Lag p99", opt_ms(g.schedule_lag_p99_ms)),
-        fact("Late Sends", format!("{} of {} sent", count(g.late_sends), count(report.summary.requests))),
+        fact(
+            "Late Sends",
+            format!(
+                "{} of {} sent",
+                count(g.late_sends),
+                count(report.summary.requests)
+            ),
+        ),
         fact("Unsent Arrivals", count(g.unsent_arrivals)),
     ]
 }
@@ -424,7 +548,14 @@ mod tests {
 
     #[test]
     fn counts_get_thousands_separators() {
-        let cases = [(0, "0"), (7, "7"), (999, "999"), (1_000, "1,000"), (2_847, "2,847"), (1_234_567, "1,234,567")];
+        let cases = [
+            (0, "0"),
+            (7, "7"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (2_847, "2,847"),
+            (1_234_567, "1,234,567"),
+        ];
         for (n, want) in cases {
             assert_eq!(count(n), want, "{n}");
         }
@@ -453,7 +584,12 @@ mod tests {
 
     #[test]
     fn sweep_seconds_have_two_decimals_and_no_unit() {
-        for (v, want) in [(1_130.0, "1.13"), (4_371.0, "4.37"), (40.0, "0.04"), (12_000.0, "12.00")] {
+        for (v, want) in [
+            (1_130.0, "1.13"),
+            (4_371.0, "4.37"),
+            (40.0, "0.04"),
+            (12_000.0, "12.00"),
+        ] {
             assert_eq!(secs2(v), want, "{v}");
         }
     }
@@ -476,10 +612,21 @@ mod tests {
 
     #[test]
     fn percentages_and_rates() {
-        for (v, want) in [(0.0023, "0.23%"), (0.0, "0.00%"), (1.0, "100.00%"), (0.7, "70.00%")] {
+        for (v, want) in [
+            (0.0023, "0.23%"),
+            (0.0, "0.00%"),
+            (1.0, "100.00%"),
+            (0.7, "70.00%"),
+        ] {
             assert_eq!(pct(v), want, "{v}");
         }
-        for (v, want) in [(152.34, "152.3"), (2_847.0, "2,847.0"), (0.04, "0.0"), (-3.26, "-3.3"), (-0.01, "0.0")] {
+        for (v, want) in [
+            (152.34, "152.3"),
+            (2_847.0, "2,847.0"),
+            (0.04, "0.0"),
+            (-3.26, "-3.3"),
+            (-0.01, "0.0"),
+        ] {
             assert_eq!(rate(v), want, "{v}");
         }
         for (v, want) in [(150.0, "150"), (12.5, "12.5"), (1_500.0, "1,500")] {
@@ -521,11 +668,23 @@ mod tests {
         assert_eq!(errors(&stats(10, &[])), None);
         let table = errors(&stats(1_000, &[("http_5xx", 3), ("timeout", 9)])).unwrap();
         let want = [["timeout", "9", "0.90%"], ["http_5xx", "3", "0.30%"]];
-        assert_eq!(table.rows, want.map(|r| r.map(String::from).to_vec()).to_vec());
+        assert_eq!(
+            table.rows,
+            want.map(|r| r.map(String::from).to_vec()).to_vec()
+        );
     }
 
     fn quantiles(mean: f64, p95: f64, min: f64, max: f64) -> Quantiles {
-        Quantiles { count: 10, min, mean, p50: mean, p90: p95, p95, p99: max, max }
+        Quantiles {
+            count: 10,
+            min,
+            mean,
+            p50: mean,
+            p90: p95,
+            p95,
+            p99: max,
+            max,
+        }
     }
 
     #[test]
@@ -537,8 +696,168 @@ mod tests {
             ..StatsBlock::default()
         };
         let rows = streaming(&block).unwrap().rows;
-        assert_eq!(rows[0], ["TTFT (from intended)", "56.6ms", "168ms", "18.5ms"]);
+        assert_eq!(
+            rows[0],
+            ["TTFT (from intended)", "56.6ms", "168ms", "18.5ms"]
+        );
         assert_eq!(rows[2], ["ITL", "—", "—", "—"]);
-        assert_eq!(rows[4], ["Speed (tok/s)", "105.4 tok/s", "98.0 tok/s", "113.4 tok/s"]);
+        assert_eq!(
+            rows[4],
+            ["Speed (tok/s)", "105.4 tok/s", "98.0 tok/s", "113.4 tok/s"]
+        );
+    }
+
+    fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Report {
+        use super::super::model::{Summary, Target, Tool, Verdict};
+        Report {
+            schema_version: 1,
+            tool: Tool {
+                name: "infercheck".into(),
+                version: "0".into(),
+            },
+            run_id: "r".into(),
+            started_at: String::new(),
+            ended_at: String::new(),
+            duration_s: 1.0,
+            plan_name: "p".into(),
+            plan: serde_json::Value::Null,
+            target: Target {
+                base_url: String::new(),
+                api: String::new(),
+                stream: false,
+                embedded_simulator: false,
+            },
+            verdict: Verdict {
+                outcome,
+                exit_code: 0,
+                reasons: Vec::new(),
+            },
+            summary: Summary {
+                requests: 0,
+                ok: 0,
+                errors: 0,
+                peak_concurrency: 0,
+                peak_rps: 0.0,
+                achieved_rps: 0.0,
+                peak_target_rps: None,
+            },
+            overall: StatsBlock::default(),
+            phases: Vec::new(),
+            models: Vec::new(),
+            thresholds,
+            generator: GeneratorHealth {
+                valid: true,
+                reasons: Vec::new(),
+                cpu_cores_avg: 0.0,
+                cpu_cores_max: 0.0,
+                cores_available: 1,
+                schedule_lag_p99_ms: None,
+                late_sends: 0,
+                unsent_arrivals: 0,
+            },
+            intervals: Vec::new(),
+            series: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn threshold(
+        scope: &str,
+        label: &str,
+        target: &str,
+        status: ThresholdStatus,
+    ) -> ThresholdResult {
+        ThresholdResult {
+            expression: String::new(),
+            scope: scope.into(),
+            label: label.into(),
+            target: target.into(),
+            achieved: Some(1.0),
+            achieved_display: "1".into(),
+            status,
+        }
+    }
+
+    /// (label, target, status) of every HTTP Metrics row that differs from
+    /// the fixed, threshold-less rows, plus the extra rows.
+    fn http_targets(thresholds: Vec<ThresholdResult>) -> Vec<(String, String, String)> {
+        let table = http_metrics(&report(thresholds, Outcome::Pass));
+        let fixed = [
+            "P50 Latency",
+            "P95 Latency",
+            "P99 Latency",
+            "P95 Service Time",
+        ];
+        assert!(table.rows.iter().take(4).map(|r| r[0].as_str()).eq(fixed));
+        let shown = table.rows.into_iter().filter(|r| r[1] != NONE);
+        shown
+            .map(|r| (r[0].clone(), r[1].clone(), r[3].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn http_metrics_take_the_first_run_threshold_of_each_label() {
+        use ThresholdStatus::{Fail, NoData, Pass};
+        let row = |l: &str, t: &str, s: &str| (l.to_owned(), t.to_owned(), s.to_owned());
+        let cases = [
+            (vec![], vec![]),
+            (
+                vec![threshold("run", "P95 Latency", "< 950ms", Pass)],
+                vec![row("P95 Latency", "< 950ms", "✅ PASS")],
+            ),
+            // Phase and model thresholds belong to their own sections.
+            (
+                vec![
+                    threshold("warmup", "P95 Latency", "< 1s", Pass),
+                    threshold("model m", "Error Rate", "< 1%", Fail),
+                ],
+                vec![],
+            ),
+            // A second threshold of the same label is an extra row.
+            (
+                vec![
+                    threshold("run", "p95 latency", "< 2s", Fail),
+                    threshold("run", "P95 Latency", "< 1s", Fail),
+                ],
+                vec![
+                    row("P95 Latency", "< 2s", "❌ FAIL"),
+                    row("P95 Latency", "< 1s", "❌ FAIL"),
+                ],
+            ),
+            (
+                vec![threshold("run", "P95 ITL", "< 50ms", NoData)],
+                vec![row("P95 ITL", "< 50ms", "⚠️ NO DATA")],
+            ),
+        ];
+        for (thresholds, want) in cases {
+            assert_eq!(http_targets(thresholds.clone()), want, "{thresholds:?}");
+        }
+    }
+
+    #[test]
+    fn outcome_gloss_counts_thresholds() {
+        use ThresholdStatus::{Fail, NoData, Pass};
+        let t = |s| threshold("run", "Error Rate", "< 1%", s);
+        let cases = [
+            (vec![], Outcome::Pass, "no thresholds set"),
+            (
+                vec![t(Pass), t(Pass)],
+                Outcome::Pass,
+                "all 2 thresholds met",
+            ),
+            (
+                vec![t(Pass), t(Fail), t(NoData)],
+                Outcome::Fail,
+                "2 of 3 thresholds not met",
+            ),
+            (
+                vec![t(Pass)],
+                Outcome::Interrupted,
+                "stopped early; the report is partial",
+            ),
+        ];
+        for (thresholds, outcome, want) in cases {
+            assert_eq!(outcome_gloss(&report(thresholds, outcome)), want);
+        }
     }
 }

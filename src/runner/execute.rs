@@ -155,7 +155,9 @@ impl Session {
             self.cpu_series.push(now.as_secs_f64(), cores);
         }
         let interval = self.aggregator.close_interval(now, in_flight);
-        self.progress.update(&interval);
+        if interval.duration_s >= 0.99 {
+            self.progress.update(&interval);
+        }
         self.dir.append_interval(&interval)
     }
 
