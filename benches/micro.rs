@@ -18,7 +18,9 @@ fn histogram(c: &mut Criterion) {
     let mut v = 1u64;
     c.bench_function("histogram_record", |b| {
         b.iter(|| {
-            v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            v = v
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             h.record(black_box(v % 10_000_000));
         })
     });
@@ -62,14 +64,27 @@ fn requests(c: &mut Criterion) {
     .expect("the bench plan is valid");
     let set = RequestSet::build(&plan, &plan.phases[0]);
     let mut rng = SmallRng::seed_from_u64(1);
-    c.bench_function("request_pick_and_clone_body", |b| b.iter(|| set.pick(&mut rng).body.clone()));
+    c.bench_function("request_pick_and_clone_body", |b| {
+        b.iter(|| set.pick(&mut rng).body.clone())
+    });
 }
 
 fn schedule(c: &mut Criterion) {
-    let ramp = Arrivals::Ramp { from: 10.0, to: 5000.0, duration: Duration::from_secs(3600) };
-    c.bench_function("schedule_ramp_1000_ticks", |b| b.iter(|| ramp.iter(Duration::from_secs(3600)).take(1000).count()));
-    let poisson = Arrivals::Poisson { rate: 1000.0, seed: 1 };
-    c.bench_function("schedule_poisson_1000_ticks", |b| b.iter(|| poisson.iter(Duration::from_secs(3600)).take(1000).count()));
+    let ramp = Arrivals::Ramp {
+        from: 10.0,
+        to: 5000.0,
+        duration: Duration::from_secs(3600),
+    };
+    c.bench_function("schedule_ramp_1000_ticks", |b| {
+        b.iter(|| ramp.iter(Duration::from_secs(3600)).take(1000).count())
+    });
+    let poisson = Arrivals::Poisson {
+        rate: 1000.0,
+        seed: 1,
+    };
+    c.bench_function("schedule_poisson_1000_ticks", |b| {
+        b.iter(|| poisson.iter(Duration::from_secs(3600)).take(1000).count())
+    });
 }
 
 criterion_group!(benches, histogram, sse, requests, schedule);

@@ -53,7 +53,10 @@ impl Aggregator {
             .map(|s| PhaseState {
                 steps: s
                     .iter()
-                    .map(|_| StepState { models: vec![MetricSet::default(); models], ..StepState::default() })
+                    .map(|_| StepState {
+                        models: vec![MetricSet::default(); models],
+                        ..StepState::default()
+                    })
                     .collect(),
             })
             .collect();
@@ -74,7 +77,12 @@ impl Aggregator {
         match event {
             Event::StepStarted { phase, step, at } => {
                 self.current_phase = Some(phase);
-                self.step_mut(Slot { phase, step, model: 0 }).started_at = Some(at);
+                self.step_mut(Slot {
+                    phase,
+                    step,
+                    model: 0,
+                })
+                .started_at = Some(at);
             }
             Event::Outcome(outcome) => self.record_outcome(&outcome),
             Event::Itl { slot, histogram } => {
@@ -82,8 +90,18 @@ impl Aggregator {
                 step.overall.itl += &histogram;
                 step.models[usize::from(slot.model)].itl += &histogram;
             }
-            Event::StepFinished { phase, step, unsent, .. } => {
-                self.step_mut(Slot { phase, step, model: 0 }).unsent += unsent;
+            Event::StepFinished {
+                phase,
+                step,
+                unsent,
+                ..
+            } => {
+                self.step_mut(Slot {
+                    phase,
+                    step,
+                    model: 0,
+                })
+                .unsent += unsent;
             }
         }
     }
@@ -110,7 +128,10 @@ impl Aggregator {
     /// and returns its summary, which the runner appends to intervals.jsonl.
     pub fn close_interval(&mut self, now: Duration, in_flight: u64) -> IntervalSummary {
         let set = std::mem::take(&mut self.interval);
-        let seconds = now.saturating_sub(self.interval_start).as_secs_f64().max(1e-3);
+        let seconds = now
+            .saturating_sub(self.interval_start)
+            .as_secs_f64()
+            .max(1e-3);
         self.interval_start = now;
         let ms = |h: &Histogram, q: f64| h.quantile(q).map(|v| v as f64 / 1000.0);
         let phase = self.current_phase.map(usize::from);
@@ -158,7 +179,13 @@ mod tests {
         resolve_source("t.toml", source, None, &Overrides::default()).unwrap()
     }
 
-    fn outcome(phase: u16, step: u16, model: u16, lag_ms: u64, error: Option<ErrorKind>) -> Outcome {
+    fn outcome(
+        phase: u16,
+        step: u16,
+        model: u16,
+        lag_ms: u64,
+        error: Option<ErrorKind>,
+    ) -> Outcome {
         Outcome {
             slot: Slot { phase, step, model },
             intended: Duration::from_millis(100),
@@ -179,15 +206,35 @@ mod tests {
     fn outcomes_land_in_their_step_model_and_interval() {
         let plan = plan();
         let mut agg = Aggregator::new(&plan, &plan_steps(&plan));
-        agg.record(Event::StepStarted { phase: 1, step: 1, at: Duration::from_secs(3) });
+        agg.record(Event::StepStarted {
+            phase: 1,
+            step: 1,
+            at: Duration::from_secs(3),
+        });
         agg.record(Event::Outcome(outcome(1, 1, 1, 0, None)));
-        agg.record(Event::Outcome(outcome(0, 0, 0, 50, Some(ErrorKind::Http5xx))));
+        agg.record(Event::Outcome(outcome(
+            0,
+            0,
+            0,
+            50,
+            Some(ErrorKind::Http5xx),
+        )));
         let step = &agg.phases[1].steps[1];
-        assert_eq!((step.overall.requests, step.models[1].requests, step.models[0].requests), (1, 1, 0));
+        assert_eq!(
+            (
+                step.overall.requests,
+                step.models[1].requests,
+                step.models[0].requests
+            ),
+            (1, 1, 0)
+        );
         assert_eq!(agg.phases[0].steps[0].overall.late_sends, 1);
         assert_eq!(agg.peak_in_flight, 4);
         let interval = agg.close_interval(Duration::from_secs(1), 2);
-        assert_eq!((interval.requests, interval.errors, interval.phase.as_str()), (2, 1, "two"));
+        assert_eq!(
+            (interval.requests, interval.errors, interval.phase.as_str()),
+            (2, 1, "two")
+        );
         assert_eq!(interval.rps, 2.0);
         let next = agg.close_interval(Duration::from_secs(2), 0);
         assert_eq!(next.requests, 0);
@@ -201,9 +248,28 @@ mod tests {
         let mut agg = Aggregator::new(&plan, &plan_steps(&plan));
         let mut h = Histogram::new();
         h.record(10_000);
-        agg.record(Event::Itl { slot: Slot { phase: 0, step: 0, model: 1 }, histogram: h });
-        agg.record(Event::StepFinished { phase: 0, step: 0, at: Duration::from_secs(2), unsent: 7 });
+        agg.record(Event::Itl {
+            slot: Slot {
+                phase: 0,
+                step: 0,
+                model: 1,
+            },
+            histogram: h,
+        });
+        agg.record(Event::StepFinished {
+            phase: 0,
+            step: 0,
+            at: Duration::from_secs(2),
+            unsent: 7,
+        });
         let step = &agg.phases[0].steps[0];
-        assert_eq!((step.overall.itl.len(), step.models[1].itl.len(), step.unsent), (1, 1, 7));
+        assert_eq!(
+            (
+                step.overall.itl.len(),
+                step.models[1].itl.len(),
+                step.unsent
+            ),
+            (1, 1, 7)
+        );
     }
 }

@@ -8,8 +8,8 @@ use crate::load::Step;
 use crate::plan::threshold::{Metric, format_value};
 use crate::plan::{Plan, Threshold};
 use crate::report::{
-    GeneratorHealth, IntervalSummary, ModelReport, Outcome, PhaseReport, Report, StatsBlock, StepReport, Summary,
-    Target, ThresholdResult, ThresholdStatus, Tool, Verdict, SCHEMA_VERSION,
+    GeneratorHealth, IntervalSummary, ModelReport, Outcome, PhaseReport, Report, SCHEMA_VERSION,
+    StatsBlock, StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool, Verdict,
 };
 use crate::stats::{MetricSet, Series};
 
@@ -41,12 +41,21 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
     let phases = phase_reports(record);
     let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
     let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
-    let thresholds = evaluate_all(record.plan, &overall, &phases, &models, &record.aggregator.intervals);
+    let thresholds = evaluate_all(
+        record.plan,
+        &overall,
+        &phases,
+        &models,
+        &record.aggregator.intervals,
+    );
     let generator = generator_health(record);
     let verdict = verdict(record, &thresholds, &generator);
     Report {
         schema_version: SCHEMA_VERSION,
-        tool: Tool { name: "infercheck".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool {
+            name: "infercheck".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         run_id: record.run_id.clone(),
         started_at: record.started_at.clone(),
         ended_at: record.ended_at.clone(),
@@ -75,7 +84,12 @@ fn summary(record: &RunRecord<'_>, overall: &StatsBlock) -> Summary {
         peak_concurrency: record.aggregator.peak_in_flight,
         peak_rps: peak_rps(&record.aggregator.intervals, None).unwrap_or(0.0),
         achieved_rps: overall.rps,
-        peak_target_rps: record.plan.phases.iter().filter_map(|p| p.load.peak_rate()).reduce(f64::max),
+        peak_target_rps: record
+            .plan
+            .phases
+            .iter()
+            .filter_map(|p| p.load.peak_rate())
+            .reduce(f64::max),
     }
 }
 
@@ -134,9 +148,18 @@ fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
                     .models
                     .iter()
                     .zip(&models)
-                    .map(|(m, set)| ModelReport { model: m.name.clone(), weight: m.weight, stats: StatsBlock::from_set(set, seconds, None) })
+                    .map(|(m, set)| ModelReport {
+                        model: m.name.clone(),
+                        weight: m.weight,
+                        stats: StatsBlock::from_set(set, seconds, None),
+                    })
                     .collect(),
-                peak_concurrency: state.steps.iter().map(|s| s.peak_in_flight).max().unwrap_or(0),
+                peak_concurrency: state
+                    .steps
+                    .iter()
+                    .map(|s| s.peak_in_flight)
+                    .max()
+                    .unwrap_or(0),
             }
         })
         .collect()
@@ -151,7 +174,11 @@ fn model_reports(plan: &Plan, agg: &Aggregator, elapsed_s: f64) -> Vec<ModelRepo
             for step in agg.phases.iter().flat_map(|p| &p.steps) {
                 set += &step.models[i];
             }
-            ModelReport { model: m.name.clone(), weight: m.weight, stats: StatsBlock::from_set(&set, elapsed_s, None) }
+            ModelReport {
+                model: m.name.clone(),
+                weight: m.weight,
+                stats: StatsBlock::from_set(&set, elapsed_s, None),
+            }
         })
         .collect()
 }
@@ -163,15 +190,28 @@ fn evaluate_all(
     models: &[ModelReport],
     intervals: &[IntervalSummary],
 ) -> Vec<ThresholdResult> {
-    let mut results: Vec<ThresholdResult> =
-        plan.thresholds.iter().map(|t| evaluate(t, "run", overall, peak_rps(intervals, None))).collect();
+    let mut results: Vec<ThresholdResult> = plan
+        .thresholds
+        .iter()
+        .map(|t| evaluate(t, "run", overall, peak_rps(intervals, None)))
+        .collect();
     for (phase, report) in plan.phases.iter().zip(phases) {
         let peak = peak_rps(intervals, Some(&phase.name));
-        results.extend(phase.thresholds.iter().map(|t| evaluate(t, &phase.name, &report.stats, peak)));
+        results.extend(
+            phase
+                .thresholds
+                .iter()
+                .map(|t| evaluate(t, &phase.name, &report.stats, peak)),
+        );
     }
     for (model, report) in plan.models.iter().zip(models) {
         let scope = format!("model {}", model.name);
-        results.extend(model.thresholds.iter().map(|t| evaluate(t, &scope, &report.stats, None)));
+        results.extend(
+            model
+                .thresholds
+                .iter()
+                .map(|t| evaluate(t, &scope, &report.stats, None)),
+        );
     }
     results
 }
@@ -179,7 +219,12 @@ fn evaluate_all(
 /// Evaluates one threshold against a group's statistics. A metric with
 /// no data is NO DATA, which fails: a check that could not be made is
 /// not a pass.
-pub fn evaluate(threshold: &Threshold, scope: &str, stats: &StatsBlock, peak_rps: Option<f64>) -> ThresholdResult {
+pub fn evaluate(
+    threshold: &Threshold,
+    scope: &str,
+    stats: &StatsBlock,
+    peak_rps: Option<f64>,
+) -> ThresholdResult {
     let achieved = metric_value(threshold.metric, stats, peak_rps);
     let status = match achieved {
         None => ThresholdStatus::NoData,
@@ -192,7 +237,10 @@ pub fn evaluate(threshold: &Threshold, scope: &str, stats: &StatsBlock, peak_rps
         label: threshold.metric.label(),
         target: threshold.target_display(),
         achieved,
-        achieved_display: achieved.map_or_else(|| "no data".into(), |v| format_value(threshold.metric.unit(), v)),
+        achieved_display: achieved.map_or_else(
+            || "no data".into(),
+            |v| format_value(threshold.metric.unit(), v),
+        ),
         status,
     }
 }
@@ -229,7 +277,9 @@ fn generator_health(record: &RunRecord<'_>) -> GeneratorHealth {
     let cpu_avg = record.generator_cpu.mean().unwrap_or(0.0);
     let cpu_max = record.generator_cpu.max().unwrap_or(0.0);
     let mut reasons = Vec::new();
-    if let Some(lag) = lag_p99_ms.filter(|l| *l > MAX_GENERATOR_LAG_P99_MS && agg.generator_lag.len() >= 20) {
+    if let Some(lag) =
+        lag_p99_ms.filter(|l| *l > MAX_GENERATOR_LAG_P99_MS && agg.generator_lag.len() >= 20)
+    {
         reasons.push(format!(
             "schedule lag p99 was {lag:.1}ms while workers were free (limit {MAX_GENERATOR_LAG_P99_MS}ms): the generator could not keep time"
         ));
@@ -249,15 +299,29 @@ fn generator_health(record: &RunRecord<'_>) -> GeneratorHealth {
         cores_available: record.cores_available,
         schedule_lag_p99_ms: lag_p99_ms,
         late_sends: overall.late_sends,
-        unsent_arrivals: agg.phases.iter().flat_map(|p| &p.steps).map(|s| s.unsent).sum(),
+        unsent_arrivals: agg
+            .phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .map(|s| s.unsent)
+            .sum(),
     }
 }
 
-fn verdict(record: &RunRecord<'_>, thresholds: &[ThresholdResult], generator: &GeneratorHealth) -> Verdict {
+fn verdict(
+    record: &RunRecord<'_>,
+    thresholds: &[ThresholdResult],
+    generator: &GeneratorHealth,
+) -> Verdict {
     let failed: Vec<String> = thresholds
         .iter()
         .filter(|t| t.status != ThresholdStatus::Pass)
-        .map(|t| format!("{} [{}]: achieved {}, target {}", t.expression, t.scope, t.achieved_display, t.target))
+        .map(|t| {
+            format!(
+                "{} [{}]: achieved {}, target {}",
+                t.expression, t.scope, t.achieved_display, t.target
+            )
+        })
         .collect();
     let mut reasons = Vec::new();
     let (outcome, exit_code) = if record.interrupted {
@@ -265,7 +329,11 @@ fn verdict(record: &RunRecord<'_>, thresholds: &[ThresholdResult], generator: &G
             Some(why) => format!("aborted on a failing threshold: {why}"),
             None => "interrupted before the plan finished; this report is partial".to_owned(),
         });
-        if record.aborted_by.is_some() { (Outcome::Fail, exit::THRESHOLDS_FAILED) } else { (Outcome::Interrupted, exit::COULD_NOT_RUN) }
+        if record.aborted_by.is_some() {
+            (Outcome::Fail, exit::THRESHOLDS_FAILED)
+        } else {
+            (Outcome::Interrupted, exit::COULD_NOT_RUN)
+        }
     } else if !generator.valid {
         reasons.extend(generator.reasons.iter().cloned());
         (Outcome::Invalid, exit::RUN_INVALID)
@@ -275,7 +343,11 @@ fn verdict(record: &RunRecord<'_>, thresholds: &[ThresholdResult], generator: &G
         (Outcome::Pass, exit::OK)
     };
     reasons.extend(failed);
-    Verdict { outcome, exit_code, reasons }
+    Verdict {
+        outcome,
+        exit_code,
+        reasons,
+    }
 }
 
 fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
@@ -288,7 +360,13 @@ fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
             overall.tokens_counted_from_chunks
         ));
     }
-    let unsent: u64 = record.aggregator.phases.iter().flat_map(|p| &p.steps).map(|s| s.unsent).sum();
+    let unsent: u64 = record
+        .aggregator
+        .phases
+        .iter()
+        .flat_map(|p| &p.steps)
+        .map(|s| s.unsent)
+        .sum();
     if unsent > 0 {
         notes.push(format!("{unsent} scheduled arrivals were never sent: every worker was busy until their step ended (in-flight cap {}).", record.plan.target.max_in_flight));
     }
@@ -309,8 +387,25 @@ mod tests {
     use crate::stats::Quantiles;
 
     fn stats() -> StatsBlock {
-        let q = Quantiles { count: 10, min: 5.0, mean: 50.0, p50: 40.0, p90: 80.0, p95: 90.0, p99: 120.0, max: 130.0 };
-        StatsBlock { requests: 200, ok: 199, error_rate: 0.005, duration_s: 10.0, rps: 20.0, latency_ms: Some(q), ..StatsBlock::default() }
+        let q = Quantiles {
+            count: 10,
+            min: 5.0,
+            mean: 50.0,
+            p50: 40.0,
+            p90: 80.0,
+            p95: 90.0,
+            p99: 120.0,
+            max: 130.0,
+        };
+        StatsBlock {
+            requests: 200,
+            ok: 199,
+            error_rate: 0.005,
+            duration_s: 10.0,
+            rps: 20.0,
+            latency_ms: Some(q),
+            ..StatsBlock::default()
+        }
     }
 
     #[test]
@@ -325,7 +420,11 @@ mod tests {
         ];
         for (expr, status, shown) in cases {
             let r = evaluate(&parse(expr).unwrap(), "run", &stats(), Some(25.0));
-            assert_eq!((r.status, r.achieved_display.as_str()), (status, shown), "{expr}");
+            assert_eq!(
+                (r.status, r.achieved_display.as_str()),
+                (status, shown),
+                "{expr}"
+            );
         }
     }
 

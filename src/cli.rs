@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::report::Format;
 
 #[derive(Debug, Parser)]
-#[command(name = "infercheck", version, about = "Load-test an LLM inference stack and check that its observability tells the truth")]
+#[command(
+    name = "infercheck",
+    version,
+    about = "Load-test an LLM inference stack and check that its observability tells the truth"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -52,7 +56,14 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn new(plan: &str, out: PathBuf) -> Self {
-        RunArgs { plan: plan.into(), target: None, model: None, out, duration_scale: 1.0, quiet: true }
+        RunArgs {
+            plan: plan.into(),
+            target: None,
+            model: None,
+            out,
+            duration_scale: 1.0,
+            quiet: true,
+        }
     }
 }
 
@@ -96,7 +107,9 @@ pub struct ReportArgs {
 fn parse_scale(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("invalid scale \"{text}\": expected a positive number like 0.05")),
+        _ => Err(format!(
+            "invalid scale \"{text}\": expected a positive number like 0.05"
+        )),
     }
 }
 

@@ -15,7 +15,8 @@ fn run_binary(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-const GOOD_PHASE: &str = "[[phases]]\nname = 'a'\nduration = '1s'\nload = { type = 'constant', rate = 5 }\n";
+const GOOD_PHASE: &str =
+    "[[phases]]\nname = 'a'\nduration = '1s'\nload = { type = 'constant', rate = 5 }\n";
 
 /// Malformed plans: exit 2, the file:line:col of the mistake, nothing sent
 /// (the target is a dead port, so any send would show as a connect error
@@ -23,22 +24,58 @@ const GOOD_PHASE: &str = "[[phases]]\nname = 'a'\nduration = '1s'\nload = { type
 #[test]
 fn malformed_plans_fail_before_any_request_with_a_located_error() {
     let cases = [
-        ("unknown field", format!("{GOOD_PHASE}rat = 5\n"), "unknown field `rat`", 5),
-        ("bad duration", "[[phases]]\nname = 'a'\nduration = '5x'\nload = { type = 'constant', rate = 5 }\n".to_owned(), "invalid duration \"5x\"", 3),
-        ("negative rate", "[[phases]]\nname = 'a'\nduration = '1s'\nload = { type = 'constant', rate = -5 }\n".to_owned(), "positive", 4),
-        ("missing prompt file", format!("[workload]\nprompts_file = 'nope.jsonl'\n{GOOD_PHASE}"), "cannot read prompts file", 2),
-        ("bad threshold", format!("thresholds = ['p95(latncy) < 1s']\n{GOOD_PHASE}"), "unknown metric `latncy`", 1),
+        (
+            "unknown field",
+            format!("{GOOD_PHASE}rat = 5\n"),
+            "unknown field `rat`",
+            5,
+        ),
+        (
+            "bad duration",
+            "[[phases]]\nname = 'a'\nduration = '5x'\nload = { type = 'constant', rate = 5 }\n"
+                .to_owned(),
+            "invalid duration \"5x\"",
+            3,
+        ),
+        (
+            "negative rate",
+            "[[phases]]\nname = 'a'\nduration = '1s'\nload = { type = 'constant', rate = -5 }\n"
+                .to_owned(),
+            "positive",
+            4,
+        ),
+        (
+            "missing prompt file",
+            format!("[workload]\nprompts_file = 'nope.jsonl'\n{GOOD_PHASE}"),
+            "cannot read prompts file",
+            2,
+        ),
+        (
+            "bad threshold",
+            format!("thresholds = ['p95(latncy) < 1s']\n{GOOD_PHASE}"),
+            "unknown metric `latncy`",
+            1,
+        ),
     ];
     for (name, toml, needle, line) in cases {
         let dir = tempfile::tempdir().unwrap();
         let plan = write_plan(dir.path(), &toml);
         let out = dir.path().join("results");
         let (code, _, stderr) = run_binary(&[
-            "run", plan.to_str().unwrap(), "--target", "http://127.0.0.1:9", "--out", out.to_str().unwrap(), "--quiet",
+            "run",
+            plan.to_str().unwrap(),
+            "--target",
+            "http://127.0.0.1:9",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
         ]);
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(stderr.contains(needle), "{name}: {stderr}");
-        assert!(stderr.contains(&format!("plan.toml:{line}:")), "{name} at line {line}: {stderr}");
+        assert!(
+            stderr.contains(&format!("plan.toml:{line}:")),
+            "{name} at line {line}: {stderr}"
+        );
         assert!(!out.exists(), "{name}: nothing may be written or sent");
     }
 }
@@ -56,8 +93,19 @@ fn bad_command_lines_exit_1_and_unknown_plans_exit_2() {
 fn plans_lists_every_built_in_plan() {
     let (code, stdout, _) = run_binary(&["plans"]);
     assert_eq!(code, 0);
-    for name in ["smoke", "baseline", "staging-full", "weekly-regression", "stress-sweep", "spike", "mix-70-30"] {
-        assert!(stdout.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{stdout}");
+    for name in [
+        "smoke",
+        "baseline",
+        "staging-full",
+        "weekly-regression",
+        "stress-sweep",
+        "spike",
+        "mix-70-30",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(name)),
+            "{name} missing from:\n{stdout}"
+        );
     }
 }
 
@@ -65,10 +113,19 @@ fn plans_lists_every_built_in_plan() {
 #[test]
 fn ctrl_c_writes_the_partial_report() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(dir.path(), "[[phases]]\nname = 'long'\nduration = '5m'\nload = { type = 'constant', rate = 20 }\n");
+    let plan = write_plan(
+        dir.path(),
+        "[[phases]]\nname = 'long'\nduration = '5m'\nload = { type = 'constant', rate = 20 }\n",
+    );
     let out = dir.path().join("results");
     let mut child = binary()
-        .args(["run", plan.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -79,7 +136,8 @@ fn ctrl_c_writes_the_partial_report() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "interrupted runs exit 3");
     let run_dir = intervals.parent().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["verdict"]["outcome"], "interrupted");
     assert!(report["overall"]["requests"].as_u64().unwrap() >= 20);
     assert!(report["duration_s"].as_f64().unwrap() < 60.0);
@@ -90,28 +148,53 @@ fn ctrl_c_writes_the_partial_report() {
 fn wait_for_intervals(out: &std::path::Path, lines: usize, limit: Duration) -> std::path::PathBuf {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if let Some(file) = std::fs::read_dir(out).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path().join("intervals.jsonl")) {
+        if let Some(file) = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("intervals.jsonl"))
+        {
             if std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() >= lines) {
                 return file;
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("no intervals appeared under {} within {limit:?}", out.display());
+    panic!(
+        "no intervals appeared under {} within {limit:?}",
+        out.display()
+    );
 }
 
 #[test]
 fn a_finished_run_re_renders_from_its_json() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(dir.path(), "[[phases]]\nname = 'quick'\nduration = '1s'\nload = { type = 'concurrency', concurrency = 2 }\n");
+    let plan = write_plan(
+        dir.path(),
+        "[[phases]]\nname = 'quick'\nduration = '1s'\nload = { type = 'concurrency', concurrency = 2 }\n",
+    );
     let out = dir.path().join("results");
-    let (code, stdout, stderr) = run_binary(&["run", plan.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let (code, stdout, stderr) = run_binary(&[
+        "run",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let run_dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let json = run_dir.join("report.json");
     let (code, markdown, _) = run_binary(&["report", json.to_str().unwrap(), "--format", "md"]);
     assert_eq!(code, 0);
-    assert_eq!(markdown, std::fs::read_to_string(run_dir.join("report.md")).unwrap());
+    assert_eq!(
+        markdown,
+        std::fs::read_to_string(run_dir.join("report.md")).unwrap()
+    );
     let (code, _, stderr) = run_binary(&["report", "/nonexistent/report.json"]);
     assert_eq!(code, 3, "{stderr}");
 }

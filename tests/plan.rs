@@ -8,39 +8,76 @@ use infercheck::runner::run_plan;
 #[test]
 fn every_built_in_plan_resolves() {
     for builtin in BUILTIN {
-        let plan = load(builtin.name, &Overrides::default()).unwrap_or_else(|e| panic!("{}: {e}", builtin.name));
+        let plan = load(builtin.name, &Overrides::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", builtin.name));
         assert_eq!(plan.name, builtin.name);
-        assert!(!builtin.description().is_empty(), "{} has a description", builtin.name);
+        assert!(
+            !builtin.description().is_empty(),
+            "{} has a description",
+            builtin.name
+        );
     }
     let staging = load("staging-full", &Overrides::default()).unwrap();
     let names: Vec<&str> = staging.phases.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["smoke", "ramp-up", "sustained", "peak", "ramp-down"]);
+    assert_eq!(
+        names,
+        ["smoke", "ramp-up", "sustained", "peak", "ramp-down"]
+    );
     assert_eq!(staging.total_duration().as_secs(), 29 * 60);
     assert_eq!(staging.thresholds.len(), 5);
 }
 
 #[test]
 fn duration_scale_shrinks_every_phase_and_step() {
-    let scaled = load("stress-sweep", &Overrides { duration_scale: 0.05, ..Overrides::default() }).unwrap();
-    assert_eq!(scaled.total_duration().as_secs(), 30, "10 levels × 1m × 0.05");
+    let scaled = load(
+        "stress-sweep",
+        &Overrides {
+            duration_scale: 0.05,
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        scaled.total_duration().as_secs(),
+        30,
+        "10 levels × 1m × 0.05"
+    );
 }
 
 /// Runs each built-in plan at 1% of its length and checks it yields its tables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_built_in_plan_runs_against_the_embedded_simulator() {
+    let _exclusive = crate::util::exclusive().await;
     for builtin in BUILTIN {
         let dir = tempfile::tempdir().unwrap();
         let mut args = RunArgs::new(builtin.name, dir.path().to_path_buf());
         args.duration_scale = 0.01;
-        let result = run_plan(args).await.unwrap_or_else(|f| panic!("{}: {}", builtin.name, f.message));
+        let result = run_plan(args)
+            .await
+            .unwrap_or_else(|f| panic!("{}: {}", builtin.name, f.message));
         let report = &result.report;
         assert!(report.target.embedded_simulator);
         for phase in &report.phases {
-            assert!(phase.stats.requests > 0, "{}: phase {} sent nothing", builtin.name, phase.name);
-            assert_eq!(phase.stats.errors.values().sum::<u64>(), 0, "{}: {}", builtin.name, phase.name);
+            assert!(
+                phase.stats.requests > 0,
+                "{}: phase {} sent nothing",
+                builtin.name,
+                phase.name
+            );
+            assert_eq!(
+                phase.stats.errors.values().sum::<u64>(),
+                0,
+                "{}: {}",
+                builtin.name,
+                phase.name
+            );
         }
         let markdown = std::fs::read_to_string(result.dir.join("report.md")).unwrap();
-        assert!(markdown.contains("| Metric | Target | Achieved | Status |"), "{}", builtin.name);
+        assert!(
+            markdown.contains("| Metric | Target | Achieved | Status |"),
+            "{}",
+            builtin.name
+        );
         match builtin.name {
             "stress-sweep" => {
                 let rows: usize = report.phases.iter().map(|p| p.steps.len()).sum();

@@ -8,9 +8,18 @@ use infercheck::cli::RunArgs;
 use infercheck::runner::{RunResult, run_plan};
 use infercheck::sim::{SimConfig, SimServer};
 
+/// Tests that put load on a server take this lock, so timing-sensitive
+/// measurements never share the 2-core machine with another load test.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOAD.lock().await
+}
+
 /// Starts a simulator on a free loopback port.
 pub async fn sim(config: SimConfig) -> SimServer {
-    SimServer::start("127.0.0.1:0".parse().unwrap(), config).await.expect("the simulator starts")
+    SimServer::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .expect("the simulator starts")
 }
 
 /// A simulator whose latency is exactly predictable: no slowdown with load.
@@ -32,11 +41,14 @@ pub fn write_plan(dir: &Path, toml: &str) -> PathBuf {
 
 /// Runs a plan (TOML text) in-process against `target`.
 pub async fn run(toml: &str, target: Option<&str>) -> (RunResult, tempfile::TempDir) {
+    let _exclusive = exclusive().await;
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path(), toml);
     let mut args = RunArgs::new(plan.to_str().unwrap(), dir.path().join("results"));
     args.target = target.map(str::to_owned);
-    let result = run_plan(args).await.unwrap_or_else(|f| panic!("run failed: {}", f.message));
+    let result = run_plan(args)
+        .await
+        .unwrap_or_else(|f| panic!("run failed: {}", f.message));
     (result, dir)
 }
 

@@ -6,9 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use tokio_util::sync::CancellationToken;
+use std::pin::Pin;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::sse::{self, Chunk};
 use super::{Clock, ErrorKind};
@@ -45,10 +50,35 @@ struct Endpoint {
     tokens_pointer: Option<String>,
 }
 
+/// How requests reach the target. Plain `http://` targets get one hyper
+/// HTTP/1.1 connection per worker (no pool lock, no per-request URL
+/// parsing: oha's fast path, measured at ~2× reqwest on loopback, see
+/// benches/README.md); `https://` goes through reqwest's pool and TLS.
+#[derive(Clone)]
+enum Transport {
+    Direct(Arc<Direct>),
+    Pooled(reqwest::Client),
+}
+
+struct Direct {
+    /// host:port to connect to.
+    authority: String,
+    /// Origin-form request target (path and query).
+    path: http::Uri,
+    headers: HeaderMap,
+}
+
+/// A worker's own connection for the direct transport; reconnects when the
+/// server closes it. Unused with the pooled transport.
+#[derive(Default)]
+pub struct Connection {
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
 /// A cheap-to-clone HTTP client aimed at one endpoint.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    transport: Transport,
     endpoint: Arc<Endpoint>,
 }
 
@@ -58,48 +88,102 @@ impl Client {
         let (method, path) = match (&target.api, &target.template) {
             (Api::OpenaiChat, _) => (reqwest::Method::POST, "/v1/chat/completions"),
             (Api::OpenaiCompletions, _) => (reqwest::Method::POST, "/v1/completions"),
-            (Api::Template, Some(t)) => (t.method.parse().unwrap_or(reqwest::Method::POST), t.path.as_str()),
+            (Api::Template, Some(t)) => (
+                t.method.parse().unwrap_or(reqwest::Method::POST),
+                t.path.as_str(),
+            ),
             (Api::Template, None) => (reqwest::Method::GET, "/"),
         };
         let full = format!("{base_url}{path}");
-        let url = reqwest::Url::parse(&full).map_err(|e| ClientError::Url { url: full.clone(), message: e.to_string() })?;
-        let http = reqwest::Client::builder()
-            .no_proxy() // load must go where the plan says, never through a proxy
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(pool_size)
-            .connect_timeout(target.timeout.min(Duration::from_secs(10)))
-            .default_headers(default_headers(plan)?)
-            .user_agent(concat!("infercheck/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let url_error = |message: String| ClientError::Url {
+            url: full.clone(),
+            message,
+        };
+        let url = reqwest::Url::parse(&full).map_err(|e| url_error(e.to_string()))?;
+        let headers = default_headers(plan)?;
+        let transport = if url.scheme() == "http" {
+            let host = url.host_str().ok_or_else(|| url_error("no host".into()))?;
+            let port = url.port_or_known_default().unwrap_or(80);
+            let authority = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            let origin = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_owned(),
+            };
+            let path = origin
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| url_error(e.to_string()))?;
+            let mut headers = headers;
+            let host_value =
+                HeaderValue::from_str(&authority).map_err(|e| url_error(e.to_string()))?;
+            headers.insert(reqwest::header::HOST, host_value);
+            Transport::Direct(Arc::new(Direct {
+                authority,
+                path,
+                headers,
+            }))
+        } else {
+            Transport::Pooled(
+                reqwest::Client::builder()
+                    .no_proxy() // load must go where the plan says, never through a proxy
+                    .tcp_nodelay(true)
+                    .pool_max_idle_per_host(pool_size)
+                    .connect_timeout(target.timeout.min(Duration::from_secs(10)))
+                    .default_headers(headers)
+                    .build()?,
+            )
+        };
         let endpoint = Endpoint {
             method,
             url,
             api: target.api,
             stream: target.stream,
             timeout: target.timeout,
-            tokens_pointer: target.template.as_ref().and_then(|t| t.tokens_pointer.clone()),
+            tokens_pointer: target
+                .template
+                .as_ref()
+                .and_then(|t| t.tokens_pointer.clone()),
         };
-        Ok(Client { http, endpoint: Arc::new(endpoint) })
+        Ok(Client {
+            transport,
+            endpoint: Arc::new(endpoint),
+        })
     }
 
     /// Sends `body` and times the exchange. Gaps between content chunks go
-    /// into `itl`. Never fails: failures are an `error` in the timing.
+    /// into `itl`. `cancelled` is the worker's one cancellation future,
+    /// polled here so no waiter is registered per request. Never fails:
+    /// failures are an `error` in the timing.
     pub async fn send(
         &self,
         body: Bytes,
         clock: &Clock,
-        cancel: &CancellationToken,
+        cancelled: Pin<&mut WaitForCancellationFutureOwned>,
+        connection: &mut Connection,
         parser: &mut sse::Parser,
         itl: &mut Histogram,
     ) -> Timing {
-        let mut timing = Timing { sent: clock.now(), ..Timing::default() };
-        let exchange = tokio::time::timeout(self.endpoint.timeout, self.exchange(body, clock, &mut timing, parser, itl));
+        let mut timing = Timing {
+            sent: clock.now(),
+            ..Timing::default()
+        };
+        let exchange = tokio::time::timeout(
+            self.endpoint.timeout,
+            self.exchange(body, clock, &mut timing, connection, parser, itl),
+        );
         let result = tokio::select! {
             result = exchange => result.unwrap_or(Err(ErrorKind::Timeout)),
-            () = cancel.cancelled() => Err(ErrorKind::Cancelled),
+            () = cancelled => Err(ErrorKind::Cancelled),
         };
         timing.end = clock.now();
         timing.error = result.err();
+        if timing.error.is_some() {
+            // A half-read response leaves the connection unusable.
+            connection.sender = None;
+        }
         timing
     }
 
@@ -108,42 +192,177 @@ impl Client {
         body: Bytes,
         clock: &Clock,
         timing: &mut Timing,
+        connection: &mut Connection,
         parser: &mut sse::Parser,
         itl: &mut Histogram,
     ) -> Result<(), ErrorKind> {
-        let endpoint = &*self.endpoint;
-        let mut request = self.http.request(endpoint.method.clone(), endpoint.url.clone());
-        if !body.is_empty() {
-            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
-        }
-        let response = request.send().await.map_err(|e| if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect })?;
-        timing.status = response.status().as_u16();
-        if !response.status().is_success() {
+        let mut response = match &self.transport {
+            Transport::Direct(direct) => self.send_direct(direct, body, connection).await?,
+            Transport::Pooled(http) => self.send_pooled(http, body).await?,
+        };
+        timing.status = response.status();
+        if !(200..300).contains(&timing.status) {
             // Drain so the connection can be reused; the body is not needed.
-            let _ = response.bytes().await;
+            while let Some(Ok(_)) = response.chunk().await {}
             return Err(ErrorKind::from_status(timing.status));
         }
-        if endpoint.stream {
-            read_stream(response, clock, timing, parser, itl).await
+        if self.endpoint.stream {
+            read_stream(&mut response, clock, timing, parser, itl).await
         } else {
-            let bytes = response.bytes().await.map_err(|_| ErrorKind::StreamError)?;
-            count_tokens(endpoint, &bytes, timing)
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await {
+                bytes.extend_from_slice(&chunk.map_err(|()| ErrorKind::StreamError)?);
+            }
+            count_tokens(&self.endpoint, &bytes, timing)
+        }
+    }
+
+    async fn send_pooled(
+        &self,
+        http: &reqwest::Client,
+        body: Bytes,
+    ) -> Result<Response, ErrorKind> {
+        let endpoint = &*self.endpoint;
+        let mut request = http.request(endpoint.method.clone(), endpoint.url.clone());
+        if !body.is_empty() {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Connect
+            }
+        })?;
+        Ok(Response::Pooled(response))
+    }
+
+    async fn send_direct(
+        &self,
+        direct: &Direct,
+        body: Bytes,
+        connection: &mut Connection,
+    ) -> Result<Response, ErrorKind> {
+        // A kept-alive connection the server closed meanwhile fails at once;
+        // that is not the target refusing work, so retry once on a fresh one.
+        let reused = connection.sender.is_some();
+        match self.try_direct(direct, body.clone(), connection).await {
+            Err(ErrorKind::Connect) if reused => self.try_direct(direct, body, connection).await,
+            other => other,
+        }
+    }
+
+    async fn try_direct(
+        &self,
+        direct: &Direct,
+        body: Bytes,
+        connection: &mut Connection,
+    ) -> Result<Response, ErrorKind> {
+        let sender = connection.ready(&direct.authority).await?;
+        let mut request = http::Request::new(Full::new(body.clone()));
+        *request.method_mut() = self.endpoint.method.clone();
+        *request.uri_mut() = direct.path.clone();
+        let headers = request.headers_mut();
+        headers.clone_from(&direct.headers);
+        if !body.is_empty() {
+            headers.insert(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        match sender.send_request(request).await {
+            Ok(response) => Ok(Response::Direct(response)),
+            Err(_) => {
+                connection.sender = None;
+                Err(ErrorKind::Connect)
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// The connection, opened (again) if needed and ready for a request.
+    async fn ready(&mut self, authority: &str) -> Result<&mut SendRequest<Full<Bytes>>, ErrorKind> {
+        if let Some(sender) = &mut self.sender
+            && sender.ready().await.is_err()
+        {
+            self.sender = None;
+        }
+        if self.sender.is_none() {
+            let stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .map_err(|_| ErrorKind::Connect)?;
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| ErrorKind::Connect)?;
+            tokio::spawn(async move {
+                // Ends when the worker drops its sender or the server closes.
+                let _ = connection.await;
+            });
+            self.sender = Some(sender);
+        }
+        Ok(self.sender.as_mut().expect("a connection was just opened"))
+    }
+}
+
+/// A response from either transport, read chunk by chunk.
+enum Response {
+    Direct(http::Response<Incoming>),
+    Pooled(reqwest::Response),
+}
+
+impl Response {
+    fn status(&self) -> u16 {
+        match self {
+            Response::Direct(r) => r.status().as_u16(),
+            Response::Pooled(r) => r.status().as_u16(),
+        }
+    }
+
+    /// The next piece of the body as it came off the network; `Err` when
+    /// the connection broke mid-body.
+    async fn chunk(&mut self) -> Option<Result<Bytes, ()>> {
+        match self {
+            Response::Pooled(r) => r.chunk().await.map_err(|_| ()).transpose(),
+            Response::Direct(r) => loop {
+                match r.body_mut().frame().await? {
+                    Ok(frame) => match frame.into_data() {
+                        Ok(data) => return Some(Ok(data)),
+                        Err(_) => continue, // trailers carry no tokens
+                    },
+                    Err(_) => return Some(Err(())),
+                }
+            },
         }
     }
 }
 
 fn default_headers(plan: &Plan) -> Result<HeaderMap, ClientError> {
     let mut headers = HeaderMap::new();
-    let invalid = |what: &str| ClientError::Url { url: String::new(), message: format!("invalid header {what}") };
+    let invalid = |what: &str| ClientError::Url {
+        url: String::new(),
+        message: format!("invalid header {what}"),
+    };
     for (name, value) in &plan.target.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(name))?;
-        headers.insert(name, HeaderValue::from_str(value).map_err(|_| invalid("value"))?);
+        headers.insert(
+            name,
+            HeaderValue::from_str(value).map_err(|_| invalid("value"))?,
+        );
     }
     if let Some(key) = &plan.target.api_key {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.0)).map_err(|_| invalid("api key"))?;
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", key.0)).map_err(|_| invalid("api key"))?;
         value.set_sensitive(true); // never printed by reqwest's Debug
         headers.insert(AUTHORIZATION, value);
     }
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("infercheck/", env!("CARGO_PKG_VERSION"))),
+    );
     Ok(headers)
 }
 
@@ -156,7 +375,7 @@ struct StreamState {
 }
 
 async fn read_stream(
-    response: reqwest::Response,
+    response: &mut Response,
     clock: &Clock,
     timing: &mut Timing,
     parser: &mut sse::Parser,
@@ -164,14 +383,15 @@ async fn read_stream(
 ) -> Result<(), ErrorKind> {
     parser.reset();
     let mut state = StreamState::default();
-    let mut body = response.bytes_stream();
-    while let Some(piece) = body.next().await {
+    while let Some(piece) = response.chunk().await {
         let Ok(piece) = piece else {
             state.error = Some(ErrorKind::StreamError); // connection cut mid-stream
             break;
         };
         let now = clock.now();
-        parser.feed(&piece, |event| on_event(&sse::classify(&event), now, timing, &mut state, itl));
+        parser.feed(&piece, |event| {
+            on_event(&sse::classify(&event), now, timing, &mut state, itl)
+        });
         if state.error.is_some() || state.done {
             break;
         }
@@ -185,7 +405,13 @@ async fn read_stream(
     }
 }
 
-fn on_event(chunk: &Chunk, now: Duration, timing: &mut Timing, state: &mut StreamState, itl: &mut Histogram) {
+fn on_event(
+    chunk: &Chunk,
+    now: Duration,
+    timing: &mut Timing,
+    state: &mut StreamState,
+    itl: &mut Histogram,
+) {
     match chunk {
         Chunk::Done => state.done = true,
         Chunk::Malformed => state.error = state.error.or(Some(ErrorKind::Decode)),

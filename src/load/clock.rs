@@ -12,7 +12,9 @@ pub struct Clock {
 
 impl Clock {
     pub fn start() -> Self {
-        Self { start: Instant::now() }
+        Self {
+            start: Instant::now(),
+        }
     }
 
     /// Time since the run started.

@@ -2,6 +2,7 @@
 //! each step at its planned instant, a dispatcher turns an open schedule
 //! into tickets, and one worker loop serves every load model.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,22 +11,35 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::client::Connection;
 use super::schedule::{self, Arrivals, Step, StepLoad};
-use super::{Client, Clock, Outcome, RequestSet, Slot, sse};
+use super::{Client, Clock, Outcome, RequestSet, Slot, WorkerThreads, sse};
 use crate::plan::Plan;
 use crate::stats::Histogram;
 
 /// Messages from the engine to the aggregator (the single owner of run state).
 #[derive(Debug)]
 pub enum Event {
-    StepStarted { phase: u16, step: u16, at: Duration },
+    StepStarted {
+        phase: u16,
+        step: u16,
+        at: Duration,
+    },
     Outcome(Outcome),
     /// A worker's inter-token gaps for one model, handed over when it stops.
-    Itl { slot: Slot, histogram: Histogram },
+    Itl {
+        slot: Slot,
+        histogram: Histogram,
+    },
     /// The step's schedule ended with `unsent` arrivals never sent.
-    StepFinished { phase: u16, step: u16, at: Duration, unsent: u64 },
+    StepFinished {
+        phase: u16,
+        step: u16,
+        at: Duration,
+        unsent: u64,
+    },
 }
 
 /// Requests in flight right now, shared by all workers.
@@ -53,7 +67,13 @@ pub fn plan_steps(plan: &Plan) -> Vec<Vec<Step>> {
     plan.phases
         .iter()
         .enumerate()
-        .map(|(i, p)| schedule::steps(&p.load, p.duration, plan.workload.seed.wrapping_add(i as u64)))
+        .map(|(i, p)| {
+            schedule::steps(
+                &p.load,
+                p.duration,
+                plan.workload.seed.wrapping_add(i as u64),
+            )
+        })
         .collect()
 }
 
@@ -81,6 +101,7 @@ pub async fn drive(
     clock: Clock,
     cancel: CancellationToken,
     in_flight: Arc<InFlight>,
+    threads: Arc<WorkerThreads>,
     tx: mpsc::Sender<Event>,
 ) {
     let mut running: Vec<JoinSet<()>> = Vec::new();
@@ -108,9 +129,22 @@ pub async fn drive(
                 models: plan.models.len(),
                 seed: plan.workload.seed,
             });
-            let _ = tx.send(Event::StepStarted { phase: ctx.phase, step: ctx.step, at: clock.now() }).await;
+            let _ = tx
+                .send(Event::StepStarted {
+                    phase: ctx.phase,
+                    step: ctx.step,
+                    at: clock.now(),
+                })
+                .await;
             let mut tasks = JoinSet::new();
-            start_step(&mut tasks, ctx, &step, cursor, pool_size(&plan, &step));
+            start_step(
+                &mut tasks,
+                &threads,
+                ctx,
+                &step,
+                cursor,
+                pool_size(&plan, &step),
+            );
             running.push(tasks);
             cursor += step.duration;
         }
@@ -124,7 +158,11 @@ pub async fn drive(
 /// previous step's workers when that step was closed too, so that each
 /// level runs at exactly its concurrency. Open steps never wait: their
 /// arrivals keep the schedule. Returns when the wait ended, if it waited.
-async fn drain_closed_step(running: &mut [JoinSet<()>], next: &Step, clock: &Clock) -> Option<Duration> {
+async fn drain_closed_step(
+    running: &mut [JoinSet<()>],
+    next: &Step,
+    clock: &Clock,
+) -> Option<Duration> {
     let (StepLoad::Closed { .. }, Some(previous)) = (&next.load, running.last_mut()) else {
         return None;
     };
@@ -148,19 +186,43 @@ fn pool_size(plan: &Plan, step: &Step) -> usize {
     }
 }
 
-fn start_step(tasks: &mut JoinSet<()>, ctx: Arc<StepCtx>, step: &Step, start: Duration, workers: usize) {
+fn start_step(
+    tasks: &mut JoinSet<()>,
+    threads: &WorkerThreads,
+    ctx: Arc<StepCtx>,
+    step: &Step,
+    start: Duration,
+    workers: usize,
+) {
     match &step.load {
         StepLoad::Open(arrivals) => {
             let (ticket_tx, ticket_rx) = async_channel::bounded(workers.max(1));
-            tasks.spawn(dispatch(ctx.clone(), arrivals.clone(), start, step.duration, ticket_tx));
+            tasks.spawn(dispatch(
+                ctx.clone(),
+                arrivals.clone(),
+                start,
+                step.duration,
+                ticket_tx,
+            ));
             for w in 0..workers {
-                tasks.spawn(work(ctx.clone(), Source::Open(ticket_rx.clone()), w as u64));
+                tasks.spawn_on(
+                    work(ctx.clone(), Source::Open(ticket_rx.clone()), w as u64),
+                    threads.handle(w),
+                );
             }
         }
-        StepLoad::Closed { users, think_min, think_max } => {
+        StepLoad::Closed {
+            users,
+            think_min,
+            think_max,
+        } => {
             for w in 0..*users {
-                let source = Source::Closed { think_min: *think_min, think_max: *think_max };
-                tasks.spawn(work(ctx.clone(), source, w as u64));
+                let source = Source::Closed {
+                    think_min: *think_min,
+                    think_max: *think_max,
+                    thinking: false,
+                };
+                tasks.spawn_on(work(ctx.clone(), source, w as u64), threads.handle(w));
             }
         }
     }
@@ -191,14 +253,25 @@ async fn dispatch(
         }
     }
     drop(tickets);
-    let finished = Event::StepFinished { phase: ctx.phase, step: ctx.step, at: ctx.end, unsent };
+    let finished = Event::StepFinished {
+        phase: ctx.phase,
+        step: ctx.step,
+        at: ctx.end,
+        unsent,
+    };
     let _ = ctx.tx.send(finished).await;
 }
 
 /// Where a worker's next intended send time comes from.
 enum Source {
     Open(async_channel::Receiver<Duration>),
-    Closed { think_min: Duration, think_max: Duration },
+    /// A user sends, waits for the answer, then thinks (Locust/k6 order):
+    /// `thinking` is false before the first request.
+    Closed {
+        think_min: Duration,
+        think_max: Duration,
+        thinking: bool,
+    },
 }
 
 struct Ticket {
@@ -206,36 +279,61 @@ struct Ticket {
     worker_was_ready: bool,
 }
 
+type Cancelled<'a> = Pin<&'a mut WaitForCancellationFutureOwned>;
+
 impl Source {
-    async fn next(&mut self, ctx: &StepCtx, rng: &mut SmallRng) -> Option<Ticket> {
+    async fn next(
+        &mut self,
+        ctx: &StepCtx,
+        rng: &mut SmallRng,
+        mut cancelled: Cancelled<'_>,
+    ) -> Option<Ticket> {
+        if ctx.cancel.is_cancelled() {
+            return None;
+        }
         match self {
             Source::Open(tickets) => {
                 let intended = tokio::select! {
                     ticket = tickets.recv() => ticket.ok()?,
-                    () = ctx.cancel.cancelled() => return None,
+                    () = cancelled.as_mut() => return None,
                 };
                 let worker_was_ready = ctx.clock.now() < intended;
                 if worker_was_ready {
-                    sleep_until(ctx, intended).await?;
+                    sleep_until(ctx, intended, cancelled).await?;
                 }
-                Some(Ticket { intended, worker_was_ready })
+                Some(Ticket {
+                    intended,
+                    worker_was_ready,
+                })
             }
-            Source::Closed { think_min, think_max } => {
-                let think = if think_max > think_min { rng.random_range(*think_min..*think_max) } else { *think_min };
+            Source::Closed {
+                think_min,
+                think_max,
+                thinking,
+            } => {
+                let think = match (*thinking, think_max > think_min) {
+                    (false, _) => Duration::ZERO,
+                    (true, true) => rng.random_range(*think_min..*think_max),
+                    (true, false) => *think_min,
+                };
+                *thinking = true;
                 if !think.is_zero() {
-                    sleep_until(ctx, (ctx.clock.now() + think).min(ctx.end)).await?;
+                    sleep_until(ctx, (ctx.clock.now() + think).min(ctx.end), cancelled).await?;
                 }
                 let now = ctx.clock.now();
-                (now < ctx.end && !ctx.cancel.is_cancelled()).then_some(Ticket { intended: now, worker_was_ready: false })
+                (now < ctx.end && !ctx.cancel.is_cancelled()).then_some(Ticket {
+                    intended: now,
+                    worker_was_ready: false,
+                })
             }
         }
     }
 }
 
-async fn sleep_until(ctx: &StepCtx, at: Duration) -> Option<()> {
+async fn sleep_until(ctx: &StepCtx, at: Duration, cancelled: Cancelled<'_>) -> Option<()> {
     tokio::select! {
         () = tokio::time::sleep_until(ctx.clock.at(at)) => Some(()),
-        () = ctx.cancel.cancelled() => None,
+        () = cancelled => None,
     }
 }
 
@@ -244,16 +342,34 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
     let seed = ctx.seed ^ (u64::from(ctx.phase) << 48) ^ (u64::from(ctx.step) << 32) ^ worker;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut parser = sse::Parser::default();
+    let mut connection = Connection::default();
+    // One cancellation waiter for the worker's life, not one per request.
+    let mut cancelled = Box::pin(ctx.cancel.clone().cancelled_owned());
     let mut itl: Vec<Option<Histogram>> = vec![None; ctx.models];
-    while let Some(ticket) = source.next(&ctx, &mut rng).await {
+    while let Some(ticket) = source.next(&ctx, &mut rng, cancelled.as_mut()).await {
         let prepared = ctx.requests.pick(&mut rng);
         let model = prepared.model;
         let in_flight = ctx.in_flight.enter();
         let histogram = itl[usize::from(model)].get_or_insert_with(Histogram::new);
-        let timing = ctx.client.send(prepared.body.clone(), &ctx.clock, &ctx.cancel, &mut parser, histogram).await;
+        let body = prepared.body.clone();
+        let timing = ctx
+            .client
+            .send(
+                body,
+                &ctx.clock,
+                cancelled.as_mut(),
+                &mut connection,
+                &mut parser,
+                histogram,
+            )
+            .await;
         ctx.in_flight.leave();
         let outcome = Outcome {
-            slot: Slot { phase: ctx.phase, step: ctx.step, model },
+            slot: Slot {
+                phase: ctx.phase,
+                step: ctx.step,
+                model,
+            },
             intended: ticket.intended,
             sent: timing.sent,
             first_token: timing.first_token,
@@ -272,7 +388,11 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
     }
     for (model, histogram) in itl.into_iter().enumerate() {
         if let Some(histogram) = histogram.filter(|h| !h.is_empty()) {
-            let slot = Slot { phase: ctx.phase, step: ctx.step, model: model as u16 };
+            let slot = Slot {
+                phase: ctx.phase,
+                step: ctx.step,
+                model: model as u16,
+            };
             let _ = ctx.tx.send(Event::Itl { slot, histogram }).await;
         }
     }

@@ -7,17 +7,19 @@
 //! silently: late sends are measured from their intended time, and
 //! arrivals the step ended before sending are counted.
 
-mod clock;
 mod client;
+mod clock;
 mod engine;
 mod outcome;
 mod request;
 pub mod schedule;
 pub mod sse;
+mod threads;
 
-pub use clock::Clock;
 pub use client::{Client, ClientError, Timing};
+pub use clock::Clock;
 pub use engine::{Event, InFlight, drive, plan_steps};
 pub use outcome::{ErrorKind, Outcome, Slot};
 pub use request::{Prepared, RequestSet, fill_template};
 pub use schedule::{Arrivals, Step, StepLoad};
+pub use threads::WorkerThreads;

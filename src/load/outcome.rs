@@ -158,7 +158,11 @@ mod tests {
 
     fn outcome() -> Outcome {
         Outcome {
-            slot: Slot { phase: 0, step: 0, model: 0 },
+            slot: Slot {
+                phase: 0,
+                step: 0,
+                model: 0,
+            },
             intended: ms(100),
             sent: ms(130),
             first_token: Some(ms(180)),
@@ -187,9 +191,15 @@ mod tests {
 
     #[test]
     fn tpot_is_undefined_for_a_single_token() {
-        let o = Outcome { output_tokens: 1, ..outcome() };
+        let o = Outcome {
+            output_tokens: 1,
+            ..outcome()
+        };
         assert_eq!(o.tpot(), None);
-        let o = Outcome { output_tokens: 0, ..outcome() };
+        let o = Outcome {
+            output_tokens: 0,
+            ..outcome()
+        };
         assert_eq!(o.tpot(), None);
     }
 

@@ -33,18 +33,30 @@ impl RequestSet {
             for prompt in &plan.workload.prompts {
                 let body = body(plan, phase, &model.name, &prompt.text);
                 total += model.weight * prompt.weight / prompt_total;
-                entries.push(Prepared { model: m as u16, body: Bytes::from(body) });
+                entries.push(Prepared {
+                    model: m as u16,
+                    body: Bytes::from(body),
+                });
                 cumulative.push(total);
             }
         }
-        RequestSet { entries, cumulative }
+        RequestSet {
+            entries,
+            cumulative,
+        }
     }
 
     /// Picks a request with probability proportional to its weight.
     pub fn pick(&self, rng: &mut impl Rng) -> &Prepared {
-        let total = *self.cumulative.last().expect("a request set is never empty");
+        let total = *self
+            .cumulative
+            .last()
+            .expect("a request set is never empty");
         let draw = rng.random::<f64>() * total;
-        let i = self.cumulative.partition_point(|c| *c <= draw).min(self.entries.len() - 1);
+        let i = self
+            .cumulative
+            .partition_point(|c| *c <= draw)
+            .min(self.entries.len() - 1);
         &self.entries[i]
     }
 
@@ -58,7 +70,11 @@ impl RequestSet {
 }
 
 fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
-    let (max_tokens, temperature, stream) = (phase.max_tokens, plan.workload.temperature, plan.target.stream);
+    let (max_tokens, temperature, stream) = (
+        phase.max_tokens,
+        plan.workload.temperature,
+        plan.target.stream,
+    );
     let mut value = match plan.target.api {
         Api::OpenaiChat => json!({
             "model": model,
@@ -75,8 +91,14 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
             "stream": stream,
         }),
         Api::Template => {
-            let template = plan.target.template.as_ref().and_then(|t| t.body.as_deref());
-            return template.map_or_else(Vec::new, |t| fill_template(t, prompt, max_tokens, model, temperature).into_bytes());
+            let template = plan
+                .target
+                .template
+                .as_ref()
+                .and_then(|t| t.body.as_deref());
+            return template.map_or_else(Vec::new, |t| {
+                fill_template(t, prompt, max_tokens, model, temperature).into_bytes()
+            });
         }
     };
     if stream {
@@ -88,7 +110,13 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
 
 /// Fills `{{prompt}}`, `{{model}}` (JSON-escaped, without quotes: the
 /// template writes the quotes), `{{max_tokens}}` and `{{temperature}}`.
-pub fn fill_template(template: &str, prompt: &str, max_tokens: u32, model: &str, temperature: f64) -> String {
+pub fn fill_template(
+    template: &str,
+    prompt: &str,
+    max_tokens: u32,
+    model: &str,
+    temperature: f64,
+) -> String {
     template
         .replace("{{prompt}}", &escape(prompt))
         .replace("{{model}}", &escape(model))
@@ -115,7 +143,13 @@ mod tests {
 
     #[test]
     fn templates_escape_text_and_fill_numbers() {
-        let filled = fill_template(r#"{"prompt": "{{prompt}}", "n": {{max_tokens}}}"#, "say \"hi\"\n", 5, "m", 0.5);
+        let filled = fill_template(
+            r#"{"prompt": "{{prompt}}", "n": {{max_tokens}}}"#,
+            "say \"hi\"\n",
+            5,
+            "m",
+            0.5,
+        );
         assert_eq!(filled, r#"{"prompt": "say \"hi\"\n", "n": 5}"#);
     }
 
@@ -137,7 +171,9 @@ mod tests {
         );
         let set = RequestSet::build(&p, &p.phases[0]);
         let mut rng = SmallRng::seed_from_u64(1);
-        let a = (0..10_000).filter(|_| set.pick(&mut rng).model == 0).count();
+        let a = (0..10_000)
+            .filter(|_| set.pick(&mut rng).model == 0)
+            .count();
         assert!((6_800..7_200).contains(&a), "{a}");
     }
 }

@@ -15,7 +15,11 @@ use crate::plan::Load;
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepLoad {
     Open(Arrivals),
-    Closed { users: usize, think_min: Duration, think_max: Duration },
+    Closed {
+        users: usize,
+        think_min: Duration,
+        think_max: Duration,
+    },
 }
 
 /// One step of a phase: a sweep has one per level, other loads one.
@@ -38,17 +42,48 @@ impl Step {
 
 /// Splits a phase's load into steps.
 pub fn steps(load: &Load, duration: Duration, seed: u64) -> Vec<Step> {
-    let closed = |users, think_min, think_max| StepLoad::Closed { users, think_min, think_max };
-    let one = |label: String, load| vec![Step { label, duration, load }];
+    let closed = |users, think_min, think_max| StepLoad::Closed {
+        users,
+        think_min,
+        think_max,
+    };
+    let one = |label: String, load| {
+        vec![Step {
+            label,
+            duration,
+            load,
+        }]
+    };
     match load {
-        Load::Constant { rate } => one(load.describe(), StepLoad::Open(Arrivals::Constant { rate: *rate })),
-        Load::Poisson { rate } => one(load.describe(), StepLoad::Open(Arrivals::Poisson { rate: *rate, seed })),
-        Load::Ramp { from, to } => {
-            one(load.describe(), StepLoad::Open(Arrivals::Ramp { from: *from, to: *to, duration }))
-        }
-        Load::Users { users, think_min, think_max } => one(load.describe(), closed(*users, *think_min, *think_max)),
-        Load::Concurrency { concurrency } => one(load.describe(), closed(*concurrency, Duration::ZERO, Duration::ZERO)),
-        Load::Sweep { levels, step_duration } => levels
+        Load::Constant { rate } => one(
+            load.describe(),
+            StepLoad::Open(Arrivals::Constant { rate: *rate }),
+        ),
+        Load::Poisson { rate } => one(
+            load.describe(),
+            StepLoad::Open(Arrivals::Poisson { rate: *rate, seed }),
+        ),
+        Load::Ramp { from, to } => one(
+            load.describe(),
+            StepLoad::Open(Arrivals::Ramp {
+                from: *from,
+                to: *to,
+                duration,
+            }),
+        ),
+        Load::Users {
+            users,
+            think_min,
+            think_max,
+        } => one(load.describe(), closed(*users, *think_min, *think_max)),
+        Load::Concurrency { concurrency } => one(
+            load.describe(),
+            closed(*concurrency, Duration::ZERO, Duration::ZERO),
+        ),
+        Load::Sweep {
+            levels,
+            step_duration,
+        } => levels
             .iter()
             .map(|level| Step {
                 label: format!("c={level}"),
@@ -62,11 +97,20 @@ pub fn steps(load: &Load, duration: Duration, seed: u64) -> Vec<Step> {
 /// Open-model arrival processes. Instants are offsets from the step start.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arrivals {
-    Constant { rate: f64 },
+    Constant {
+        rate: f64,
+    },
     /// Rate moves linearly from `from` to `to` over `duration`.
-    Ramp { from: f64, to: f64, duration: Duration },
+    Ramp {
+        from: f64,
+        to: f64,
+        duration: Duration,
+    },
     /// Exponential gaps with mean 1/rate, from a seeded generator.
-    Poisson { rate: f64, seed: u64 },
+    Poisson {
+        rate: f64,
+        seed: u64,
+    },
 }
 
 impl Arrivals {
@@ -76,7 +120,13 @@ impl Arrivals {
             Arrivals::Poisson { seed, .. } => Some(StdRng::seed_from_u64(*seed)),
             _ => None,
         };
-        ArrivalIter { arrivals: self.clone(), end, index: 0, poisson_at: 0.0, rng }
+        ArrivalIter {
+            arrivals: self.clone(),
+            end,
+            index: 0,
+            poisson_at: 0.0,
+            rng,
+        }
     }
 }
 
@@ -95,9 +145,14 @@ impl Iterator for ArrivalIter {
         let i = self.index as f64;
         let secs = match &self.arrivals {
             Arrivals::Constant { rate } => i / rate,
-            Arrivals::Ramp { from, to, duration } => ramp_instant(*from, *to, duration.as_secs_f64(), i)?,
+            Arrivals::Ramp { from, to, duration } => {
+                ramp_instant(*from, *to, duration.as_secs_f64(), i)?
+            }
             Arrivals::Poisson { rate, .. } => {
-                let rng = self.rng.as_mut().expect("poisson arrivals carry a generator");
+                let rng = self
+                    .rng
+                    .as_mut()
+                    .expect("poisson arrivals carry a generator");
                 // Inverse-CDF sampling of an exponential gap; 1-u avoids ln(0).
                 let u: f64 = rng.random();
                 let at = self.poisson_at;
@@ -144,25 +199,39 @@ mod tests {
     fn constant_rate_is_evenly_spaced() {
         let all: Vec<Duration> = Arrivals::Constant { rate: 4.0 }.iter(secs(1.0)).collect();
         assert_eq!(all, vec![secs(0.0), secs(0.25), secs(0.5), secs(0.75)]);
-        assert_eq!(Arrivals::Constant { rate: 120.0 }.iter(secs(60.0)).count(), 7200);
+        assert_eq!(
+            Arrivals::Constant { rate: 120.0 }.iter(secs(60.0)).count(),
+            7200
+        );
     }
 
     #[test]
     fn ramp_sends_the_area_under_the_rate() {
         // 10 → 50 req/s over 10 s: mean 30 req/s, 300 arrivals.
-        let ramp = Arrivals::Ramp { from: 10.0, to: 50.0, duration: secs(10.0) };
+        let ramp = Arrivals::Ramp {
+            from: 10.0,
+            to: 50.0,
+            duration: secs(10.0),
+        };
         let n = ramp.iter(secs(10.0)).count();
         assert!((299..=301).contains(&n), "{n}");
         // The first second is near 10 req/s, the last near 50.
         let times: Vec<f64> = ramp.iter(secs(10.0)).map(|d| d.as_secs_f64()).collect();
         let first = times.iter().filter(|t| **t < 1.0).count();
         let last = times.iter().filter(|t| **t >= 9.0).count();
-        assert!((10..=12).contains(&first) && (48..=50).contains(&last), "{first} {last}");
+        assert!(
+            (10..=12).contains(&first) && (48..=50).contains(&last),
+            "{first} {last}"
+        );
     }
 
     #[test]
     fn ramp_down_to_zero_stops_at_its_total() {
-        let ramp = Arrivals::Ramp { from: 20.0, to: 0.0, duration: secs(10.0) };
+        let ramp = Arrivals::Ramp {
+            from: 20.0,
+            to: 0.0,
+            duration: secs(10.0),
+        };
         let n = ramp.iter(secs(10.0)).count();
         assert!((99..=101).contains(&n), "{n}");
         let mut prev = Duration::ZERO;
@@ -174,18 +243,29 @@ mod tests {
 
     #[test]
     fn poisson_has_the_mean_rate_and_is_deterministic() {
-        let p = Arrivals::Poisson { rate: 100.0, seed: 7 };
+        let p = Arrivals::Poisson {
+            rate: 100.0,
+            seed: 7,
+        };
         let n = p.iter(secs(100.0)).count();
         assert!((9_700..=10_300).contains(&n), "{n}");
         let a: Vec<Duration> = p.iter(secs(1.0)).collect();
         assert_eq!(a, p.iter(secs(1.0)).collect::<Vec<_>>());
-        let other: Vec<Duration> = Arrivals::Poisson { rate: 100.0, seed: 8 }.iter(secs(1.0)).collect();
+        let other: Vec<Duration> = Arrivals::Poisson {
+            rate: 100.0,
+            seed: 8,
+        }
+        .iter(secs(1.0))
+        .collect();
         assert_ne!(a, other);
     }
 
     #[test]
     fn sweeps_split_into_one_closed_step_per_level() {
-        let load = Load::Sweep { levels: vec![20, 24, 32], step_duration: secs(60.0) };
+        let load = Load::Sweep {
+            levels: vec![20, 24, 32],
+            step_duration: secs(60.0),
+        };
         let steps = steps(&load, secs(180.0), 1);
         let labels: Vec<&str> = steps.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["c=20", "c=24", "c=32"]);

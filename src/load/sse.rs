@@ -58,7 +58,10 @@ impl Parser {
     fn line(&mut self, line: &[u8], on_event: &mut impl FnMut(Event<'_>)) {
         if line.is_empty() {
             if self.has_data {
-                on_event(Event { name: &self.name, data: &self.data });
+                on_event(Event {
+                    name: &self.name,
+                    data: &self.data,
+                });
             }
             self.data.clear();
             self.name.clear();
@@ -150,7 +153,10 @@ struct WireUsage {
 /// Reads an event of an OpenAI chat or completions stream.
 pub fn classify(event: &Event<'_>) -> Chunk {
     if event.name == b"error" {
-        return Chunk::Data(ChunkInfo { is_error: true, ..ChunkInfo::default() });
+        return Chunk::Data(ChunkInfo {
+            is_error: true,
+            ..ChunkInfo::default()
+        });
     }
     let data = event.data.trim_ascii();
     if data == b"[DONE]" {
@@ -162,7 +168,9 @@ pub fn classify(event: &Event<'_>) -> Chunk {
     let non_empty = |s: &Option<Cow<'_, str>>| s.as_deref().is_some_and(|s| !s.is_empty());
     let has_token = wire.choices.iter().any(|c| {
         non_empty(&c.text)
-            || c.delta.as_ref().is_some_and(|d| non_empty(&d.content) || non_empty(&d.reasoning_content) || non_empty(&d.reasoning))
+            || c.delta.as_ref().is_some_and(|d| {
+                non_empty(&d.content) || non_empty(&d.reasoning_content) || non_empty(&d.reasoning)
+            })
     });
     Chunk::Data(ChunkInfo {
         has_token,
@@ -180,7 +188,10 @@ mod tests {
         let mut out = Vec::new();
         for piece in pieces {
             parser.feed(piece, |e| {
-                out.push((String::from_utf8_lossy(e.name).into_owned(), String::from_utf8_lossy(e.data).into_owned()))
+                out.push((
+                    String::from_utf8_lossy(e.name).into_owned(),
+                    String::from_utf8_lossy(e.data).into_owned(),
+                ))
             });
         }
         out
@@ -192,7 +203,14 @@ mod tests {
         for split in 0..stream.len() {
             let (a, b) = stream.split_at(split);
             let got = events(&[a, b]);
-            assert_eq!(got, vec![("".into(), "{\"a\":1}".into()), ("".into(), "[DONE]".into())], "split at {split}");
+            assert_eq!(
+                got,
+                vec![
+                    ("".into(), "{\"a\":1}".into()),
+                    ("".into(), "[DONE]".into())
+                ],
+                "split at {split}"
+            );
         }
     }
 
@@ -205,12 +223,17 @@ mod tests {
     #[test]
     fn an_unterminated_event_is_reported_as_partial() {
         let mut parser = Parser::default();
-        parser.feed(b"data: {\"choices\":[]}", |_| panic!("no complete event yet"));
+        parser.feed(b"data: {\"choices\":[]}", |_| {
+            panic!("no complete event yet")
+        });
         assert!(parser.has_partial());
     }
 
     fn classify_data(data: &str) -> Chunk {
-        classify(&Event { name: b"", data: data.as_bytes() })
+        classify(&Event {
+            name: b"",
+            data: data.as_bytes(),
+        })
     }
 
     #[test]
@@ -230,18 +253,42 @@ mod tests {
             r#"{"choices":[{"text":" hi","index":0}]}"#,
             r#"{"choices":[{"delta":{"content":"\u00e9"}}]}"#,
         ] {
-            assert!(matches!(classify_data(data), Chunk::Data(ChunkInfo { has_token: true, .. })), "{data}");
+            assert!(
+                matches!(
+                    classify_data(data),
+                    Chunk::Data(ChunkInfo {
+                        has_token: true,
+                        ..
+                    })
+                ),
+                "{data}"
+            );
         }
     }
 
     #[test]
     fn usage_done_errors_and_garbage() {
         let usage = r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":32,"total_tokens":37}}"#;
-        assert_eq!(classify_data(usage), Chunk::Data(ChunkInfo { usage_completion_tokens: Some(32), ..Default::default() }));
+        assert_eq!(
+            classify_data(usage),
+            Chunk::Data(ChunkInfo {
+                usage_completion_tokens: Some(32),
+                ..Default::default()
+            })
+        );
         assert_eq!(classify_data("[DONE]"), Chunk::Done);
         let err = r#"{"error":{"message":"boom","type":"server_error"}}"#;
-        assert!(matches!(classify_data(err), Chunk::Data(ChunkInfo { is_error: true, .. })));
+        assert!(matches!(
+            classify_data(err),
+            Chunk::Data(ChunkInfo { is_error: true, .. })
+        ));
         assert_eq!(classify_data("{not json"), Chunk::Malformed);
-        assert!(matches!(classify(&Event { name: b"error", data: b"x" }), Chunk::Data(ChunkInfo { is_error: true, .. })));
+        assert!(matches!(
+            classify(&Event {
+                name: b"error",
+                data: b"x"
+            }),
+            Chunk::Data(ChunkInfo { is_error: true, .. })
+        ));
     }
 }

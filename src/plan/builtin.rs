@@ -9,7 +9,10 @@ pub struct Builtin {
 
 macro_rules! builtin {
     ($name:literal) => {
-        Builtin { name: $name, source: include_str!(concat!("../../plans/", $name, ".toml")) }
+        Builtin {
+            name: $name,
+            source: include_str!(concat!("../../plans/", $name, ".toml")),
+        }
     };
 }
 

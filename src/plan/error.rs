@@ -8,13 +8,19 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("cannot read plan file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(Box<Located>),
     #[error("no plan file or built-in plan named `{name}`; built-in plans: {available}")]
     UnknownPlan { name: String, available: String },
     #[error("invalid option {option}: {message}")]
-    Option { option: &'static str, message: String },
+    Option {
+        option: &'static str,
+        message: String,
+    },
 }
 
 /// An error at a place in a plan's source text.
@@ -36,10 +42,15 @@ impl Located {
         let span = span.unwrap_or(0..0);
         let start = span.start.min(source.len());
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
         let source_line = source[line_start..line_end].to_owned();
         let column = source[line_start..start].chars().count() + 1;
-        let width = source[start..span.end.clamp(start, line_end)].chars().count().max(1);
+        let width = source[start..span.end.clamp(start, line_end)]
+            .chars()
+            .count()
+            .max(1);
         Located {
             file: file.to_owned(),
             line: source[..start].matches('\n').count() + 1,
@@ -93,16 +104,29 @@ mod tests {
     fn locates_line_column_and_caret() {
         let source = "name = \"x\"\n[[phases]]\nduration = \"5x\"\n";
         let start = source.find("\"5x\"").unwrap();
-        let err = Located::new("p.toml", source, Some(start..start + 4), "invalid duration \"5x\"".into());
+        let err = Located::new(
+            "p.toml",
+            source,
+            Some(start..start + 4),
+            "invalid duration \"5x\"".into(),
+        );
         assert_eq!((err.line, err.column), (3, 12));
         let text = err.to_string();
         assert!(text.contains("--> p.toml:3:12"), "{text}");
-        assert!(text.contains("3 | duration = \"5x\"\n  |            ^^^^"), "{text}");
+        assert!(
+            text.contains("3 | duration = \"5x\"\n  |            ^^^^"),
+            "{text}"
+        );
     }
 
     #[test]
     fn unknown_fields_get_a_hint() {
-        let err = Located::new("p.toml", "rat = 1", Some(0..3), "unknown field `rat`".into());
+        let err = Located::new(
+            "p.toml",
+            "rat = 1",
+            Some(0..3),
+            "unknown field `rat`".into(),
+        );
         assert!(err.to_string().contains("hint: docs/plan-format.md"));
     }
 }

@@ -118,9 +118,16 @@ pub struct Phase {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Load {
-    Constant { rate: f64 },
-    Ramp { from: f64, to: f64 },
-    Poisson { rate: f64 },
+    Constant {
+        rate: f64,
+    },
+    Ramp {
+        from: f64,
+        to: f64,
+    },
+    Poisson {
+        rate: f64,
+    },
     Users {
         users: usize,
         #[serde(serialize_with = "secs")]
@@ -128,7 +135,9 @@ pub enum Load {
         #[serde(serialize_with = "secs")]
         think_max: Duration,
     },
-    Concurrency { concurrency: usize },
+    Concurrency {
+        concurrency: usize,
+    },
     Sweep {
         levels: Vec<usize>,
         #[serde(serialize_with = "secs")]
@@ -144,7 +153,11 @@ impl Load {
             Load::Constant { rate } => format!("constant {} req/s", r(*rate)),
             Load::Ramp { from, to } => format!("ramp {}→{} req/s", r(*from), r(*to)),
             Load::Poisson { rate } => format!("poisson {} req/s", r(*rate)),
-            Load::Users { users, think_min, think_max } => format!(
+            Load::Users {
+                users,
+                think_min,
+                think_max,
+            } => format!(
                 "{users} users, think {}–{}",
                 units::format_duration(*think_min),
                 units::format_duration(*think_max)

@@ -138,11 +138,17 @@ pub enum RawLoad {
     /// Open model: Poisson arrivals with mean `rate`.
     Poisson { rate: RateValue },
     /// Closed model: virtual users, each waiting a think time between requests.
-    Users { users: usize, think: Option<RangeValue> },
+    Users {
+        users: usize,
+        think: Option<RangeValue>,
+    },
     /// Closed model: exactly `concurrency` requests in flight.
     Concurrency { concurrency: usize },
     /// Closed model, one step per level, each `step_duration` long.
-    Sweep { levels: Vec<usize>, step_duration: DurationValue },
+    Sweep {
+        levels: Vec<usize>,
+        step_duration: DurationValue,
+    },
 }
 
 /// A duration written as a string with a unit ("500ms", "2m").
@@ -205,13 +211,22 @@ fn visitor<T>(
     parse: fn(&str) -> Result<T, String>,
     from_number: Option<fn(f64) -> Result<T, String>>,
 ) -> ParsedVisitor<T> {
-    ParsedVisitor { expecting, parse, from_number, _marker: PhantomData }
+    ParsedVisitor {
+        expecting,
+        parse,
+        from_number,
+        _marker: PhantomData,
+    }
 }
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let parse = |s: &str| units::parse_duration(s).map(DurationValue);
-        d.deserialize_any(visitor("a duration string like \"30s\" or \"5m\"", parse, None))
+        d.deserialize_any(visitor(
+            "a duration string like \"30s\" or \"5m\"",
+            parse,
+            None,
+        ))
     }
 }
 
@@ -227,7 +242,9 @@ fn check_ramp_rate(v: f64) -> Result<RampRate, String> {
     if v.is_finite() && v >= 0.0 {
         Ok(RampRate(v))
     } else {
-        Err(format!("a ramp rate must be zero or a positive number of requests per second, got {v}"))
+        Err(format!(
+            "a ramp rate must be zero or a positive number of requests per second, got {v}"
+        ))
     }
 }
 
@@ -237,7 +254,11 @@ impl<'de> Deserialize<'de> for RampRate {
             "0" | "0/s" => Ok(RampRate(0.0)),
             other => units::parse_rate(other).map(RampRate),
         };
-        d.deserialize_any(visitor("a rate like 10 or \"10/s\"", parse, Some(check_ramp_rate)))
+        d.deserialize_any(visitor(
+            "a rate like 10 or \"10/s\"",
+            parse,
+            Some(check_ramp_rate),
+        ))
     }
 }
 
@@ -251,6 +272,10 @@ impl<'de> Deserialize<'de> for RangeValue {
 impl<'de> Deserialize<'de> for ThresholdValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let parse = |s: &str| threshold::parse(s).map(ThresholdValue);
-        d.deserialize_any(visitor("a threshold like \"p95(latency) < 950ms\"", parse, None))
+        d.deserialize_any(visitor(
+            "a threshold like \"p95(latency) < 950ms\"",
+            parse,
+            None,
+        ))
     }
 }

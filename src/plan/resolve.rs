@@ -12,7 +12,10 @@ use rand::{Rng, SeedableRng};
 use serde_spanned::Spanned;
 
 use super::raw::{self, Api, RawLoad, RawPlan};
-use super::{BUILTIN, Load, Located, Model, Phase, PlanError, Prompt, SIMULATOR_MODEL, Secret, Target, Template, Workload};
+use super::{
+    BUILTIN, Load, Located, Model, Phase, PlanError, Prompt, SIMULATOR_MODEL, Secret, Target,
+    Template, Workload,
+};
 
 /// Command-line values that override the plan.
 #[derive(Clone, Debug)]
@@ -25,7 +28,11 @@ pub struct Overrides {
 
 impl Default for Overrides {
     fn default() -> Self {
-        Self { target: None, model: None, duration_scale: 1.0 }
+        Self {
+            target: None,
+            model: None,
+            duration_scale: 1.0,
+        }
     }
 }
 
@@ -40,18 +47,30 @@ const MIN_SCALED_DURATION: Duration = Duration::from_millis(200);
 pub fn load(spec: &str, overrides: &Overrides) -> Result<super::Plan, PlanError> {
     let path = Path::new(spec);
     if path.is_file() {
-        let source = std::fs::read_to_string(path).map_err(|source| PlanError::Read { path: path.to_owned(), source })?;
+        let source = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         return resolve_source(spec, &source, path.parent(), overrides);
     }
     match BUILTIN.iter().find(|b| b.name == spec) {
-        Some(builtin) => resolve_source(&format!("plans/{}.toml", builtin.name), builtin.source, None, overrides),
+        Some(builtin) => resolve_source(
+            &format!("plans/{}.toml", builtin.name),
+            builtin.source,
+            None,
+            overrides,
+        ),
         None if spec.ends_with(".toml") || spec.contains('/') => Err(PlanError::Read {
             path: path.to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         }),
         None => Err(PlanError::UnknownPlan {
             name: spec.to_owned(),
-            available: BUILTIN.iter().map(|b| b.name).collect::<Vec<_>>().join(", "),
+            available: BUILTIN
+                .iter()
+                .map(|b| b.name)
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -65,9 +84,20 @@ pub fn resolve_source(
     overrides: &Overrides,
 ) -> Result<super::Plan, PlanError> {
     check_scale(overrides.duration_scale)?;
-    let raw: RawPlan = toml::from_str(source)
-        .map_err(|e| PlanError::Invalid(Box::new(Located::new(file, source, e.span(), e.message().to_owned()))))?;
-    let ctx = Ctx { file, source, base_dir, overrides };
+    let raw: RawPlan = toml::from_str(source).map_err(|e| {
+        PlanError::Invalid(Box::new(Located::new(
+            file,
+            source,
+            e.span(),
+            e.message().to_owned(),
+        )))
+    })?;
+    let ctx = Ctx {
+        file,
+        source,
+        base_dir,
+        overrides,
+    };
     ctx.resolve(raw)
 }
 
@@ -75,7 +105,10 @@ fn check_scale(scale: f64) -> Result<(), PlanError> {
     if scale.is_finite() && scale > 0.0 {
         Ok(())
     } else {
-        Err(PlanError::Option { option: "--duration-scale", message: format!("must be a positive number, got {scale}") })
+        Err(PlanError::Option {
+            option: "--duration-scale",
+            message: format!("must be a positive number, got {scale}"),
+        })
     }
 }
 
@@ -88,7 +121,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> PlanError {
-        PlanError::Invalid(Box::new(Located::new(self.file, self.source, Some(span), message.into())))
+        PlanError::Invalid(Box::new(Located::new(
+            self.file,
+            self.source,
+            Some(span),
+            message.into(),
+        )))
     }
 
     fn resolve(&self, raw: RawPlan) -> Result<super::Plan, PlanError> {
@@ -110,20 +148,33 @@ impl Ctx<'_> {
 
     fn target(&self, raw: raw::RawTarget) -> Result<Target, PlanError> {
         let base_url = match (&self.overrides.target, &raw.base_url) {
-            (Some(url), _) => Some(parse_base_url(url).map_err(|m| PlanError::Option { option: "--target", message: m })?),
-            (None, Some(url)) => Some(parse_base_url(url.get_ref()).map_err(|m| self.error(url.span(), m))?),
+            (Some(url), _) => Some(parse_base_url(url).map_err(|m| PlanError::Option {
+                option: "--target",
+                message: m,
+            })?),
+            (None, Some(url)) => {
+                Some(parse_base_url(url.get_ref()).map_err(|m| self.error(url.span(), m))?)
+            }
             (None, None) => None,
         };
         let template = self.template(raw.api, raw.template)?;
         let headers = self.headers(raw.headers)?;
         let api_key = match &raw.api_key_env {
             Some(var) => Some(Secret(std::env::var(var.get_ref()).map_err(|_| {
-                self.error(var.span(), format!("environment variable `{}` (target.api_key_env) is not set", var.get_ref()))
+                self.error(
+                    var.span(),
+                    format!(
+                        "environment variable `{}` (target.api_key_env) is not set",
+                        var.get_ref()
+                    ),
+                )
             })?)),
             None => None,
         };
         let max_in_flight = match raw.max_in_flight {
-            Some(n) if *n.get_ref() == 0 => return Err(self.error(n.span(), "max_in_flight must be at least 1")),
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(self.error(n.span(), "max_in_flight must be at least 1"));
+            }
             Some(n) => n.into_inner(),
             None => DEFAULT_MAX_IN_FLIGHT,
         };
@@ -140,7 +191,11 @@ impl Ctx<'_> {
         })
     }
 
-    fn template(&self, api: Api, raw: Option<Spanned<raw::RawTemplate>>) -> Result<Option<Template>, PlanError> {
+    fn template(
+        &self,
+        api: Api,
+        raw: Option<Spanned<raw::RawTemplate>>,
+    ) -> Result<Option<Template>, PlanError> {
         let Some(raw) = raw else {
             return if api == Api::Template {
                 Err(self.error(0..0, "target.api = \"template\" needs a [target.template] table with at least `path`"))
@@ -151,27 +206,54 @@ impl Ctx<'_> {
         let span = raw.span();
         let t = raw.into_inner();
         if !t.path.starts_with('/') {
-            return Err(self.error(span, format!("template path `{}` must start with `/`", t.path)));
+            return Err(self.error(
+                span,
+                format!("template path `{}` must start with `/`", t.path),
+            ));
         }
         if reqwest::Method::from_bytes(t.method.as_bytes()).is_err() {
-            return Err(self.error(span, format!("template method `{}` is not an HTTP method", t.method)));
+            return Err(self.error(
+                span,
+                format!("template method `{}` is not an HTTP method", t.method),
+            ));
         }
         if let Some(body) = &t.body {
             let sample = crate::load::fill_template(body, "hello world", 16, "model", 0.0);
             serde_json::from_str::<serde_json::Value>(&sample).map_err(|e| {
-                self.error(span.clone(), format!("template body is not valid JSON once placeholders are filled: {e}"))
+                self.error(
+                    span.clone(),
+                    format!("template body is not valid JSON once placeholders are filled: {e}"),
+                )
             })?;
         }
-        Ok(Some(Template { method: t.method, path: t.path, body: t.body, tokens_pointer: t.tokens_pointer }))
+        Ok(Some(Template {
+            method: t.method,
+            path: t.path,
+            body: t.body,
+            tokens_pointer: t.tokens_pointer,
+        }))
     }
 
-    fn headers(&self, raw: std::collections::BTreeMap<String, String>) -> Result<Vec<(String, String)>, PlanError> {
+    fn headers(
+        &self,
+        raw: std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, PlanError> {
         raw.into_iter()
             .map(|(name, value)| {
-                reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| self.error(0..0, format!("target.headers: `{name}` is not a valid header name")))?;
-                reqwest::header::HeaderValue::from_str(&value)
-                    .map_err(|_| self.error(0..0, format!("target.headers: the value of `{name}` is not a valid header value")))?;
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    self.error(
+                        0..0,
+                        format!("target.headers: `{name}` is not a valid header name"),
+                    )
+                })?;
+                reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                    self.error(
+                        0..0,
+                        format!(
+                            "target.headers: the value of `{name}` is not a valid header value"
+                        ),
+                    )
+                })?;
                 Ok((name, value))
             })
             .collect()
@@ -179,19 +261,38 @@ impl Ctx<'_> {
 
     fn models(&self, raw: Vec<raw::RawModel>, embedded: bool) -> Result<Vec<Model>, PlanError> {
         if let Some(name) = &self.overrides.model {
-            return Ok(vec![Model { name: name.clone(), weight: 1.0, thresholds: Vec::new() }]);
+            return Ok(vec![Model {
+                name: name.clone(),
+                weight: 1.0,
+                thresholds: Vec::new(),
+            }]);
         }
         if raw.is_empty() {
             let name = if embedded { SIMULATOR_MODEL } else { "default" };
-            return Ok(vec![Model { name: name.into(), weight: 1.0, thresholds: Vec::new() }]);
+            return Ok(vec![Model {
+                name: name.into(),
+                weight: 1.0,
+                thresholds: Vec::new(),
+            }]);
         }
         let total: f64 = raw.iter().map(|m| m.weight).sum();
-        if raw.iter().any(|m| !(m.weight.is_finite() && m.weight >= 0.0)) || total <= 0.0 {
-            return Err(self.error(0..0, "model weights must be non-negative numbers with a positive sum"));
+        if raw
+            .iter()
+            .any(|m| !(m.weight.is_finite() && m.weight >= 0.0))
+            || total <= 0.0
+        {
+            return Err(self.error(
+                0..0,
+                "model weights must be non-negative numbers with a positive sum",
+            ));
         }
         Ok(raw
             .into_iter()
-            .map(|m| Model { name: m.name, weight: m.weight / total, thresholds: m.thresholds.into_iter().map(|t| t.0).collect() })
+            .map(|m| Model {
+                name: m.name,
+                weight: m.weight / total,
+                thresholds: m.thresholds.into_iter().map(|t| t.0).collect(),
+            })
             .collect())
     }
 
@@ -199,7 +300,10 @@ impl Ctx<'_> {
         let seed = raw.seed.unwrap_or(42);
         let temperature = raw.temperature.unwrap_or(0.0);
         if !(0.0..=2.0).contains(&temperature) {
-            return Err(self.error(0..0, format!("workload.temperature must be within 0..=2, got {temperature}")));
+            return Err(self.error(
+                0..0,
+                format!("workload.temperature must be within 0..=2, got {temperature}"),
+            ));
         }
         let mut prompts: Vec<Prompt> = Vec::new();
         for (i, p) in raw.prompts.iter().enumerate() {
@@ -207,40 +311,75 @@ impl Ctx<'_> {
                 return Err(self.error(p.tokens.span(), "a prompt needs at least 1 token"));
             }
             if !(p.weight.is_finite() && p.weight > 0.0) {
-                return Err(self.error(p.tokens.span(), "a prompt weight must be a positive number"));
+                return Err(
+                    self.error(p.tokens.span(), "a prompt weight must be a positive number")
+                );
             }
             let tokens = *p.tokens.get_ref();
-            prompts.push(Prompt { text: synthetic_prompt(tokens, seed.wrapping_add(i as u64)), tokens, weight: p.weight });
+            prompts.push(Prompt {
+                text: synthetic_prompt(tokens, seed.wrapping_add(i as u64)),
+                tokens,
+                weight: p.weight,
+            });
         }
         if let Some(file) = &raw.prompts_file {
             prompts.extend(self.prompts_file(file)?);
         }
         if prompts.is_empty() {
-            prompts.push(Prompt { text: synthetic_prompt(DEFAULT_PROMPT_TOKENS, seed), tokens: DEFAULT_PROMPT_TOKENS, weight: 1.0 });
+            prompts.push(Prompt {
+                text: synthetic_prompt(DEFAULT_PROMPT_TOKENS, seed),
+                tokens: DEFAULT_PROMPT_TOKENS,
+                weight: 1.0,
+            });
         }
-        Ok(Workload { max_tokens: raw.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).max(1), temperature, prompts, seed })
+        Ok(Workload {
+            max_tokens: raw.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).max(1),
+            temperature,
+            prompts,
+            seed,
+        })
     }
 
     fn prompts_file(&self, file: &Spanned<String>) -> Result<Vec<Prompt>, PlanError> {
-        let path = self.base_dir.map_or_else(|| PathBuf::from(file.get_ref()), |dir| dir.join(file.get_ref()));
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| self.error(file.span(), format!("cannot read prompts file {}: {e}", path.display())))?;
+        let path = self.base_dir.map_or_else(
+            || PathBuf::from(file.get_ref()),
+            |dir| dir.join(file.get_ref()),
+        );
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            self.error(
+                file.span(),
+                format!("cannot read prompts file {}: {e}", path.display()),
+            )
+        })?;
         let label = path.display().to_string();
         let prompts = parse_prompts_jsonl(&label, &text)?;
         if prompts.is_empty() {
-            return Err(self.error(file.span(), format!("prompts file {label} holds no prompts")));
+            return Err(self.error(
+                file.span(),
+                format!("prompts file {label} holds no prompts"),
+            ));
         }
         Ok(prompts)
     }
 
-    fn phases(&self, raw: Spanned<Vec<raw::RawPhase>>, max_tokens: u32) -> Result<Vec<Phase>, PlanError> {
+    fn phases(
+        &self,
+        raw: Spanned<Vec<raw::RawPhase>>,
+        max_tokens: u32,
+    ) -> Result<Vec<Phase>, PlanError> {
         if raw.get_ref().is_empty() {
             return Err(self.error(raw.span(), "a plan needs at least one [[phases]] entry"));
         }
         let mut phases: Vec<Phase> = Vec::new();
         for p in raw.into_inner() {
             if phases.iter().any(|q| q.name == p.name) {
-                return Err(self.error(p.load.span(), format!("two phases are named `{}`; phase names must be unique", p.name)));
+                return Err(self.error(
+                    p.load.span(),
+                    format!(
+                        "two phases are named `{}`; phase names must be unique",
+                        p.name
+                    ),
+                ));
             }
             phases.push(self.phase(p, max_tokens)?);
         }
@@ -251,12 +390,26 @@ impl Ctx<'_> {
         let span = p.load.span();
         let load = self.load(p.load.into_inner(), span.clone())?;
         let duration = match (&load, p.duration) {
-            (Load::Sweep { levels, step_duration }, None) => *step_duration * levels.len() as u32,
+            (
+                Load::Sweep {
+                    levels,
+                    step_duration,
+                },
+                None,
+            ) => *step_duration * levels.len() as u32,
             (Load::Sweep { .. }, Some(_)) => {
                 return Err(self.error(span, format!("phase `{}`: a sweep's duration is levels × step_duration; remove `duration`", p.name)));
             }
             (_, Some(d)) => self.scale(d.0),
-            (_, None) => return Err(self.error(span, format!("phase `{}` needs a `duration`, like duration = \"5m\"", p.name))),
+            (_, None) => {
+                return Err(self.error(
+                    span,
+                    format!(
+                        "phase `{}` needs a `duration`, like duration = \"5m\"",
+                        p.name
+                    ),
+                ));
+            }
         };
         Ok(Phase {
             name: p.name,
@@ -269,7 +422,11 @@ impl Ctx<'_> {
 
     fn load(&self, raw: RawLoad, span: Range<usize>) -> Result<Load, PlanError> {
         let positive = |n: usize, what: &str| {
-            if n == 0 { Err(self.error(span.clone(), format!("{what} must be at least 1"))) } else { Ok(n) }
+            if n == 0 {
+                Err(self.error(span.clone(), format!("{what} must be at least 1")))
+            } else {
+                Ok(n)
+            }
         };
         Ok(match raw {
             RawLoad::Constant { rate } => Load::Constant { rate: rate.0 },
@@ -277,17 +434,35 @@ impl Ctx<'_> {
             RawLoad::Ramp { from, to } if from.0 == 0.0 && to.0 == 0.0 => {
                 return Err(self.error(span, "a ramp from 0 to 0 sends nothing"));
             }
-            RawLoad::Ramp { from, to } => Load::Ramp { from: from.0, to: to.0 },
+            RawLoad::Ramp { from, to } => Load::Ramp {
+                from: from.0,
+                to: to.0,
+            },
             RawLoad::Users { users, think } => {
                 let think = think.unwrap_or(raw::RangeValue(Duration::ZERO, Duration::ZERO));
-                Load::Users { users: positive(users, "users")?, think_min: think.0, think_max: think.1 }
-            }
-            RawLoad::Concurrency { concurrency } => Load::Concurrency { concurrency: positive(concurrency, "concurrency")? },
-            RawLoad::Sweep { levels, step_duration } => {
-                if levels.is_empty() || levels.contains(&0) {
-                    return Err(self.error(span, "a sweep needs a non-empty list of levels, each at least 1"));
+                Load::Users {
+                    users: positive(users, "users")?,
+                    think_min: think.0,
+                    think_max: think.1,
                 }
-                Load::Sweep { levels, step_duration: self.scale(step_duration.0) }
+            }
+            RawLoad::Concurrency { concurrency } => Load::Concurrency {
+                concurrency: positive(concurrency, "concurrency")?,
+            },
+            RawLoad::Sweep {
+                levels,
+                step_duration,
+            } => {
+                if levels.is_empty() || levels.contains(&0) {
+                    return Err(self.error(
+                        span,
+                        "a sweep needs a non-empty list of levels, each at least 1",
+                    ));
+                }
+                Load::Sweep {
+                    levels,
+                    step_duration: self.scale(step_duration.0),
+                }
             }
         })
     }
@@ -296,7 +471,8 @@ impl Ctx<'_> {
         if self.overrides.duration_scale == 1.0 {
             return d;
         }
-        d.mul_f64(self.overrides.duration_scale).max(MIN_SCALED_DURATION.min(d))
+        d.mul_f64(self.overrides.duration_scale)
+            .max(MIN_SCALED_DURATION.min(d))
     }
 }
 
@@ -304,21 +480,25 @@ impl Ctx<'_> {
 fn parse_base_url(text: &str) -> Result<String, String> {
     let url = url::Url::parse(text).map_err(|e| format!("invalid base URL `{text}`: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("invalid base URL `{text}`: expected http:// or https:// with a host"));
+        return Err(format!(
+            "invalid base URL `{text}`: expected http:// or https:// with a host"
+        ));
     }
     Ok(text.trim_end_matches('/').to_owned())
 }
 
 fn stem(file: &str) -> String {
-    Path::new(file).file_stem().map_or_else(|| "plan".into(), |s| s.to_string_lossy().into_owned())
+    Path::new(file)
+        .file_stem()
+        .map_or_else(|| "plan".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// Builds a prompt of `tokens` words (one word ≈ one token for the
 /// simulator; real tokenizers count English at ~1.3 tokens a word).
 pub fn synthetic_prompt(tokens: u32, seed: u64) -> String {
     const WORDS: [&str; 16] = [
-        "explain", "the", "system", "latency", "of", "a", "model", "serving", "request", "under", "load", "with",
-        "batching", "cache", "token", "queue",
+        "explain", "the", "system", "latency", "of", "a", "model", "serving", "request", "under",
+        "load", "with", "batching", "cache", "token", "queue",
     ];
     let mut rng = StdRng::seed_from_u64(seed);
     let mut text = String::with_capacity(tokens as usize * 8);
@@ -353,11 +533,24 @@ fn parse_prompts_jsonl(label: &str, text: &str) -> Result<Vec<Prompt>, PlanError
         if !trimmed.is_empty() {
             let p: JsonlPrompt = serde_json::from_str(trimmed).map_err(|e| {
                 let at = offset + e.column().saturating_sub(1);
-                PlanError::Invalid(Box::new(Located::new(label, text, Some(at..at + 1), format!("invalid prompt line: {e}"))
-                    .with_hint("each line must be a JSON object like {\"prompt\": \"...\", \"weight\": 1}")))
+                PlanError::Invalid(Box::new(
+                    Located::new(
+                        label,
+                        text,
+                        Some(at..at + 1),
+                        format!("invalid prompt line: {e}"),
+                    )
+                    .with_hint(
+                        "each line must be a JSON object like {\"prompt\": \"...\", \"weight\": 1}",
+                    ),
+                ))
             })?;
             let tokens = p.prompt.split_whitespace().count().max(1) as u32;
-            prompts.push(Prompt { text: p.prompt, tokens, weight: p.weight });
+            prompts.push(Prompt {
+                text: p.prompt,
+                tokens,
+                weight: p.weight,
+            });
         }
         offset += line.len();
     }
@@ -378,17 +571,26 @@ mod tests {
 
     #[test]
     fn base_urls_are_checked() {
-        assert_eq!(parse_base_url("http://127.0.0.1:8000/"), Ok("http://127.0.0.1:8000".into()));
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:8000/"),
+            Ok("http://127.0.0.1:8000".into())
+        );
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("localhost:8000").is_err());
     }
 
     #[test]
     fn jsonl_prompts_are_read_and_errors_located() {
-        let prompts = parse_prompts_jsonl("p.jsonl", "{\"prompt\": \"a b c\"}\n\n{\"prompt\": \"d\", \"weight\": 3}\n").unwrap();
+        let prompts = parse_prompts_jsonl(
+            "p.jsonl",
+            "{\"prompt\": \"a b c\"}\n\n{\"prompt\": \"d\", \"weight\": 3}\n",
+        )
+        .unwrap();
         assert_eq!(prompts.len(), 2);
         assert_eq!((prompts[0].tokens, prompts[1].weight), (3, 3.0));
-        let err = parse_prompts_jsonl("p.jsonl", "{\"prompt\": \"a\"}\n{\"prompt\": 5}\n").unwrap_err().to_string();
+        let err = parse_prompts_jsonl("p.jsonl", "{\"prompt\": \"a\"}\n{\"prompt\": 5}\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("p.jsonl:2:"), "{err}");
     }
 }

@@ -62,7 +62,8 @@ pub enum Distribution {
 }
 
 impl Distribution {
-    const NAMES: &'static str = "latency, service_time, ttft, ttft_service, itl, tpot, schedule_lag, tokens_per_s";
+    const NAMES: &'static str =
+        "latency, service_time, ttft, ttft_service, itl, tpot, schedule_lag, tokens_per_s";
 
     fn parse(name: &str) -> Option<Distribution> {
         Some(match name {
@@ -101,7 +102,10 @@ impl Distribution {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Metric {
     /// A statistic of a distribution; times in milliseconds.
-    Distribution { stat: Stat, of: Distribution },
+    Distribution {
+        stat: Stat,
+        of: Distribution,
+    },
     /// Errors / requests, as a fraction.
     ErrorRate,
     TimeoutRate,
@@ -127,7 +131,10 @@ impl Metric {
     pub fn unit(self) -> Unit {
         match self {
             Metric::Distribution { of, .. } if of.is_time() => Unit::Milliseconds,
-            Metric::Distribution { .. } | Metric::Rps | Metric::PeakRps | Metric::OutputTokensPerS => Unit::PerSecond,
+            Metric::Distribution { .. }
+            | Metric::Rps
+            | Metric::PeakRps
+            | Metric::OutputTokensPerS => Unit::PerSecond,
             Metric::ErrorRate | Metric::TimeoutRate => Unit::Fraction,
             Metric::Requests => Unit::Count,
         }
@@ -204,7 +211,11 @@ pub struct Threshold {
 impl Threshold {
     /// The bound as a report shows it: "< 950ms", "< 1%", ">= 150".
     pub fn target_display(&self) -> String {
-        format!("{} {}", self.op.symbol(), format_value(self.metric.unit(), self.bound))
+        format!(
+            "{} {}",
+            self.op.symbol(),
+            format_value(self.metric.unit(), self.bound)
+        )
     }
 }
 
@@ -240,24 +251,46 @@ pub fn parse(expression: &str) -> Result<Threshold, String> {
     let (lhs, op, rhs) = split_operator(text).ok_or_else(|| {
         format!("invalid threshold \"{expression}\": expected `<metric> <op> <value>` with op one of < <= > >= ==, like `p95(latency) < 950ms`")
     })?;
-    let metric = parse_metric(lhs.trim()).map_err(|e| format!("invalid threshold \"{expression}\": {e}"))?;
-    let bound = parse_bound(metric.unit(), rhs.trim()).map_err(|e| format!("invalid threshold \"{expression}\": {e}"))?;
-    Ok(Threshold { expression: text.to_owned(), metric, op, bound })
+    let metric =
+        parse_metric(lhs.trim()).map_err(|e| format!("invalid threshold \"{expression}\": {e}"))?;
+    let bound = parse_bound(metric.unit(), rhs.trim())
+        .map_err(|e| format!("invalid threshold \"{expression}\": {e}"))?;
+    Ok(Threshold {
+        expression: text.to_owned(),
+        metric,
+        op,
+        bound,
+    })
 }
 
 fn split_operator(text: &str) -> Option<(&str, Op, &str)> {
     // Two-character operators first so "<=" is not read as "<".
-    let ops = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("<", Op::Lt), (">", Op::Gt)];
-    ops.iter().find_map(|(symbol, op)| text.split_once(symbol).map(|(l, r)| (l, *op, r)))
+    let ops = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ];
+    ops.iter()
+        .find_map(|(symbol, op)| text.split_once(symbol).map(|(l, r)| (l, *op, r)))
 }
 
 fn parse_metric(text: &str) -> Result<Metric, String> {
     if let Some((stat, rest)) = text.split_once('(') {
         let inner = rest.strip_suffix(')').ok_or("missing `)`")?.trim();
-        let stat = Stat::parse(stat.trim())
-            .ok_or_else(|| format!("unknown statistic `{}`; expected p50, p90, p95, p99, avg, min or max", stat.trim()))?;
-        let of = Distribution::parse(inner)
-            .ok_or_else(|| format!("unknown metric `{inner}`; expected one of {}", Distribution::NAMES))?;
+        let stat = Stat::parse(stat.trim()).ok_or_else(|| {
+            format!(
+                "unknown statistic `{}`; expected p50, p90, p95, p99, avg, min or max",
+                stat.trim()
+            )
+        })?;
+        let of = Distribution::parse(inner).ok_or_else(|| {
+            format!(
+                "unknown metric `{inner}`; expected one of {}",
+                Distribution::NAMES
+            )
+        })?;
         return Ok(Metric::Distribution { stat, of });
     }
     Ok(match text {
@@ -267,9 +300,11 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "peak_rps" | "peak_qps" => Metric::PeakRps,
         "output_tokens_per_s" => Metric::OutputTokensPerS,
         "requests" => Metric::Requests,
-        other => return Err(format!(
-            "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, or a statistic like p95(latency)"
-        )),
+        other => {
+            return Err(format!(
+                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, or a statistic like p95(latency)"
+            ));
+        }
     })
 }
 
@@ -291,7 +326,13 @@ fn parse_bound(unit: Unit, text: &str) -> Result<f64, String> {
 
 /// A time bound: `950ms`, `1.5s`, `250us`; a bare number is milliseconds (k6's convention).
 fn parse_time_ms(text: &str) -> Result<f64, String> {
-    let units = [("ms", 1.0), ("us", 0.001), ("µs", 0.001), ("s", 1000.0), ("m", 60_000.0)];
+    let units = [
+        ("ms", 1.0),
+        ("us", 0.001),
+        ("µs", 0.001),
+        ("s", 1000.0),
+        ("m", 60_000.0),
+    ];
     for (suffix, scale) in units {
         if let Some(number) = text.strip_suffix(suffix) {
             return Ok(parse_number(number)? * scale);
@@ -301,8 +342,15 @@ fn parse_time_ms(text: &str) -> Result<f64, String> {
 }
 
 fn parse_number(text: &str) -> Result<f64, String> {
-    let value: f64 = text.trim().parse().map_err(|_| format!("expected a number, found `{}`", text.trim()))?;
-    if value.is_finite() { Ok(value) } else { Err(format!("expected a finite number, found `{text}`")) }
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number, found `{}`", text.trim()))?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(format!("expected a finite number, found `{text}`"))
+    }
 }
 
 #[cfg(test)]
@@ -312,15 +360,47 @@ mod tests {
     #[test]
     fn parses_the_examples_of_the_issue() {
         let cases: &[(&str, Metric, Op, f64)] = &[
-            ("p95(latency) < 950ms", Metric::Distribution { stat: Stat::P95, of: Distribution::Latency }, Op::Lt, 950.0),
-            ("p99(ttft) < 1.5s", Metric::Distribution { stat: Stat::P99, of: Distribution::Ttft }, Op::Lt, 1500.0),
+            (
+                "p95(latency) < 950ms",
+                Metric::Distribution {
+                    stat: Stat::P95,
+                    of: Distribution::Latency,
+                },
+                Op::Lt,
+                950.0,
+            ),
+            (
+                "p99(ttft) < 1.5s",
+                Metric::Distribution {
+                    stat: Stat::P99,
+                    of: Distribution::Ttft,
+                },
+                Op::Lt,
+                1500.0,
+            ),
             ("error_rate < 1%", Metric::ErrorRate, Op::Lt, 0.01),
             ("timeout_rate < 0.5%", Metric::TimeoutRate, Op::Lt, 0.005),
             ("rps >= 150", Metric::Rps, Op::Ge, 150.0),
             ("peak_rps>=150", Metric::PeakRps, Op::Ge, 150.0),
-            ("avg(itl) <= 20", Metric::Distribution { stat: Stat::Avg, of: Distribution::Itl }, Op::Le, 20.0),
+            (
+                "avg(itl) <= 20",
+                Metric::Distribution {
+                    stat: Stat::Avg,
+                    of: Distribution::Itl,
+                },
+                Op::Le,
+                20.0,
+            ),
             ("error_rate < 0.01", Metric::ErrorRate, Op::Lt, 0.01),
-            ("p50(tokens_per_s) > 30", Metric::Distribution { stat: Stat::P50, of: Distribution::TokensPerS }, Op::Gt, 30.0),
+            (
+                "p50(tokens_per_s) > 30",
+                Metric::Distribution {
+                    stat: Stat::P50,
+                    of: Distribution::TokensPerS,
+                },
+                Op::Gt,
+                30.0,
+            ),
         ];
         for (text, metric, op, bound) in cases {
             let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -348,13 +428,19 @@ mod tests {
     #[test]
     fn labels_and_targets_read_like_the_report_tables() {
         let t = parse("p95(latency) < 950ms").unwrap();
-        assert_eq!((t.metric.label(), t.target_display()), ("P95 Latency".into(), "< 950ms".into()));
+        assert_eq!(
+            (t.metric.label(), t.target_display()),
+            ("P95 Latency".into(), "< 950ms".into())
+        );
         let t = parse("timeout_rate < 0.5%").unwrap();
         assert_eq!(t.target_display(), "< 0.5%");
         let t = parse("p99(latency) < 1.5s").unwrap();
         assert_eq!(t.target_display(), "< 1.5s");
         let t = parse("peak_rps >= 150").unwrap();
-        assert_eq!((t.metric.label(), t.target_display()), ("Peak QPS".into(), ">= 150".into()));
+        assert_eq!(
+            (t.metric.label(), t.target_display()),
+            ("Peak QPS".into(), ">= 150".into())
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::time::Duration;
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     humantime::parse_duration(trimmed).map_err(|_| {
-        format!("invalid duration \"{text}\": expected a number with a unit, like 500ms, 30s, 5m or 1h")
+        format!(
+            "invalid duration \"{text}\": expected a number with a unit, like 500ms, 30s, 5m or 1h"
+        )
     })
 }
 
@@ -21,19 +23,24 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
         Some((n, "s" | "sec")) => (n, 1.0),
         Some((n, "m" | "min")) => (n, 60.0),
         Some((n, "h")) => (n, 3600.0),
-        Some(_) => return Err(format!("invalid rate \"{text}\": the unit must be /s, /m or /h")),
+        Some(_) => {
+            return Err(format!(
+                "invalid rate \"{text}\": the unit must be /s, /m or /h"
+            ));
+        }
     };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid rate \"{text}\": expected a number of requests, like 50 or 50/s"))?;
+    let value: f64 = number.trim().parse().map_err(|_| {
+        format!("invalid rate \"{text}\": expected a number of requests, like 50 or 50/s")
+    })?;
     check_rate(value / per_seconds).map_err(|e| format!("invalid rate \"{text}\": {e}"))
 }
 
 /// A rate must be positive and finite.
 pub fn check_rate(per_second: f64) -> Result<f64, String> {
     if !per_second.is_finite() || per_second <= 0.0 {
-        return Err(format!("a rate must be a positive number of requests per second, got {per_second}"));
+        return Err(format!(
+            "a rate must be a positive number of requests per second, got {per_second}"
+        ));
     }
     Ok(per_second)
 }
@@ -48,7 +55,9 @@ pub fn parse_duration_range(text: &str) -> Result<(Duration, Duration), String> 
         }
     };
     if low > high {
-        return Err(format!("invalid range \"{text}\": the lower bound is above the upper"));
+        return Err(format!(
+            "invalid range \"{text}\": the lower bound is above the upper"
+        ));
     }
     Ok((low, high))
 }
@@ -90,9 +99,20 @@ mod tests {
 
     #[test]
     fn durations() {
-        let ok = [("500ms", 500), ("30s", 30_000), ("2m", 120_000), ("1h", 3_600_000), (" 5m ", 300_000), ("1m30s", 90_000)];
+        let ok = [
+            ("500ms", 500),
+            ("30s", 30_000),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+            (" 5m ", 300_000),
+            ("1m30s", 90_000),
+        ];
         for (text, ms) in ok {
-            assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
         }
         for bad in ["", "5", "5x", "-1s", "fast"] {
             let err = parse_duration(bad).unwrap_err();
@@ -102,7 +122,13 @@ mod tests {
 
     #[test]
     fn rates() {
-        let ok = [("50", 50.0), ("50/s", 50.0), ("3000/m", 50.0), ("0.5/s", 0.5), ("7200/h", 2.0)];
+        let ok = [
+            ("50", 50.0),
+            ("50/s", 50.0),
+            ("3000/m", 50.0),
+            ("0.5/s", 0.5),
+            ("7200/h", 2.0),
+        ];
         for (text, rate) in ok {
             assert_eq!(parse_rate(text), Ok(rate), "{text}");
         }
@@ -113,15 +139,28 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_duration_range("1s..3s"), Ok((Duration::from_secs(1), Duration::from_secs(3))));
-        assert_eq!(parse_duration_range("2s"), Ok((Duration::from_secs(2), Duration::from_secs(2))));
+        assert_eq!(
+            parse_duration_range("1s..3s"),
+            Ok((Duration::from_secs(1), Duration::from_secs(3)))
+        );
+        assert_eq!(
+            parse_duration_range("2s"),
+            Ok((Duration::from_secs(2), Duration::from_secs(2)))
+        );
         assert!(parse_duration_range("3s..1s").is_err());
         assert!(parse_duration_range("1s..x").is_err());
     }
 
     #[test]
     fn formatting() {
-        let cases = [(150, "150ms"), (2_500, "2.5s"), (30_000, "30s"), (300_000, "5m"), (5_400_000, "1h30m"), (90_000, "1m30s")];
+        let cases = [
+            (150, "150ms"),
+            (2_500, "2.5s"),
+            (30_000, "30s"),
+            (300_000, "5m"),
+            (5_400_000, "1h30m"),
+            (90_000, "1m30s"),
+        ];
         for (ms, text) in cases {
             assert_eq!(format_duration(Duration::from_millis(ms)), text);
         }

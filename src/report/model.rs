@@ -131,7 +131,13 @@ pub struct StatsBlock {
 impl StatsBlock {
     /// Summarises `set` over `duration_s` of wall time.
     pub fn from_set(set: &MetricSet, duration_s: f64, target_rps: Option<f64>) -> Self {
-        let per_s = |n: u64| if duration_s > 0.0 { n as f64 / duration_s } else { 0.0 };
+        let per_s = |n: u64| {
+            if duration_s > 0.0 {
+                n as f64 / duration_s
+            } else {
+                0.0
+            }
+        };
         let ms = |h: &Histogram| h.quantiles(1000.0);
         StatsBlock {
             requests: set.requests,
@@ -160,12 +166,17 @@ impl StatsBlock {
 
     /// Decodes one embedded histogram (e.g. "latency_us") for re-analysis.
     pub fn histogram(&self, key: &str) -> Option<Result<Histogram, HistogramError>> {
-        self.histograms.get(key).map(|text| Histogram::from_base64(text))
+        self.histograms
+            .get(key)
+            .map(|text| Histogram::from_base64(text))
     }
 }
 
 fn error_map(errors: &ErrorCounts) -> BTreeMap<String, u64> {
-    errors.nonzero().map(|(kind, n)| (kind.name().to_owned(), n)).collect()
+    errors
+        .nonzero()
+        .map(|(kind, n)| (kind.name().to_owned(), n))
+        .collect()
 }
 
 fn histogram_map(set: &MetricSet) -> BTreeMap<String, String> {

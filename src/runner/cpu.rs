@@ -18,7 +18,11 @@ impl CpuMeter {
     pub fn new() -> Self {
         // SAFETY: sysconf has no preconditions; it only reads a constant.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        CpuMeter { last_ticks: generator_ticks(), last_at: Instant::now(), ticks_per_second: ticks.max(1) as f64 }
+        CpuMeter {
+            last_ticks: generator_ticks(),
+            last_at: Instant::now(),
+            ticks_per_second: ticks.max(1) as f64,
+        }
     }
 
     /// Cores busy since the previous sample (1.0 = one core saturated),
@@ -26,9 +30,14 @@ impl CpuMeter {
     pub fn sample(&mut self) -> Option<f64> {
         let now = Instant::now();
         let ticks = generator_ticks();
-        let elapsed = now.duration_since(self.last_at).max(Duration::from_millis(1)).as_secs_f64();
+        let elapsed = now
+            .duration_since(self.last_at)
+            .max(Duration::from_millis(1))
+            .as_secs_f64();
         let cores = match (self.last_ticks, ticks) {
-            (Some(before), Some(after)) => Some(after.saturating_sub(before) as f64 / self.ticks_per_second / elapsed),
+            (Some(before), Some(after)) => {
+                Some(after.saturating_sub(before) as f64 / self.ticks_per_second / elapsed)
+            }
             _ => None,
         };
         self.last_ticks = ticks;

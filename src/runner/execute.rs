@@ -8,16 +8,18 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::Failure;
 use super::cpu::{CpuMeter, cores_available};
 use super::embedded::EmbeddedSim;
 use super::output::RunDir;
 use super::progress::Progress;
-use super::Failure;
 use crate::aggregate::Aggregator;
 use crate::analysis::{self, RunRecord};
 use crate::cli::RunArgs;
 use crate::exit;
-use crate::load::{self, Client, Clock, InFlight, Step};
+use anyhow::Context as _;
+
+use crate::load::{self, Client, Clock, Event, InFlight, Step, WorkerThreads};
 use crate::plan::{Overrides, Plan};
 use crate::report::{Report, StatsBlock, Target};
 use crate::sim::SimConfig;
@@ -33,26 +35,46 @@ pub struct RunResult {
 
 /// Outcomes buffered between the workers and the aggregator.
 const EVENT_BUFFER: usize = 16 * 1024;
+/// How often the aggregator loop takes the events waiting for it.
+const EVENT_DRAIN_PERIOD: Duration = Duration::from_millis(5);
 /// Seconds of run after which abort-on-fail starts judging.
 const ABORT_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
-    let overrides = Overrides { target: args.target.clone(), model: args.model.clone(), duration_scale: args.duration_scale };
-    let plan = crate::plan::load(&args.plan, &overrides).map_err(|e| Failure::new(exit::PLAN_INVALID, e))?;
+    let overrides = Overrides {
+        target: args.target.clone(),
+        model: args.model.clone(),
+        duration_scale: args.duration_scale,
+    };
+    let plan = crate::plan::load(&args.plan, &overrides)
+        .map_err(|e| Failure::new(exit::PLAN_INVALID, e))?;
     let plan = Arc::new(plan);
     let embedded = match &plan.target.base_url {
         Some(_) => None,
         None => Some(EmbeddedSim::start(SimConfig::default()).map_err(|e| {
-            Failure::new(exit::COULD_NOT_RUN, format!("cannot start the embedded simulator: {e}"))
+            Failure::new(
+                exit::COULD_NOT_RUN,
+                format!("cannot start the embedded simulator: {e}"),
+            )
         })?),
     };
-    let base_url = plan.target.base_url.clone().or_else(|| embedded.as_ref().map(|s| s.base_url.clone())).unwrap_or_default();
+    let base_url = plan
+        .target
+        .base_url
+        .clone()
+        .or_else(|| embedded.as_ref().map(|s| s.base_url.clone()))
+        .unwrap_or_default();
     let started = chrono::Utc::now();
     let run_id = format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), plan.name);
     let dir = RunDir::create(&args.out, &run_id).map_err(Failure::io)?;
-    let client = Client::new(&plan, &base_url, plan.target.max_in_flight).map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+    let client = Client::new(&plan, &base_url, plan.target.max_in_flight)
+        .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
     if !args.quiet {
-        eprintln!("infercheck: plan {} against {base_url} — results in {}", plan.name, dir.path.display());
+        eprintln!(
+            "infercheck: plan {} against {base_url} — results in {}",
+            plan.name,
+            dir.path.display()
+        );
     }
     let target = Target {
         base_url: base_url.clone(),
@@ -66,14 +88,19 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
     let report = session.judge(run_id, started, target, measured);
     let files = session.dir.write_reports(&report).map_err(Failure::io)?;
     print_summary(&report, &files);
-    Ok(RunResult { exit_code: report.verdict.exit_code, report, dir: session.dir.path.clone() })
+    Ok(RunResult {
+        exit_code: report.verdict.exit_code,
+        report,
+        dir: session.dir.path.clone(),
+    })
 }
 
 fn print_summary(report: &Report, files: &[PathBuf]) {
     let mut out = std::io::stdout().lock();
     let _ = crate::report::render_summary(report, &mut out);
     for file in files {
-        let _ = std::io::Write::write_all(&mut out, format!("wrote {}\n", file.display()).as_bytes());
+        let _ =
+            std::io::Write::write_all(&mut out, format!("wrote {}\n", file.display()).as_bytes());
     }
 }
 
@@ -117,19 +144,39 @@ impl Session {
         let cancel = CancellationToken::new();
         let in_flight = Arc::new(InFlight::default());
         let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
-        let engine = tokio::spawn(load::drive(self.plan.clone(), client, clock, cancel.clone(), in_flight.clone(), tx));
-        let mut ticker = tokio::time::interval_at(clock.at(Duration::from_secs(1)), Duration::from_secs(1));
+        let threads = Arc::new(
+            WorkerThreads::per_core().context("cannot start the engine's worker threads")?,
+        );
+        let drive = load::drive(
+            self.plan.clone(),
+            client,
+            clock,
+            cancel.clone(),
+            in_flight.clone(),
+            threads.clone(),
+            tx,
+        );
+        let engine = tokio::spawn(drive);
+        let mut ticker =
+            tokio::time::interval_at(clock.at(Duration::from_secs(1)), Duration::from_secs(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let (mut interrupted, mut aborted_by) = (false, None);
+        let mut drain = tokio::time::interval(EVENT_DRAIN_PERIOD);
+        drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                event = rx.recv() => match event {
-                    Some(event) => self.aggregator.record(event),
-                    None => break,
-                },
+                // Events are drained on a short tick rather than awaited:
+                // a receiver that is not waiting is never woken, so workers
+                // hand outcomes over without a cross-thread wake-up each.
+                _ = drain.tick() => {
+                    if self.drain_events(&mut rx) {
+                        break;
+                    }
+                }
                 _ = ticker.tick() => {
+                    self.drain_events(&mut rx);
                     self.close_interval(clock.now(), in_flight.get())?;
                     if aborted_by.is_none() && let Some(why) = self.abort_reason(clock.now()) {
                         aborted_by = Some(why);
@@ -145,9 +192,27 @@ impl Session {
         }
         let _ = engine.await;
         let elapsed = clock.now();
+        // Stopping the threads joins them: do it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || drop(threads)).await;
         self.close_interval(elapsed, 0)?;
         self.progress.finish();
-        Ok(Measured { elapsed, interrupted, aborted_by })
+        Ok(Measured {
+            elapsed,
+            interrupted,
+            aborted_by,
+        })
+    }
+
+    /// Folds every waiting event into the aggregator; true once the engine
+    /// has hung up and nothing is left.
+    fn drain_events(&mut self, rx: &mut mpsc::Receiver<Event>) -> bool {
+        loop {
+            match rx.try_recv() {
+                Ok(event) => self.aggregator.record(event),
+                Err(mpsc::error::TryRecvError::Empty) => return false,
+                Err(mpsc::error::TryRecvError::Disconnected) => return true,
+            }
+        }
     }
 
     fn close_interval(&mut self, now: Duration, in_flight: u64) -> anyhow::Result<()> {
@@ -176,7 +241,13 @@ impl Session {
             .map(|r| format!("{} (achieved {})", r.expression, r.achieved_display))
     }
 
-    fn judge(&self, run_id: String, started: chrono::DateTime<chrono::Utc>, target: Target, measured: Measured) -> Report {
+    fn judge(
+        &self,
+        run_id: String,
+        started: chrono::DateTime<chrono::Utc>,
+        target: Target,
+        measured: Measured,
+    ) -> Report {
         let ended = started + chrono::Duration::from_std(measured.elapsed).unwrap_or_default();
         let record = RunRecord {
             plan: &self.plan,
@@ -195,4 +266,3 @@ impl Session {
         analysis::build_report(&record)
     }
 }
-

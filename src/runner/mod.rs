@@ -40,12 +40,18 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: i32, error: impl std::fmt::Display) -> Self {
-        Failure { code, message: error.to_string() }
+        Failure {
+            code,
+            message: error.to_string(),
+        }
     }
 
     /// "could not run", with the whole chain of an anyhow error.
     pub fn io(error: anyhow::Error) -> Self {
-        Failure { code: exit::COULD_NOT_RUN, message: format!("{error:#}") }
+        Failure {
+            code: exit::COULD_NOT_RUN,
+            message: format!("{error:#}"),
+        }
     }
 }
 
@@ -64,18 +70,28 @@ async fn serve_sim(args: crate::cli::SimArgs) -> Result<i32, Failure> {
         per_token: args.per_token,
         slowdown_per_running: args.slowdown,
         max_num_seqs: args.max_num_seqs,
-        faults: crate::sim::Faults { error_rate: args.error_rate, error_status: args.error_status, ..Default::default() },
+        faults: crate::sim::Faults {
+            error_rate: args.error_rate,
+            error_status: args.error_status,
+            ..Default::default()
+        },
         ..crate::sim::SimConfig::default()
     };
     crate::sim::serve_until_ctrl_c(args.listen, config)
         .await
-        .map_err(|e| Failure::new(exit::COULD_NOT_RUN, format!("cannot serve on {}: {e}", args.listen)))?;
+        .map_err(|e| {
+            Failure::new(
+                exit::COULD_NOT_RUN,
+                format!("cannot serve on {}: {e}", args.listen),
+            )
+        })?;
     Ok(exit::OK)
 }
 
 fn rerender(args: &crate::cli::ReportArgs) -> Result<i32, Failure> {
     let report = output::read_report(&args.result).map_err(Failure::io)?;
     let mut out = std::io::stdout().lock();
-    crate::report::render(&report, args.format, &mut out).map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+    crate::report::render(&report, args.format, &mut out)
+        .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
     Ok(exit::OK)
 }

@@ -18,9 +18,11 @@ pub struct RunDir {
 impl RunDir {
     pub fn create(root: &Path, run_id: &str) -> anyhow::Result<RunDir> {
         let path = root.join(run_id);
-        fs::create_dir_all(&path).with_context(|| format!("cannot create the results folder {}", path.display()))?;
+        fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create the results folder {}", path.display()))?;
         let file = path.join("intervals.jsonl");
-        let intervals = File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
+        let intervals =
+            File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
         Ok(RunDir { path, intervals })
     }
 
@@ -28,28 +30,42 @@ impl RunDir {
     pub fn append_interval(&mut self, interval: &IntervalSummary) -> anyhow::Result<()> {
         let mut line = serde_json::to_vec(interval).context("cannot encode an interval")?;
         line.push(b'\n');
-        self.intervals
-            .write_all(&line)
-            .with_context(|| format!("cannot append to {}", self.path.join("intervals.jsonl").display()))
+        self.intervals.write_all(&line).with_context(|| {
+            format!(
+                "cannot append to {}",
+                self.path.join("intervals.jsonl").display()
+            )
+        })
     }
 
     /// Writes report.json, report.md and report.html; returns their paths.
     pub fn write_reports(&self, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
-        let formats = [("report.json", Format::Json), ("report.md", Format::Markdown), ("report.html", Format::Html)];
-        formats.into_iter().map(|(name, format)| self.write_one(report, name, format)).collect()
+        let formats = [
+            ("report.json", Format::Json),
+            ("report.md", Format::Markdown),
+            ("report.html", Format::Html),
+        ];
+        formats
+            .into_iter()
+            .map(|(name, format)| self.write_one(report, name, format))
+            .collect()
     }
 
     fn write_one(&self, report: &Report, name: &str, format: Format) -> anyhow::Result<PathBuf> {
         let path = self.path.join(name);
-        let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file =
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut out = BufWriter::new(file);
-        report::render(report, format, &mut out).with_context(|| format!("cannot write {}", path.display()))?;
-        out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+        report::render(report, format, &mut out)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        out.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
 }
 
 pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not an infercheck report.json", path.display()))
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an infercheck report.json", path.display()))
 }

@@ -18,7 +18,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(enabled: bool, total: Duration) -> Self {
-        Progress { enabled, terminal: std::io::stderr().is_terminal(), total, errors: 0, requests: 0 }
+        Progress {
+            enabled,
+            terminal: std::io::stderr().is_terminal(),
+            total,
+            errors: 0,
+            requests: 0,
+        }
     }
 
     pub fn update(&mut self, interval: &IntervalSummary) {
@@ -28,8 +34,12 @@ impl Progress {
         if !self.enabled || (!self.terminal && second % 10 != 0) {
             return;
         }
-        let p95 = interval.latency_p95_ms.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}ms"));
-        let target = interval.target_rps.map_or_else(String::new, |t| format!("/{t:.0}"));
+        let p95 = interval
+            .latency_p95_ms
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}ms"));
+        let target = interval
+            .target_rps
+            .map_or_else(String::new, |t| format!("/{t:.0}"));
         let line = format!(
             "[{}] {}/{}  {:.1}{} req/s  p95 {}  in flight {}  requests {}  errors {}",
             interval.phase,
@@ -43,7 +53,11 @@ impl Progress {
             self.errors
         );
         let mut err = std::io::stderr().lock();
-        let _ = if self.terminal { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        let _ = if self.terminal {
+            write!(err, "\r\x1b[2K{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
         let _ = err.flush();
     }
 

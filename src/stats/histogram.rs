@@ -178,7 +178,12 @@ mod tests {
         for v in 1..=10_000u64 {
             h.record(v);
         }
-        let cases = [(0.50, 5_000.0), (0.95, 9_500.0), (0.99, 9_900.0), (1.0, 10_000.0)];
+        let cases = [
+            (0.50, 5_000.0),
+            (0.95, 9_500.0),
+            (0.99, 9_900.0),
+            (1.0, 10_000.0),
+        ];
         for (q, expected) in cases {
             let got = h.quantile(q).unwrap() as f64;
             assert!((got - expected).abs() / expected < 0.001, "q={q} got={got}");
@@ -202,7 +207,11 @@ mod tests {
         let (mut a, mut b, mut all) = (Histogram::new(), Histogram::new(), Histogram::new());
         for v in 0..1000u64 {
             let value = v * 37 % 5000 + 1;
-            if v % 3 == 0 { a.record(value) } else { b.record(value) }
+            if v % 3 == 0 {
+                a.record(value)
+            } else {
+                b.record(value)
+            }
             all.record(value);
         }
         // b holds larger values than a's initial range: auto-resize must cope.

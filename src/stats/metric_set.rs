@@ -28,7 +28,10 @@ impl ErrorCounts {
 
     /// (kind, count) for every kind seen at least once.
     pub fn nonzero(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
-        ErrorKind::ALL.iter().map(|k| (*k, self.get(*k))).filter(|(_, n)| *n > 0)
+        ErrorKind::ALL
+            .iter()
+            .map(|k| (*k, self.get(*k)))
+            .filter(|(_, n)| *n > 0)
     }
 }
 
@@ -108,7 +111,11 @@ impl MetricSet {
 }
 
 pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 impl AddAssign<&MetricSet> for MetricSet {
@@ -139,7 +146,11 @@ mod tests {
 
     fn outcome(end_ms: u64, error: Option<ErrorKind>) -> Outcome {
         Outcome {
-            slot: Slot { phase: 0, step: 0, model: 0 },
+            slot: Slot {
+                phase: 0,
+                step: 0,
+                model: 0,
+            },
             intended: Duration::ZERO,
             sent: Duration::from_millis(1),
             first_token: Some(Duration::from_millis(10)),
@@ -170,10 +181,18 @@ mod tests {
 
     #[test]
     fn merging_sets_equals_recording_in_one() {
-        let (mut a, mut b, mut all) = (MetricSet::default(), MetricSet::default(), MetricSet::default());
+        let (mut a, mut b, mut all) = (
+            MetricSet::default(),
+            MetricSet::default(),
+            MetricSet::default(),
+        );
         for i in 0..100u64 {
             let o = outcome(20 + i, (i % 10 == 0).then_some(ErrorKind::Http5xx));
-            if i % 2 == 0 { a.record(&o, false) } else { b.record(&o, false) }
+            if i % 2 == 0 {
+                a.record(&o, false)
+            } else {
+                b.record(&o, false)
+            }
             all.record(&o, false);
         }
         a += &b;

@@ -23,7 +23,11 @@ pub struct Series {
 
 impl Series {
     pub fn new(name: &str, unit: &str) -> Self {
-        Self { name: name.to_owned(), unit: unit.to_owned(), samples: Vec::new() }
+        Self {
+            name: name.to_owned(),
+            unit: unit.to_owned(),
+            samples: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, t: f64, value: f64) {
