@@ -14,7 +14,7 @@ use infercheck::report::{
     self, Format, GeneratorHealth, IntervalSummary, ModelReport, PhaseReport, Report, StatsBlock,
     StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool, Verdict,
 };
-use infercheck::stats::{Histogram, MetricSet, Series};
+use infercheck::stats::{Histogram, MetricSet, Quantiles, Series};
 
 // ---------------------------------------------------------------------------
 // A deterministic synthetic run
@@ -290,34 +290,79 @@ fn phase_reports(
         .collect()
 }
 
-/// Formats a threshold's value as `plan::threshold::format_value` does.
-fn shown(unit: &str, v: f64) -> String {
-    match unit {
-        "ms" if v >= 1000.0 => format!("{:.2}s", v / 1000.0),
-        "ms" if v >= 100.0 => format!("{v:.0}ms"),
-        "ms" => format!("{v:.1}ms"),
-        "%" => format!("{:.2}%", v * 100.0),
+/// A threshold of a plan: (scope, expression, label, target), labelled
+/// the way `plan::threshold` labels it.
+type ThresholdSpec = (&'static str, &'static str, &'static str, &'static str);
+
+/// The value a threshold measures in `scope`, as `analysis` looks it up.
+fn measured(r: &Report, scope: &str, metric: &str) -> Option<f64> {
+    let stats = match scope {
+        "run" => &r.overall,
+        s if s.starts_with("model ") => &r.models.iter().find(|m| s.ends_with(&m.model))?.stats,
+        s => &r.phases.iter().find(|p| p.name == s)?.stats,
+    };
+    let p = |q: Option<Quantiles>, stat: fn(&Quantiles) -> f64| q.map(|q| stat(&q));
+    match metric {
+        "p95(latency)" => p(stats.latency_ms, |q| q.p95),
+        "p99(latency)" => p(stats.latency_ms, |q| q.p99),
+        "p95(ttft)" => p(stats.ttft_ms, |q| q.p95),
+        "p95(itl)" => p(stats.itl_ms, |q| q.p95),
+        "error_rate" => Some(stats.error_rate),
+        "timeout_rate" => Some(stats.timeout_rate),
+        "peak_rps" => {
+            let seconds = r
+                .intervals
+                .iter()
+                .filter(|i| scope == "run" || i.phase == scope);
+            seconds.map(|i| i.rps).reduce(f64::max)
+        }
+        other => panic!("the fixture does not measure {other}"),
+    }
+}
+
+/// A bound in the metric's unit: "1500ms" and "1.5s" → 1500, "1%" → 0.01.
+fn bound(text: &str) -> f64 {
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    match (
+        text.strip_suffix("ms"),
+        text.strip_suffix('s'),
+        text.strip_suffix('%'),
+    ) {
+        (Some(v), _, _) => num(v),
+        (None, Some(v), _) => num(v) * 1000.0,
+        (None, None, Some(v)) => num(v) / 100.0,
+        (None, None, None) => num(text),
+    }
+}
+
+/// Formats a value as `plan::threshold::format_value` does.
+fn shown(metric: &str, v: f64) -> String {
+    match metric {
+        m if m.contains('(') && v >= 1000.0 => format!("{:.2}s", v / 1000.0),
+        m if m.contains('(') && v >= 100.0 => format!("{v:.0}ms"),
+        m if m.contains('(') => format!("{v:.1}ms"),
+        m if m.ends_with("_rate") => format!("{:.2}%", v * 100.0),
         _ => format!("{v:.1}"),
     }
 }
 
 /// A threshold result as `analysis::evaluate` makes it.
-fn threshold(
-    expression: &str,
-    scope: &str,
-    label: &str,
-    target: &str,
-    achieved: Option<f64>,
-    unit: &str,
-    holds: fn(f64) -> bool,
-) -> ThresholdResult {
+fn threshold(r: &Report, (scope, expression, label, target): ThresholdSpec) -> ThresholdResult {
+    let parts: Vec<&str> = expression.split_whitespace().collect();
+    let (metric, op, limit) = (parts[0], parts[1], bound(parts[2]));
+    let achieved = measured(r, scope, metric);
+    let holds = |v: f64| match op {
+        "<" => v < limit,
+        ">=" => v >= limit,
+        _ => panic!("the fixture does not know {op}"),
+    };
     ThresholdResult {
         expression: expression.to_owned(),
         scope: scope.to_owned(),
         label: label.to_owned(),
         target: target.to_owned(),
         achieved,
-        achieved_display: achieved.map_or_else(|| "no data".to_owned(), |v| shown(unit, v)),
+        achieved_display: achieved.map_or_else(|| "no data".to_owned(), |v| shown(metric, v)),
         status: match achieved {
             None => ThresholdStatus::NoData,
             Some(v) if holds(v) => ThresholdStatus::Pass,
@@ -363,9 +408,10 @@ struct Scenario {
     /// Generator CPU in cores, sampled once a second.
     cpu_cores: f64,
     generator_reasons: Vec<String>,
+    thresholds: &'static [ThresholdSpec],
 }
 
-fn assemble(sc: Scenario, thresholds: fn(&Report) -> Vec<ThresholdResult>) -> Report {
+fn assemble(sc: Scenario) -> Report {
     let run_s: f64 = sc
         .phases
         .iter()
@@ -423,7 +469,11 @@ fn assemble(sc: Scenario, thresholds: fn(&Report) -> Vec<ThresholdResult>) -> Re
         series: vec![cpu],
         notes: Vec::new(),
     };
-    report.thresholds = thresholds(&report);
+    report.thresholds = sc
+        .thresholds
+        .iter()
+        .map(|t| threshold(&report, *t))
+        .collect();
     report.verdict = verdict(&report.thresholds, &report.generator);
     if report.overall.tokens_counted_from_chunks > 0 {
         report.notes.push(format!(
@@ -470,61 +520,80 @@ fn generator(overall: &StatsBlock, cpu: &Series, reasons: Vec<String>) -> Genera
 
 const MODELS: [(&str, f64); 2] = [("llama-3.1-8b-instruct", 0.7), ("qwen2.5-7b-instruct", 0.3)];
 
+fn slot(phase: u16, step: u16) -> Slot {
+    Slot {
+        phase,
+        step,
+        model: 0,
+    }
+}
+
+fn step(label: &'static str, concurrency: Option<u64>, start_s: f64, duration_s: f64) -> StepSpec {
+    StepSpec {
+        label,
+        concurrency,
+        start_s,
+        duration_s,
+    }
+}
+
+fn shape(queue_ms: f64, error_rate: f64, error: ErrorKind, streaming: bool) -> Shape {
+    Shape {
+        queue_ms,
+        error_rate,
+        error,
+        streaming,
+    }
+}
+
+/// Pass, fail (p99, error rate) and no data (ITL is not recorded per
+/// request), at run, phase and model scope; "P95 TTFT" and "P95 ITL" have
+/// no fixed HTTP Metrics row.
+const SWEEP_THRESHOLDS: [ThresholdSpec; 10] = [
+    ("run", "p95(latency) < 1500ms", "P95 Latency", "< 1.5s"),
+    ("run", "p99(latency) < 1s", "P99 Latency", "< 1s"),
+    ("run", "error_rate < 1%", "Error Rate", "< 1%"),
+    ("run", "timeout_rate < 2%", "Timeout Rate", "< 2%"),
+    ("run", "p95(ttft) < 800ms", "P95 TTFT", "< 800ms"),
+    ("run", "p95(itl) < 50ms", "P95 ITL", "< 50ms"),
+    ("warmup", "p95(latency) < 1s", "P95 Latency", "< 1s"),
+    ("warmup", "error_rate < 2%", "Error Rate", "< 2%"),
+    ("sweep", "peak_rps >= 20", "Peak QPS", ">= 20"),
+    (
+        "model qwen2.5-7b-instruct",
+        "p95(latency) < 900ms",
+        "P95 Latency",
+        "< 900ms",
+    ),
+];
+
 /// Two phases (a constant-rate warmup and a 3-level concurrency sweep), two
 /// models, streaming, 5xx errors in the warmup and timeouts at the top of
-/// the sweep, thresholds that pass, fail and have no data (ITL is not
-/// recorded per request), at run, phase and model scope.
+/// the sweep, and [`SWEEP_THRESHOLDS`].
 fn sweep_case() -> Report {
-    let warmup = StepSpec {
-        label: "constant",
-        concurrency: None,
-        start_s: 0.0,
-        duration_s: 30.0,
-    };
-    let levels = [("c=4", 4, 30.0), ("c=8", 8, 50.0), ("c=16", 16, 70.0)];
-    let sweep = levels.map(|(label, c, start_s)| StepSpec {
-        label,
-        concurrency: Some(c),
-        start_s,
-        duration_s: 20.0,
-    });
+    let warmup = step("constant", None, 0.0, 30.0);
+    let sweep = [
+        step("c=4", Some(4), 30.0, 20.0),
+        step("c=8", Some(8), 50.0, 20.0),
+        step("c=16", Some(16), 70.0, 20.0),
+    ];
     let mut rng = Lcg(0x1e19_2111_a069_dcb7);
     let weights = MODELS.map(|m| m.1);
-    let shape = Shape {
-        queue_ms: 20.0,
-        error_rate: 0.01,
-        error: ErrorKind::Http5xx,
-        streaming: true,
-    };
-    let mut outcomes = open_step(
-        &mut rng,
-        Slot {
-            phase: 0,
-            step: 0,
-            model: 0,
-        },
-        &warmup,
-        10.0,
-        &shape,
-        &weights,
-    );
-    for (i, step) in sweep.iter().enumerate() {
-        let c = step.concurrency.unwrap() as f64;
-        let error_rate = if c >= 16.0 { 0.03 } else { 0.0 };
-        let shape = Shape {
-            queue_ms: 40.0 * (c - 2.0),
-            error_rate,
-            error: ErrorKind::Timeout,
-            streaming: true,
-        };
+    let warm_shape = shape(20.0, 0.01, ErrorKind::Http5xx, true);
+    let mut outcomes = open_step(&mut rng, slot(0, 0), &warmup, 10.0, &warm_shape, &weights);
+    for (i, level) in sweep.iter().enumerate() {
+        // Latency grows with concurrency through queueing, as in examples/001.
+        let c = level.concurrency.unwrap() as f64;
+        let shape = shape(
+            40.0 * (c - 2.0),
+            if c >= 16.0 { 0.03 } else { 0.0 },
+            ErrorKind::Timeout,
+            true,
+        );
         outcomes.extend(closed_step(
             &mut rng,
-            Slot {
-                phase: 1,
-                step: i as u16,
-                model: 0,
-            },
-            step,
+            slot(1, i as u16),
+            level,
             &shape,
             &weights,
         ));
@@ -543,7 +612,7 @@ fn sweep_case() -> Report {
             steps: sweep.into(),
         },
     ];
-    let scenario = Scenario {
+    assemble(Scenario {
         plan_name: "staging-sweep",
         phases,
         models: MODELS.to_vec(),
@@ -551,177 +620,36 @@ fn sweep_case() -> Report {
         stream: true,
         cpu_cores: 0.30,
         generator_reasons: Vec::new(),
-    };
-    assemble(scenario, sweep_thresholds)
-}
-
-fn sweep_thresholds(r: &Report) -> Vec<ThresholdResult> {
-    let p =
-        |s: &StatsBlock,
-         f: fn(&infercheck::stats::Quantiles) -> f64,
-         q: fn(&StatsBlock) -> Option<infercheck::stats::Quantiles>| q(s).map(|q| f(&q));
-    let (o, warm, qwen) = (&r.overall, &r.phases[0].stats, &r.models[1].stats);
-    let sweep_peak = r
-        .intervals
-        .iter()
-        .filter(|i| i.phase == "sweep")
-        .map(|i| i.rps)
-        .reduce(f64::max);
-    vec![
-        threshold(
-            "p95(latency) < 1500ms",
-            "run",
-            "P95 Latency",
-            "< 1.5s",
-            p(o, |q| q.p95, |s| s.latency_ms),
-            "ms",
-            |v| v < 1500.0,
-        ),
-        threshold(
-            "p99(latency) < 1s",
-            "run",
-            "P99 Latency",
-            "< 1s",
-            p(o, |q| q.p99, |s| s.latency_ms),
-            "ms",
-            |v| v < 1000.0,
-        ),
-        threshold(
-            "error_rate < 1%",
-            "run",
-            "Error Rate",
-            "< 1%",
-            Some(o.error_rate),
-            "%",
-            |v| v < 0.01,
-        ),
-        threshold(
-            "timeout_rate < 2%",
-            "run",
-            "Timeout Rate",
-            "< 2%",
-            Some(o.timeout_rate),
-            "%",
-            |v| v < 0.02,
-        ),
-        threshold(
-            "p95(ttft) < 800ms",
-            "run",
-            "P95 TTFT",
-            "< 800ms",
-            p(o, |q| q.p95, |s| s.ttft_ms),
-            "ms",
-            |v| v < 800.0,
-        ),
-        threshold(
-            "p95(itl) < 50ms",
-            "run",
-            "P95 ITL",
-            "< 50ms",
-            p(o, |q| q.p95, |s| s.itl_ms),
-            "ms",
-            |v| v < 50.0,
-        ),
-        threshold(
-            "p95(latency) < 1s",
-            "warmup",
-            "P95 Latency",
-            "< 1s",
-            p(warm, |q| q.p95, |s| s.latency_ms),
-            "ms",
-            |v| v < 1000.0,
-        ),
-        threshold(
-            "error_rate < 2%",
-            "warmup",
-            "Error Rate",
-            "< 2%",
-            Some(warm.error_rate),
-            "%",
-            |v| v < 0.02,
-        ),
-        threshold(
-            "peak_rps >= 20",
-            "sweep",
-            "Peak QPS",
-            ">= 20",
-            sweep_peak,
-            "",
-            |v| v >= 20.0,
-        ),
-        threshold(
-            "p95(latency) < 900ms",
-            "model qwen2.5-7b-instruct",
-            "P95 Latency",
-            "< 900ms",
-            p(qwen, |q| q.p95, |s| s.latency_ms),
-            "ms",
-            |v| v < 900.0,
-        ),
-    ]
+        thresholds: &SWEEP_THRESHOLDS,
+    })
 }
 
 /// One non-streaming constant-rate phase, one model, no errors, thresholds
 /// met, but the generator was CPU-bound: the run is INVALID.
 fn invalid_case() -> Report {
-    let step = StepSpec {
-        label: "constant",
-        concurrency: None,
-        start_s: 0.0,
-        duration_s: 10.0,
-    };
+    let smoke = step("constant", None, 0.0, 10.0);
     let mut rng = Lcg(0x0eea_b3e4_0d04_d2d4);
-    let shape = Shape {
-        queue_ms: 10.0,
-        error_rate: 0.0,
-        error: ErrorKind::Http5xx,
-        streaming: false,
-    };
-    let outcomes = open_step(
-        &mut rng,
-        Slot {
-            phase: 0,
-            step: 0,
-            model: 0,
-        },
-        &step,
-        5.0,
-        &shape,
-        &[1.0],
-    );
-    let scenario = Scenario {
+    let quiet = shape(10.0, 0.0, ErrorKind::Http5xx, false);
+    let outcomes = open_step(&mut rng, slot(0, 0), &smoke, 5.0, &quiet, &[1.0]);
+    let cpu_bound = "the generator used 1.96 of 2 cores on average: it was CPU-bound, \
+                     so the target's limits were not measured";
+    assemble(Scenario {
         plan_name: "smoke",
-        phases: vec![PhaseSpec { name: "smoke", load: "constant 5 req/s", target_rps: Some(5.0), steps: vec![step] }],
+        phases: vec![PhaseSpec {
+            name: "smoke",
+            load: "constant 5 req/s",
+            target_rps: Some(5.0),
+            steps: vec![smoke],
+        }],
         models: vec![MODELS[0]],
         outcomes,
         stream: false,
         cpu_cores: 1.90,
-        generator_reasons: vec![
-            "the generator used 1.96 of 2 cores on average: it was CPU-bound, so the target's limits were not measured".to_owned(),
+        generator_reasons: vec![cpu_bound.to_owned()],
+        thresholds: &[
+            ("run", "p95(latency) < 2s", "P95 Latency", "< 2s"),
+            ("run", "error_rate < 1%", "Error Rate", "< 1%"),
         ],
-    };
-    assemble(scenario, |r| {
-        let p95 = r.overall.latency_ms.map(|q| q.p95);
-        vec![
-            threshold(
-                "p95(latency) < 2s",
-                "run",
-                "P95 Latency",
-                "< 2s",
-                p95,
-                "ms",
-                |v| v < 2000.0,
-            ),
-            threshold(
-                "error_rate < 1%",
-                "run",
-                "Error Rate",
-                "< 1%",
-                Some(r.overall.error_rate),
-                "%",
-                |v| v < 0.01,
-            ),
-        ]
     })
 }
 
@@ -1271,7 +1199,8 @@ fn json_schema_rejects_what_the_model_cannot_hold() {
     let validator = jsonschema::draft202012::new(&strict(schema())).unwrap();
     let good: serde_json::Value =
         serde_json::from_str(&render(&sweep_case(), Format::Json)).unwrap();
-    let breakages: [(&str, fn(&mut serde_json::Value)); 6] = [
+    type Breakage = fn(&mut serde_json::Value);
+    let breakages: [(&str, Breakage); 6] = [
         ("no schema_version", |r| {
             _ = r.as_object_mut().unwrap().remove("schema_version")
         }),

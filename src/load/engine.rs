@@ -4,7 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -188,7 +188,7 @@ fn pool_size(plan: &Plan, step: &Step) -> usize {
 
 fn start_step(
     tasks: &mut JoinSet<()>,
-    threads: &WorkerThreads,
+    threads: &Arc<WorkerThreads>,
     ctx: Arc<StepCtx>,
     step: &Step,
     start: Duration,
@@ -196,75 +196,118 @@ fn start_step(
 ) {
     match &step.load {
         StepLoad::Open(arrivals) => {
-            let (ticket_tx, ticket_rx) = async_channel::bounded(workers.max(1));
-            tasks.spawn(dispatch(
-                ctx.clone(),
-                arrivals.clone(),
-                start,
-                step.duration,
-                ticket_tx,
-            ));
-            for w in 0..workers {
-                tasks.spawn_on(
-                    work(ctx.clone(), Source::Open(ticket_rx.clone()), w as u64),
-                    threads.handle(w),
-                );
-            }
+            let open = OpenStep { arrivals: arrivals.clone(), start, duration: step.duration, max_workers: workers };
+            tasks.spawn(dispatch(ctx, open, threads.clone()));
         }
-        StepLoad::Closed {
-            users,
-            think_min,
-            think_max,
-        } => {
+        StepLoad::Closed { users, think_min, think_max } => {
             for w in 0..*users {
-                let source = Source::Closed {
-                    think_min: *think_min,
-                    think_max: *think_max,
-                    thinking: false,
-                };
+                let source = Source::Closed { think_min: *think_min, think_max: *think_max, thinking: false };
                 tasks.spawn_on(work(ctx.clone(), source, w as u64), threads.handle(w));
             }
         }
     }
 }
 
-/// Turns an open schedule into tickets (intended send instants). Runs
-/// ahead of time until the channel is full, so free workers hold tickets
-/// and wake exactly at their instant; a full channel means every worker
-/// is busy, and the tickets then leave late and are measured from their
-/// intended time. Arrivals still unsent when the step ends are counted.
-async fn dispatch(
-    ctx: Arc<StepCtx>,
+/// How long before its intended instant a ticket is handed to a worker,
+/// which then sleeps until the instant itself (so the dispatcher's own
+/// timer jitter never reaches the send).
+const TICKET_LEAD: Duration = Duration::from_millis(5);
+/// Workers an open step starts with; more are added while none is idle.
+const INITIAL_OPEN_WORKERS: usize = 4;
+
+struct OpenStep {
     arrivals: Arrivals,
     start: Duration,
     duration: Duration,
-    tickets: async_channel::Sender<Duration>,
-) {
-    let mut unsent = 0;
-    let mut schedule = arrivals.iter(duration);
-    while let Some(at) = schedule.next() {
-        tokio::select! {
-            sent = tickets.send(start + at) => if sent.is_err() { break },
-            () = tokio::time::sleep_until(ctx.clock.at(ctx.end)) => {
-                unsent = 1 + schedule.count() as u64;
-                break;
-            }
-            () = ctx.cancel.cancelled() => break,
+    /// The in-flight cap: the pool never grows beyond it.
+    max_workers: usize,
+}
+
+/// The open step's workers, grown on demand: a worker is added only when
+/// a ticket is due and none is idle, so the pool (and its connections) is
+/// as large as the load needs, never the whole in-flight cap.
+struct OpenPool {
+    ctx: Arc<StepCtx>,
+    threads: Arc<WorkerThreads>,
+    tickets: async_channel::Receiver<Duration>,
+    idle: Arc<AtomicUsize>,
+    workers: JoinSet<()>,
+    spawned: usize,
+    max: usize,
+}
+
+impl OpenPool {
+    fn grow(&mut self) {
+        let source = Source::Open { tickets: self.tickets.clone(), idle: self.idle.clone() };
+        let worker = work(self.ctx.clone(), source, self.spawned as u64);
+        self.workers.spawn_on(worker, self.threads.handle(self.spawned));
+        self.spawned += 1;
+    }
+
+    fn grow_if_all_busy(&mut self) {
+        // Relaxed: a heuristic; a stale read only adds or skips one worker.
+        if self.spawned < self.max && self.idle.load(Ordering::Relaxed) == 0 {
+            self.grow();
         }
     }
-    drop(tickets);
-    let finished = Event::StepFinished {
-        phase: ctx.phase,
-        step: ctx.step,
-        at: ctx.end,
-        unsent,
+}
+
+/// Turns an open schedule into tickets (intended send instants), each
+/// handed out just before its instant. When every worker is busy and the
+/// pool is at its cap, tickets queue and leave late, measured from their
+/// intended time; arrivals still unsent when the step ends are counted.
+async fn dispatch(ctx: Arc<StepCtx>, open: OpenStep, threads: Arc<WorkerThreads>) {
+    let max = open.max_workers.max(1);
+    let (ticket_tx, ticket_rx) = async_channel::bounded(max);
+    let mut pool = OpenPool {
+        ctx: ctx.clone(),
+        threads,
+        tickets: ticket_rx,
+        idle: Arc::new(AtomicUsize::new(0)),
+        workers: JoinSet::new(),
+        spawned: 0,
+        max,
     };
+    for _ in 0..INITIAL_OPEN_WORKERS.min(max) {
+        pool.grow();
+    }
+    let mut unsent = 0;
+    let mut schedule = open.arrivals.iter(open.duration);
+    while let Some(at) = schedule.next() {
+        let handed_over = tokio::select! {
+            sent = hand_over(&ctx, &mut pool, &ticket_tx, open.start + at) => sent,
+            () = tokio::time::sleep_until(ctx.clock.at(ctx.end)) => {
+                unsent = 1 + schedule.by_ref().count() as u64;
+                false
+            }
+            () = ctx.cancel.cancelled() => false,
+        };
+        if !handed_over {
+            break;
+        }
+    }
+    drop(ticket_tx);
+    let finished = Event::StepFinished { phase: ctx.phase, step: ctx.step, at: ctx.end, unsent };
     let _ = ctx.tx.send(finished).await;
+    while pool.workers.join_next().await.is_some() {}
+}
+
+/// Waits until just before `intended`, makes sure a worker will be free
+/// for it, and queues the ticket. False when the workers are all gone.
+async fn hand_over(
+    ctx: &StepCtx,
+    pool: &mut OpenPool,
+    tickets: &async_channel::Sender<Duration>,
+    intended: Duration,
+) -> bool {
+    tokio::time::sleep_until(ctx.clock.at(intended.saturating_sub(TICKET_LEAD))).await;
+    pool.grow_if_all_busy();
+    tickets.send(intended).await.is_ok()
 }
 
 /// Where a worker's next intended send time comes from.
 enum Source {
-    Open(async_channel::Receiver<Duration>),
+    Open { tickets: async_channel::Receiver<Duration>, idle: Arc<AtomicUsize> },
     /// A user sends, waits for the answer, then thinks (Locust/k6 order):
     /// `thinking` is false before the first request.
     Closed {
@@ -292,11 +335,14 @@ impl Source {
             return None;
         }
         match self {
-            Source::Open(tickets) => {
-                let intended = tokio::select! {
-                    ticket = tickets.recv() => ticket.ok()?,
-                    () = cancelled.as_mut() => return None,
+            Source::Open { tickets, idle } => {
+                idle.fetch_add(1, Ordering::Relaxed);
+                let ticket = tokio::select! {
+                    ticket = tickets.recv() => ticket.ok(),
+                    () = cancelled.as_mut() => None,
                 };
+                idle.fetch_sub(1, Ordering::Relaxed);
+                let intended = ticket?;
                 let worker_was_ready = ctx.clock.now() < intended;
                 if worker_was_ready {
                     sleep_until(ctx, intended, cancelled).await?;

@@ -261,12 +261,21 @@ struct Line {
     points: Vec<Option<(f64, f64)>>,
 }
 
+/// What the x axis holds, which decides its ticks and its origin.
+#[derive(Clone, Copy, PartialEq)]
+enum Axis {
+    /// Seconds of the run: starts at 0, round ticks.
+    RunTime,
+    /// Sweep levels: a dot and a tick at each level, since the levels
+    /// (e.g. 20, 24, 32, 48, 64) are what the reader compares.
+    Levels,
+}
+
 struct Chart {
     title: String,
     x_label: &'static str,
     y_label: &'static str,
-    /// Dots at every point: for sweeps, where each point is a step.
-    markers: bool,
+    axis: Axis,
     lines: Vec<Line>,
 }
 
@@ -286,7 +295,7 @@ fn latency_chart(report: &Report) -> Chart {
         title: "Latency over time (from intended send)".to_owned(),
         x_label: "run time (s)",
         y_label: "latency (ms)",
-        markers: false,
+        axis: Axis::RunTime,
         lines: vec![
             series("p50", "#2b8a3e", |i| i.latency_p50_ms),
             series("p95", "#e67700", |i| i.latency_p95_ms),
@@ -324,7 +333,7 @@ fn rps_chart(report: &Report) -> Chart {
         title: "Throughput over time: achieved vs target".to_owned(),
         x_label: "run time (s)",
         y_label: "requests/s",
-        markers: false,
+        axis: Axis::RunTime,
         lines,
     }
 }
@@ -344,7 +353,7 @@ fn sweep_chart(phase: &PhaseReport) -> Chart {
         title: format!("{}: p95 latency vs concurrency", phase.name),
         x_label: "concurrency",
         y_label: "p95 latency (s)",
-        markers: true,
+        axis: Axis::Levels,
         lines: vec![Line {
             name: "p95".to_owned(),
             color: "#e67700",
@@ -388,18 +397,15 @@ struct Frame {
 }
 
 impl Frame {
-    fn fit(lines: &[Line]) -> Option<Frame> {
-        let points: Vec<(f64, f64)> = lines
-            .iter()
-            .flat_map(|l| l.points.iter().flatten().copied())
-            .collect();
-        let (mut x_min, mut x_max) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-            (lo.min(p.0), hi.max(p.0))
-        });
-        let y_top = points.iter().fold(0.0f64, |hi, p| hi.max(p.1));
+    fn fit(points: &[(f64, f64)], axis: Axis) -> Option<Frame> {
         if points.is_empty() {
             return None;
         }
+        let start = if axis == Axis::RunTime { 0.0 } else { f64::MAX };
+        let (mut x_min, mut x_max) = points
+            .iter()
+            .fold((start, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+        let y_top = points.iter().fold(0.0f64, |hi, p| hi.max(p.1));
         if x_max <= x_min {
             (x_min, x_max) = (x_min - 1.0, x_max + 1.0);
         }
@@ -430,8 +436,26 @@ impl Chart {
             .any(|l| l.points.iter().any(Option::is_some))
     }
 
+    fn points(&self) -> Vec<(f64, f64)> {
+        let all = self.lines.iter().flat_map(|l| l.points.iter().flatten());
+        all.copied().collect()
+    }
+
+    /// Where the x axis gets a labelled tick.
+    fn x_ticks(&self, f: &Frame) -> Vec<f64> {
+        if self.axis == Axis::Levels {
+            let mut levels: Vec<f64> = self.points().iter().map(|p| p.0).collect();
+            levels.sort_by(f64::total_cmp);
+            levels.dedup();
+            return levels;
+        }
+        let first = (f.x_min / f.x_step).ceil() as i64;
+        let last = (f.x_max / f.x_step + 1e-9).floor() as i64;
+        (first..=last).map(|i| i as f64 * f.x_step).collect()
+    }
+
     fn draw(&self, page: &mut String) {
-        let Some(frame) = Frame::fit(&self.lines) else {
+        let Some(frame) = Frame::fit(&self.points(), self.axis) else {
             return;
         };
         let title = esc(&self.title);
@@ -451,8 +475,9 @@ impl Chart {
 
     fn axes(&self, f: &Frame, page: &mut String) {
         let (left, right, bottom, top) = (M_LEFT, CHART_W - M_RIGHT, CHART_H - M_BOTTOM, M_TOP);
-        let mut v = 0.0;
-        while v <= f.y_max + f.y_step / 2.0 {
+        // Integer tick indices: adding 0.1 five times does not reach 0.5.
+        for i in 0..=(f.y_max / f.y_step).round() as i64 {
+            let v = i as f64 * f.y_step;
             let y = f.y(v);
             let _ = writeln!(
                 page,
@@ -465,18 +490,19 @@ impl Chart {
                 left - 6.0,
                 y + 4.0
             );
-            v += f.y_step;
         }
-        let mut v = (f.x_min / f.x_step).ceil() * f.x_step;
-        while v <= f.x_max + f.x_step * 1e-9 {
-            let x = f.x(v);
-            let label = tick_label(v, f.x_step);
+        let x_step = if self.axis == Axis::Levels {
+            1.0
+        } else {
+            f.x_step
+        };
+        for v in self.x_ticks(f) {
+            let (x, label) = (f.x(v), tick_label(v, x_step));
             let _ = writeln!(
                 page,
                 "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
                 bottom + 16.0
             );
-            v += f.x_step;
         }
         let _ = writeln!(
             page,
@@ -518,7 +544,7 @@ impl Chart {
                     coords.join(" ")
                 );
             }
-            if self.markers || pixels.len() == 1 {
+            if self.axis == Axis::Levels || pixels.len() == 1 {
                 for (x, y) in &pixels {
                     let _ = writeln!(
                         page,
@@ -606,7 +632,7 @@ mod tests {
             title: "t".to_owned(),
             x_label: "x",
             y_label: "y",
-            markers: false,
+            axis: Axis::RunTime,
             lines: vec![line],
         };
         let mut page = String::new();

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -66,7 +66,7 @@ impl SimServer {
     /// from this call.
     pub async fn start(listen: SocketAddr, config: SimConfig) -> io::Result<SimServer> {
         let started = Instant::now();
-        let listener = TcpListener::bind(listen).await?;
+        let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         // Without TCP_NODELAY, Nagle holds back small token chunks until the
         // client acknowledges the previous one, distorting inter-token gaps.
@@ -118,6 +118,25 @@ impl Drop for SimServer {
     fn drop(&mut self) {
         self.shared.stop();
     }
+}
+
+/// Accept queue length asked for (the kernel caps it at somaxconn). A load
+/// generator opens hundreds of connections at once; with tokio's default of
+/// 1024 some of a 1000-connection burst were dropped and retried a second
+/// later, which showed up as a 1 s connect time.
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Binds like `TcpListener::bind`, with a deeper accept queue.
+fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match listen {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // Lets `serve-sim` restart on the same port while old connections sit
+    // in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Loopback in place of an unspecified IP.
