@@ -4,6 +4,7 @@
 #   benches/peers.sh raw        infercheck vs wrk, hey, oha: raw HTTP, small responses
 #   benches/peers.sh memory     infercheck max RSS at a fixed rate, 1 min vs 5 min
 #   benches/peers.sh streaming  infercheck's sustained streaming rate against the simulator
+#   benches/peers.sh accuracy   120 req/s for 60 s against a simulator set to answer in 145 ms
 #   benches/peers.sh all        everything above
 #
 # Needs: wrk, hey, nginx (apt-get install -y wrk hey nginx-light), oha (cargo
@@ -143,11 +144,39 @@ print(f"generator: valid={g['valid']} cpu avg {g['cpu_cores_avg']:.2f} max {g['c
 PY
 }
 
+accuracy() {
+  local port; port=$(free_port)
+  "$BIN" serve-sim --listen "127.0.0.1:$port" --ttft 50ms --per-token 5ms --slowdown 0 2>/dev/null &
+  wait_port "$port"
+  echo "== accuracy: constant 120 req/s for 60 s; the simulator answers 20 tokens in 50ms + 19×5ms = 145ms"
+  cat > "$WORK/plan.toml" <<PLAN
+name = "bench-accuracy"
+[target]
+stream = false
+[workload]
+max_tokens = 20
+[[phases]]
+name = "steady"
+duration = "60s"
+load = { type = "constant", rate = 120 }
+PLAN
+  "$BIN" run "$WORK/plan.toml" --target "http://127.0.0.1:$port" --out "$WORK/results" --quiet > /dev/null || true
+  python3 - "$(last_report)/report.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["phases"][0]["stats"]
+lat, lag = s["latency_ms"], s["schedule_lag_ms"]
+print(f"requests {s['requests']}, achieved {s['rps']:.2f} req/s (target 120, {abs(s['rps'] - 120) / 1.2:.2f}% off)")
+print(f"schedule lag p99 {lag['p99']:.2f}ms; latency p50 {lat['p50']:.1f}ms p99 {lat['p99']:.1f}ms "
+      f"(expected 145ms: {100 * (lat['p50'] - 145) / 145:+.1f}% / {100 * (lat['p99'] - 145) / 145:+.1f}%); errors {sum(s['errors'].values())}")
+PY
+}
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), $(date -u +%Y-%m-%d)"
 case "$MODE" in
   raw) raw ;;
   memory) memory ;;
   streaming) streaming ;;
-  all) raw; memory; streaming ;;
-  *) echo "usage: $0 raw|memory|streaming|all" >&2; exit 1 ;;
+  accuracy) accuracy ;;
+  all) raw; memory; streaming; accuracy ;;
+  *) echo "usage: $0 raw|memory|streaming|accuracy|all" >&2; exit 1 ;;
 esac

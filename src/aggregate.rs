@@ -127,7 +127,7 @@ impl Aggregator {
     /// Closes the interval ending at `now` (seconds are the run clock's)
     /// and returns its summary, which the runner appends to intervals.jsonl.
     pub fn close_interval(&mut self, now: Duration, in_flight: u64) -> IntervalSummary {
-        let set = std::mem::take(&mut self.interval);
+        let set = &self.interval;
         let seconds = now
             .saturating_sub(self.interval_start)
             .as_secs_f64()
@@ -152,6 +152,8 @@ impl Aggregator {
             ttft_p95_ms: ms(&set.ttft, 0.95),
             schedule_lag_p99_ms: ms(&set.schedule_lag, 0.99),
         };
+        // Reset in place: the histograms keep their memory for the next second.
+        self.interval.reset();
         self.intervals.push(summary.clone());
         summary
     }

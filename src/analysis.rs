@@ -351,9 +351,9 @@ fn verdict(
 }
 
 fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
-    let mut notes = vec![
-        "Latency is measured from the intended send time (coordinated-omission corrected); service time from the actual send.".to_owned(),
-    ];
+    // The renderers state that latency is measured from the intended send
+    // time beside every latency table; notes hold only run-specific caveats.
+    let mut notes = Vec::new();
     if overall.tokens_counted_from_chunks > 0 {
         notes.push(format!(
             "{} successful requests carried no `usage` from the server: their output tokens were counted from content chunks.",

@@ -148,15 +148,15 @@ fn ctrl_c_writes_the_partial_report() {
 fn wait_for_intervals(out: &std::path::Path, lines: usize, limit: Duration) -> std::path::PathBuf {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if let Some(file) = std::fs::read_dir(out)
+        let run_dir = std::fs::read_dir(out)
             .ok()
             .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path().join("intervals.jsonl"))
+            .and_then(Result::ok);
+        let file = run_dir.map(|e| e.path().join("intervals.jsonl"));
+        if let Some(file) =
+            file.filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.lines().count() >= lines))
         {
-            if std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() >= lines) {
-                return file;
-            }
+            return file;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

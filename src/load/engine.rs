@@ -196,12 +196,25 @@ fn start_step(
 ) {
     match &step.load {
         StepLoad::Open(arrivals) => {
-            let open = OpenStep { arrivals: arrivals.clone(), start, duration: step.duration, max_workers: workers };
+            let open = OpenStep {
+                arrivals: arrivals.clone(),
+                start,
+                duration: step.duration,
+                max_workers: workers,
+            };
             tasks.spawn(dispatch(ctx, open, threads.clone()));
         }
-        StepLoad::Closed { users, think_min, think_max } => {
+        StepLoad::Closed {
+            users,
+            think_min,
+            think_max,
+        } => {
             for w in 0..*users {
-                let source = Source::Closed { think_min: *think_min, think_max: *think_max, thinking: false };
+                let source = Source::Closed {
+                    think_min: *think_min,
+                    think_max: *think_max,
+                    thinking: false,
+                };
                 tasks.spawn_on(work(ctx.clone(), source, w as u64), threads.handle(w));
             }
         }
@@ -238,9 +251,13 @@ struct OpenPool {
 
 impl OpenPool {
     fn grow(&mut self) {
-        let source = Source::Open { tickets: self.tickets.clone(), idle: self.idle.clone() };
+        let source = Source::Open {
+            tickets: self.tickets.clone(),
+            idle: self.idle.clone(),
+        };
         let worker = work(self.ctx.clone(), source, self.spawned as u64);
-        self.workers.spawn_on(worker, self.threads.handle(self.spawned));
+        self.workers
+            .spawn_on(worker, self.threads.handle(self.spawned));
         self.spawned += 1;
     }
 
@@ -287,7 +304,12 @@ async fn dispatch(ctx: Arc<StepCtx>, open: OpenStep, threads: Arc<WorkerThreads>
         }
     }
     drop(ticket_tx);
-    let finished = Event::StepFinished { phase: ctx.phase, step: ctx.step, at: ctx.end, unsent };
+    let finished = Event::StepFinished {
+        phase: ctx.phase,
+        step: ctx.step,
+        at: ctx.end,
+        unsent,
+    };
     let _ = ctx.tx.send(finished).await;
     while pool.workers.join_next().await.is_some() {}
 }
@@ -307,7 +329,10 @@ async fn hand_over(
 
 /// Where a worker's next intended send time comes from.
 enum Source {
-    Open { tickets: async_channel::Receiver<Duration>, idle: Arc<AtomicUsize> },
+    Open {
+        tickets: async_channel::Receiver<Duration>,
+        idle: Arc<AtomicUsize>,
+    },
     /// A user sends, waits for the answer, then thinks (Locust/k6 order):
     /// `thinking` is false before the first request.
     Closed {

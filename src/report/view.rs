@@ -199,10 +199,16 @@ pub(crate) fn outcome_gloss(report: &Report) -> String {
         .iter()
         .filter(|t| t.status != ThresholdStatus::Pass)
         .count();
+    let noun = if total == 1 {
+        "threshold"
+    } else {
+        "thresholds"
+    };
     match report.verdict.outcome {
         Outcome::Pass if total == 0 => "no thresholds set".to_owned(),
+        Outcome::Pass if total == 1 => "the one threshold met".to_owned(),
         Outcome::Pass => format!("all {total} thresholds met"),
-        Outcome::Fail => format!("{missed} of {total} thresholds not met"),
+        Outcome::Fail => format!("{missed} of {total} {noun} not met"),
         Outcome::Invalid => {
             "the generator was the bottleneck; numbers cannot be trusted".to_owned()
         }

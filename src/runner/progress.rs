@@ -31,7 +31,7 @@ impl Progress {
         self.requests += interval.requests;
         self.errors += interval.errors;
         let second = interval.t.round() as u64;
-        if !self.enabled || (!self.terminal && second % 10 != 0) {
+        if !self.enabled || (!self.terminal && !second.is_multiple_of(10)) {
             return;
         }
         let p95 = interval

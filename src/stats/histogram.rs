@@ -31,6 +31,13 @@ impl Default for Histogram {
     }
 }
 
+/// The range a group's histograms are sized for up front: one minute in
+/// microseconds. Growing only when a first outlier arrives would make a
+/// long run's memory creep up with its rarest latencies; sized once, a
+/// run's memory is flat however long it lasts (values beyond still fit:
+/// the histogram grows for them).
+pub const PRESIZED_MAX: u64 = 60_000_000;
+
 impl PartialEq for Histogram {
     fn eq(&self, other: &Self) -> bool {
         self.inner == other.inner
@@ -41,6 +48,15 @@ impl Histogram {
     pub fn new() -> Self {
         let mut inner = hdrhistogram::Histogram::new(SIGNIFICANT_FIGURES)
             .expect("3 significant figures is a valid configuration");
+        inner.auto(true);
+        Self { inner }
+    }
+
+    /// A histogram already sized for values up to `max`.
+    pub fn with_max(max: u64) -> Self {
+        let mut inner =
+            hdrhistogram::Histogram::new_with_bounds(1, max.max(2), SIGNIFICANT_FIGURES)
+                .expect("bounds of 1..max with 3 significant figures are valid");
         inner.auto(true);
         Self { inner }
     }

@@ -7,6 +7,7 @@ use std::ops::AddAssign;
 use serde::{Deserialize, Serialize};
 
 use super::Histogram;
+use super::histogram::PRESIZED_MAX;
 use crate::load::{ErrorKind, Outcome};
 
 /// Requests counted per [`ErrorKind`], indexed by `ErrorKind::index`.
@@ -45,7 +46,7 @@ impl AddAssign<&ErrorCounts> for ErrorCounts {
 
 /// Histograms are in microseconds except `tokens_per_second_milli`
 /// (thousandths of a token per second, so integer buckets keep precision).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MetricSet {
     pub requests: u64,
     pub ok: u64,
@@ -63,6 +64,29 @@ pub struct MetricSet {
     pub tpot: Histogram,
     pub tokens_per_second_milli: Histogram,
     pub schedule_lag: Histogram,
+}
+
+impl Default for MetricSet {
+    fn default() -> Self {
+        let sized = || Histogram::with_max(PRESIZED_MAX);
+        MetricSet {
+            requests: 0,
+            ok: 0,
+            errors: ErrorCounts::default(),
+            output_tokens: 0,
+            tokens_counted_from_chunks: 0,
+            late_sends: 0,
+            latency: sized(),
+            service_time: sized(),
+            ttft: sized(),
+            ttft_service: sized(),
+            itl: sized(),
+            tpot: sized(),
+            // Thousandths of a token per second: 60M covers 60k tok/s.
+            tokens_per_second_milli: sized(),
+            schedule_lag: sized(),
+        }
+    }
 }
 
 impl MetricSet {
@@ -94,6 +118,43 @@ impl MetricSet {
         if let Some(rate) = outcome.tokens_per_second() {
             self.tokens_per_second_milli.record((rate * 1000.0) as u64);
         }
+    }
+
+    /// Empties the set, keeping its histograms' memory for reuse.
+    pub fn reset(&mut self) {
+        let MetricSet {
+            requests,
+            ok,
+            errors,
+            output_tokens,
+            tokens_counted_from_chunks,
+            late_sends,
+            ..
+        } = self;
+        (
+            *requests,
+            *ok,
+            *output_tokens,
+            *tokens_counted_from_chunks,
+            *late_sends,
+        ) = (0, 0, 0, 0, 0);
+        *errors = ErrorCounts::default();
+        for histogram in self.histograms_mut() {
+            histogram.reset();
+        }
+    }
+
+    fn histograms_mut(&mut self) -> [&mut Histogram; 8] {
+        [
+            &mut self.latency,
+            &mut self.service_time,
+            &mut self.ttft,
+            &mut self.ttft_service,
+            &mut self.itl,
+            &mut self.tpot,
+            &mut self.tokens_per_second_milli,
+            &mut self.schedule_lag,
+        ]
     }
 
     pub fn error_count(&self) -> u64 {
@@ -197,6 +258,15 @@ mod tests {
         }
         a += &b;
         assert_eq!(a, all);
+    }
+
+    #[test]
+    fn reset_empties_everything() {
+        let mut set = MetricSet::default();
+        set.record(&outcome(50, None), true);
+        set.record(&outcome(50, Some(ErrorKind::Decode)), false);
+        set.reset();
+        assert_eq!(set, MetricSet::default());
     }
 
     #[test]
