@@ -18,10 +18,68 @@ pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
 #[derive(Debug, Default)]
 pub struct StepState {
     pub overall: MetricSet,
+    /// Per-model sets; empty for a single-model plan, whose one model's
+    /// statistics are `overall` (read through [`StepState::model`]).
     pub models: Vec<MetricSet>,
     pub started_at: Option<Duration>,
     pub unsent: u64,
     pub peak_in_flight: u64,
+}
+
+impl StepState {
+    /// The statistics of model `index` in this step.
+    pub fn model(&self, index: usize) -> &MetricSet {
+        self.models.get(index).unwrap_or(&self.overall)
+    }
+}
+
+/// What one second needs for its summary line: fewer histograms than a
+/// full [`MetricSet`], since it is recorded for every request.
+#[derive(Debug)]
+struct IntervalStats {
+    requests: u64,
+    ok: u64,
+    output_tokens: u64,
+    latency: Histogram,
+    ttft: Histogram,
+    schedule_lag: Histogram,
+}
+
+impl Default for IntervalStats {
+    fn default() -> Self {
+        let sized = || Histogram::with_max(crate::stats::PRESIZED_MAX);
+        IntervalStats {
+            requests: 0,
+            ok: 0,
+            output_tokens: 0,
+            latency: sized(),
+            ttft: sized(),
+            schedule_lag: sized(),
+        }
+    }
+}
+
+impl IntervalStats {
+    fn record(&mut self, outcome: &Outcome) {
+        self.requests += 1;
+        self.schedule_lag.record_duration(outcome.schedule_lag());
+        if outcome.is_ok() {
+            self.ok += 1;
+            self.output_tokens += u64::from(outcome.output_tokens);
+            self.latency.record_duration(outcome.latency());
+            if let Some(ttft) = outcome.ttft() {
+                self.ttft.record_duration(ttft);
+            }
+        }
+    }
+
+    /// Empties the interval, keeping the histograms' memory.
+    fn reset(&mut self) {
+        (self.requests, self.ok, self.output_tokens) = (0, 0, 0);
+        self.latency.reset();
+        self.ttft.reset();
+        self.schedule_lag.reset();
+    }
 }
 
 #[derive(Debug)]
@@ -41,7 +99,7 @@ pub struct Aggregator {
     phase_names: Vec<String>,
     phase_target_rates: Vec<Option<f64>>,
     current_phase: Option<u16>,
-    interval: MetricSet,
+    interval: IntervalStats,
     interval_start: Duration,
 }
 
@@ -54,7 +112,11 @@ impl Aggregator {
                 steps: s
                     .iter()
                     .map(|_| StepState {
-                        models: vec![MetricSet::default(); models],
+                        models: if models > 1 {
+                            vec![MetricSet::default(); models]
+                        } else {
+                            Vec::new()
+                        },
                         ..StepState::default()
                     })
                     .collect(),
@@ -68,7 +130,7 @@ impl Aggregator {
             phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
             phase_target_rates: plan.phases.iter().map(|p| p.load.mean_rate()).collect(),
             current_phase: None,
-            interval: MetricSet::default(),
+            interval: IntervalStats::default(),
             interval_start: Duration::ZERO,
         }
     }
@@ -88,7 +150,9 @@ impl Aggregator {
             Event::Itl { slot, histogram } => {
                 let step = self.step_mut(slot);
                 step.overall.itl += &histogram;
-                step.models[usize::from(slot.model)].itl += &histogram;
+                if let Some(model) = step.models.get_mut(usize::from(slot.model)) {
+                    model.itl += &histogram;
+                }
             }
             Event::StepFinished {
                 phase,
@@ -116,8 +180,10 @@ impl Aggregator {
         let step = self.step_mut(outcome.slot);
         step.peak_in_flight = step.peak_in_flight.max(in_flight);
         step.overall.record(outcome, late);
-        step.models[usize::from(outcome.slot.model)].record(outcome, late);
-        self.interval.record(outcome, late);
+        if let Some(model) = step.models.get_mut(usize::from(outcome.slot.model)) {
+            model.record(outcome, late);
+        }
+        self.interval.record(outcome);
     }
 
     fn step_mut(&mut self, slot: Slot) -> &mut StepState {
@@ -141,7 +207,7 @@ impl Aggregator {
             phase: phase.map_or_else(String::new, |p| self.phase_names[p].clone()),
             requests: set.requests,
             ok: set.ok,
-            errors: set.error_count(),
+            errors: set.requests - set.ok,
             rps: set.requests as f64 / seconds,
             target_rps: phase.and_then(|p| self.phase_target_rates[p]),
             in_flight,

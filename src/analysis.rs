@@ -129,8 +129,8 @@ fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
                 let secs = step_seconds(step, step_state, record.elapsed_s);
                 seconds += secs;
                 overall += &step_state.overall;
-                for (sum, m) in models.iter_mut().zip(&step_state.models) {
-                    *sum += m;
+                for (i, sum) in models.iter_mut().enumerate() {
+                    *sum += step_state.model(i);
                 }
                 step_reports.push(StepReport {
                     label: step.label.clone(),
@@ -172,7 +172,7 @@ fn model_reports(plan: &Plan, agg: &Aggregator, elapsed_s: f64) -> Vec<ModelRepo
         .map(|(i, m)| {
             let mut set = MetricSet::default();
             for step in agg.phases.iter().flat_map(|p| &p.steps) {
-                set += &step.models[i];
+                set += step.model(i);
             }
             ModelReport {
                 model: m.name.clone(),

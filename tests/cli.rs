@@ -112,6 +112,7 @@ fn plans_lists_every_built_in_plan() {
 /// Ctrl-C: the load stops, the partial report is written, exit is non-zero.
 #[test]
 fn ctrl_c_writes_the_partial_report() {
+    let _exclusive = crate::util::exclusive_blocking();
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),
@@ -168,6 +169,7 @@ fn wait_for_intervals(out: &std::path::Path, lines: usize, limit: Duration) -> s
 
 #[test]
 fn a_finished_run_re_renders_from_its_json() {
+    let _exclusive = crate::util::exclusive_blocking();
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),

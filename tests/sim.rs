@@ -164,6 +164,7 @@ fn token_text(chunk: &Value) -> Option<&str> {
 
 #[tokio::test]
 async fn non_streaming_chat_has_openai_shape_and_usage() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(fast()).await;
         let (status, body) = server
@@ -199,6 +200,7 @@ async fn non_streaming_chat_has_openai_shape_and_usage() {
 
 #[tokio::test]
 async fn non_streaming_completion_has_text_and_default_max_tokens() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let config = SimConfig {
             default_max_tokens: 5,
@@ -229,6 +231,7 @@ async fn non_streaming_completion_has_text_and_default_max_tokens() {
 
 #[tokio::test]
 async fn streaming_chat_sends_role_tokens_finish_usage_done() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(fast()).await;
         let response = server
@@ -267,6 +270,7 @@ async fn streaming_chat_sends_role_tokens_finish_usage_done() {
 
 #[tokio::test]
 async fn streaming_without_include_usage_has_no_usage_chunk() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(fast()).await;
         let response = server
@@ -284,6 +288,7 @@ async fn streaming_without_include_usage_has_no_usage_chunk() {
 
 #[tokio::test]
 async fn streaming_completion_sends_text_chunks() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(fast()).await;
         let response = server
@@ -305,6 +310,7 @@ async fn streaming_completion_sends_text_chunks() {
 
 #[tokio::test]
 async fn malformed_json_is_a_400_with_an_openai_error() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(fast()).await;
         let url = server.url("/v1/chat/completions");
@@ -320,6 +326,7 @@ async fn malformed_json_is_a_400_with_an_openai_error() {
 
 #[tokio::test]
 async fn health_and_models() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(SimConfig {
             model: "served".into(),
@@ -344,6 +351,7 @@ async fn health_and_models() {
 /// ttft 50 ms + 19 gaps of 5 ms = 145 ms for 20 tokens, without drift.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_streaming_duration_follows_the_model() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let config = SimConfig {
             ttft: Duration::from_millis(50),
@@ -376,6 +384,7 @@ async fn non_streaming_duration_follows_the_model() {
 /// Streams with 1 ms gaps: the last token must not drift from its deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_tokens_follow_absolute_deadlines() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let config = SimConfig {
             ttft: Duration::from_millis(20),
@@ -419,6 +428,7 @@ async fn texts(seed: u64, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn same_seed_same_text_different_seed_different_text() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let a = texts(7, 3).await;
         assert_eq!(a, texts(7, 3).await);
@@ -431,6 +441,7 @@ async fn same_seed_same_text_different_seed_different_text() {
 
 #[tokio::test]
 async fn streamed_and_unstreamed_text_agree_for_the_same_sequence() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let unstreamed = texts(11, 1).await;
         let server = start(SimConfig { seed: 11, ..fast() }).await;
@@ -450,6 +461,7 @@ async fn streamed_and_unstreamed_text_agree_for_the_same_sequence() {
 
 #[tokio::test]
 async fn metrics_expose_vllm_families_with_model_label() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(SimConfig {
             model: "m-x".into(),
@@ -505,6 +517,7 @@ async fn metrics_expose_vllm_families_with_model_label() {
 
 #[tokio::test]
 async fn error_rate_one_answers_the_configured_status() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let faults = Faults {
             error_rate: 1.0,
@@ -544,6 +557,7 @@ async fn error_rate_one_answers_the_configured_status() {
 
 #[tokio::test]
 async fn truncate_rate_one_ends_without_done() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let faults = Faults {
             truncate_rate: 1.0,
@@ -568,6 +582,7 @@ async fn truncate_rate_one_ends_without_done() {
 
 #[tokio::test]
 async fn error_event_rate_one_sends_the_error_event() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let faults = Faults {
             error_event_rate: 1.0,
@@ -591,6 +606,7 @@ async fn error_event_rate_one_sends_the_error_event() {
 
 #[tokio::test]
 async fn stall_at_start_delays_the_end_by_its_length() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let stall = Stall {
             after: Duration::ZERO,
@@ -618,6 +634,7 @@ async fn stall_at_start_delays_the_end_by_its_length() {
 
 #[tokio::test]
 async fn stall_mid_stream_holds_tokens_then_resumes() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let stall = Stall {
             after: Duration::from_millis(100),
@@ -660,6 +677,7 @@ async fn stall_mid_stream_holds_tokens_then_resumes() {
 
 #[tokio::test]
 async fn max_num_seqs_one_makes_the_second_request_wait() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let config = SimConfig {
             max_num_seqs: 1,
@@ -703,6 +721,7 @@ async fn max_num_seqs_one_makes_the_second_request_wait() {
 
 #[tokio::test]
 async fn latency_grows_with_running_requests() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let config = SimConfig {
             ttft: Duration::from_millis(20),
@@ -728,6 +747,7 @@ async fn latency_grows_with_running_requests() {
 
 #[tokio::test]
 async fn client_disconnect_stops_decoding() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let config = SimConfig {
             per_token: Duration::from_millis(10),
@@ -756,6 +776,7 @@ async fn client_disconnect_stops_decoding() {
 
 #[tokio::test]
 async fn stop_ends_open_streams_and_returns_promptly() {
+    let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let config = SimConfig {
             per_token: Duration::from_millis(10),

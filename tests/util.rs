@@ -11,8 +11,14 @@ use infercheck::sim::{SimConfig, SimServer};
 /// Tests that put load on a server take this lock, so timing-sensitive
 /// measurements never share the 2-core machine with another load test.
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOAD.lock().await
+}
+
+static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The same lock for tests outside a runtime (those that run the binary).
+pub fn exclusive_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    LOAD.blocking_lock()
 }
 
 /// Starts a simulator on a free loopback port.

@@ -10,6 +10,6 @@ mod histogram;
 mod metric_set;
 mod series;
 
-pub use histogram::{Histogram, HistogramError, Quantiles};
+pub use histogram::{Histogram, HistogramError, PRESIZED_MAX, Quantiles};
 pub use metric_set::{ErrorCounts, MetricSet};
 pub use series::{Sample, Series};
