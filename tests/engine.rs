@@ -294,3 +294,29 @@ async fn intervals_are_flushed_every_second_as_the_run_goes() {
     assert_eq!(lines[0]["phase"], "steady");
     server.stop().await;
 }
+
+/// abort_on_fail: a failing run-wide threshold stops the run after its
+/// grace period instead of letting it run its full length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_stops_a_failing_run_early() {
+    let plan = constant_plan(
+        20,
+        "60s",
+        false,
+        2,
+        "abort_on_fail = true\nthresholds = ['error_rate < 1%']",
+    );
+    let (result, _dir) = run(&plan, Some(&dead_address())).await;
+    assert!(
+        result.report.duration_s < 10.0,
+        "ran {}s of 60s",
+        result.report.duration_s
+    );
+    assert_eq!(result.exit_code, infercheck::exit::THRESHOLDS_FAILED);
+    assert_eq!(result.report.verdict.outcome, Outcome::Fail);
+    assert!(
+        result.report.verdict.reasons[0].contains("aborted on a failing threshold"),
+        "{:?}",
+        result.report.verdict.reasons
+    );
+}
