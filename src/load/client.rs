@@ -24,6 +24,9 @@ use crate::stats::Histogram;
 pub enum ClientError {
     #[error("invalid target URL `{url}`: {message}")]
     Url { url: String, message: String },
+    /// Names the header, never its value (it may be a credential).
+    #[error("invalid request header: {0}")]
+    Header(String),
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
 }
@@ -342,10 +345,7 @@ impl Response {
 
 fn default_headers(plan: &Plan) -> Result<HeaderMap, ClientError> {
     let mut headers = HeaderMap::new();
-    let invalid = |what: &str| ClientError::Url {
-        url: String::new(),
-        message: format!("invalid header {what}"),
-    };
+    let invalid = |what: &str| ClientError::Header(what.to_owned());
     for (name, value) in &plan.target.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(name))?;
         headers.insert(

@@ -177,7 +177,13 @@ impl Session {
                 }
                 _ = ticker.tick() => {
                     self.drain_events(&mut rx);
-                    self.close_interval(clock.now(), in_flight.get())?;
+                    if let Err(error) = self.close_interval(clock.now(), in_flight.get()) {
+                        // Results can no longer be flushed: stop the load rather
+                        // than keep sending unrecorded requests.
+                        cancel.cancel();
+                        let _ = engine.await;
+                        return Err(error);
+                    }
                     if aborted_by.is_none() && let Some(why) = self.abort_reason(clock.now()) {
                         aborted_by = Some(why);
                         interrupted = true;
