@@ -24,14 +24,18 @@
 
 mod chunks;
 mod config;
+mod dcgm;
 mod decode;
 mod faults;
+mod gpu;
 mod http;
 mod metrics;
 mod openai;
 mod state;
 mod stream;
+mod timeline;
 mod tokens;
+mod trace;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
