@@ -72,27 +72,106 @@ pub struct SimArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
-    /// Seed for token text and fault draws.
+    /// Seed for token text, fault draws and trace ids.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Base time to first token, e.g. 40ms.
-    #[arg(long, default_value = "40ms", value_parser = parse_duration)]
-    pub ttft: Duration,
-    /// Base gap between output tokens, e.g. 10ms.
-    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
-    pub per_token: Duration,
-    /// Delay growth per additional running request (0.01 = +1%).
-    #[arg(long, default_value_t = 0.01)]
-    pub slowdown: f64,
-    /// Requests decoding at once; more wait in the queue.
-    #[arg(long, default_value_t = 256)]
-    pub max_num_seqs: usize,
+    /// A model to serve (repeat for several; each is 1.5x slower than the
+    /// one before). Default: sim-llama-8b.
+    #[arg(long = "model")]
+    pub models: Vec<String>,
+    /// Shortest prefill: a first token comes no sooner after scheduling.
+    #[arg(long, value_parser = parse_duration)]
+    pub ttft: Option<Duration>,
+    /// A decode step with one request in the batch (the gap between tokens).
+    #[arg(long, value_parser = parse_duration)]
+    pub per_token: Option<Duration>,
+    /// Prefill cost per uncached prompt token, e.g. 15us.
+    #[arg(long, value_parser = parse_duration)]
+    pub prefill_per_token: Option<Duration>,
+    /// Step growth per further request in the batch (0.01 = +1%).
+    #[arg(long)]
+    pub slowdown: Option<f64>,
+    /// Requests in a batch at once; more wait in the queue.
+    #[arg(long)]
+    pub max_num_seqs: Option<usize>,
+    /// KV-cache blocks per engine (16 tokens each); running out preempts.
+    #[arg(long)]
+    pub kv_blocks: Option<u32>,
+    /// Export vllm:gpu_cache_usage_perc and time_per_output_token_seconds
+    /// (older vLLM) instead of kv_cache_usage_perc.
+    #[arg(long)]
+    pub legacy_metric_names: bool,
+    /// Serve simulated DCGM exporter metrics on this address.
+    #[arg(long)]
+    pub dcgm_listen: Option<SocketAddr>,
+    /// OTLP/HTTP endpoint for spans (default: OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
+    /// Run N engines behind a router on --listen (router mode).
+    #[arg(long, default_value_t = 1)]
+    pub backends: usize,
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+/// Faults injected by `serve-sim` (all also settable at run time through
+/// `POST /admin/faults`).
+#[derive(Clone, Debug, Default, Args)]
+pub struct FaultArgs {
     /// Fraction of requests answered with an HTTP error (0..1).
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
-    /// Status of injected errors.
+    /// Status of injected errors (500, 503, 429, ...).
     #[arg(long, default_value_t = 500)]
     pub error_status: u16,
+    /// Freeze the whole server this long after start...
+    #[arg(long, value_parser = parse_duration, requires = "stall_for")]
+    pub stall_after: Option<Duration>,
+    /// ...for this long.
+    #[arg(long, value_parser = parse_duration)]
+    pub stall_for: Option<Duration>,
+    /// Slow every engine step this long after start...
+    #[arg(long, value_parser = parse_duration, requires = "spike_for")]
+    pub spike_after: Option<Duration>,
+    /// ...for this long...
+    #[arg(long, value_parser = parse_duration)]
+    pub spike_for: Option<Duration>,
+    /// ...by this factor.
+    #[arg(long, default_value_t = 5.0)]
+    pub spike_factor: f64,
+    /// Fraction of streams closed early without [DONE].
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_rate: f64,
+    /// Fraction of streams ended by an SSE error event.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_event_rate: f64,
+    /// Fraction of streams whose connection is dropped mid-stream.
+    #[arg(long, default_value_t = 0.0)]
+    pub disconnect_rate: f64,
+    /// Fraction of streams carrying one malformed SSE chunk.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_rate: f64,
+    /// Fraction of child spans not exported.
+    #[arg(long, default_value_t = 0.0)]
+    pub span_drop_rate: f64,
+    /// Fraction of whole traces not exported.
+    #[arg(long, default_value_t = 0.0)]
+    pub trace_drop_rate: f64,
+    /// Keep decoding after the client disconnects (orphaned work).
+    #[arg(long)]
+    pub orphan_on_disconnect: bool,
+    /// Answer /metrics this much later.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub metrics_delay: Duration,
+    /// Fraction of /metrics scrapes answered 500.
+    #[arg(long, default_value_t = 0.0)]
+    pub metrics_error_rate: f64,
+    /// Crash after this many completion requests.
+    #[arg(long)]
+    pub crash_after: Option<u64>,
+    /// Delay of the first request to each model (weights loading).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub cold_start: Duration,
 }
 
 #[derive(Clone, Debug, Args)]

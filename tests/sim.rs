@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use infercheck::sim::{Faults, SimConfig, SimServer, SimStats, Stall};
+use infercheck::sim::{Faults, SimConfig, SimServer, SimStats, Stall, ModelSpec};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -95,7 +95,7 @@ impl Sim {
 
 fn chat_body(max_tokens: u32, stream: bool, include_usage: bool) -> Value {
     let mut body = json!({
-        "model": "client-model",
+        "model": "sim-llama-8b",
         "messages": [
             {"role": "system", "content": "You are terse."},
             {"role": "user", "content": "count these five words"},
@@ -112,7 +112,7 @@ fn chat_body(max_tokens: u32, stream: bool, include_usage: bool) -> Value {
 }
 
 fn completion_body(max_tokens: u32, stream: bool) -> Value {
-    json!({"model": "m2", "prompt": "one two three", "max_tokens": max_tokens, "stream": stream})
+    json!({"model": "sim-llama-8b", "prompt": "one two three", "max_tokens": max_tokens, "stream": stream})
 }
 
 /// One SSE event and when the client had all of it.
@@ -173,7 +173,7 @@ async fn non_streaming_chat_has_openai_shape_and_usage() {
         assert_eq!(status, 200);
         assert_eq!(body["object"], "chat.completion");
         assert_eq!(
-            body["model"], "client-model",
+            body["model"], "sim-llama-8b",
             "the request's model is echoed"
         );
         assert!(body["id"].as_str().unwrap().starts_with("chatcmpl-"));
@@ -212,7 +212,7 @@ async fn non_streaming_completion_has_text_and_default_max_tokens() {
             .await;
         assert_eq!(status, 200);
         assert_eq!(body["object"], "text_completion");
-        assert_eq!(body["model"], "m2");
+        assert_eq!(body["model"], "sim-llama-8b");
         let text = body["choices"][0]["text"].as_str().unwrap();
         assert_eq!(text.split_whitespace().count(), 3);
         assert_eq!(body["choices"][0]["finish_reason"], "length");
@@ -262,7 +262,7 @@ async fn streaming_chat_sends_role_tokens_finish_usage_done() {
         assert_eq!(chunks[8]["usage"]["completion_tokens"], 6);
         assert_eq!(chunks[8]["usage"]["prompt_tokens"], 7);
         assert_eq!(chunks.len(), 9);
-        assert!(chunks.iter().all(|c| c["model"] == "client-model"));
+        assert!(chunks.iter().all(|c| c["model"] == "sim-llama-8b"));
         server.stop().await;
     })
     .await;
@@ -329,7 +329,7 @@ async fn health_and_models() {
     let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(SimConfig {
-            model: "served".into(),
+            models: vec![ModelSpec::new("served", 1.0)],
             ..fast()
         })
         .await;
@@ -464,14 +464,14 @@ async fn metrics_expose_vllm_families_with_model_label() {
     let _exclusive = crate::util::exclusive().await;
     bounded(async {
         let server = start(SimConfig {
-            model: "m-x".into(),
+            models: vec![ModelSpec::new("m-x", 1.0)],
             ..fast()
         })
         .await;
+        let mut body = chat_body(4, false, false);
+        body["model"] = json!("m-x");
         for _ in 0..3 {
-            server
-                .post_json("/v1/chat/completions", &chat_body(4, false, false))
-                .await;
+            server.post_json("/v1/chat/completions", &body).await;
         }
         let response = server
             .client
@@ -502,11 +502,11 @@ async fn metrics_expose_vllm_families_with_model_label() {
             );
         }
         for sample in [
-            "vllm:num_requests_running{model_name=\"m-x\"} 0",
-            "vllm:num_requests_waiting{model_name=\"m-x\"} 0",
-            "vllm:request_success_total{finished_reason=\"length\",model_name=\"m-x\"} 3",
-            "vllm:generation_tokens_total{model_name=\"m-x\"} 12",
-            "vllm:prompt_tokens_total{model_name=\"m-x\"} 21",
+            "vllm:num_requests_running{engine=\"0\",model_name=\"m-x\"} 0",
+            "vllm:num_requests_waiting{engine=\"0\",model_name=\"m-x\"} 0",
+            "vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"m-x\"} 3",
+            "vllm:generation_tokens_total{engine=\"0\",model_name=\"m-x\"} 12",
+            "vllm:prompt_tokens_total{engine=\"0\",model_name=\"m-x\"} 21",
         ] {
             assert!(text.contains(sample), "{sample}\n{text}");
         }
@@ -666,7 +666,10 @@ async fn stall_mid_stream_holds_tokens_then_resumes() {
             before_start + Duration::from_millis(100)..before_start + Duration::from_millis(300);
         let widest = tokens.windows(2).map(|w| w[1] - w[0]).max().unwrap();
         assert!(widest >= Duration::from_millis(190), "{widest:?}");
-        assert!(tokens.iter().filter(|t| window.contains(t)).count() <= 1);
+        let inside: Vec<_> = tokens.iter().filter(|t| window.contains(t)).map(|t| *t - before_start).collect();
+        // One step may end inside the window, and a token due just before
+        // it may be delivered just after it starts on a busy machine.
+        assert!(inside.len() <= 2, "{inside:?}");
         // 5 + 29 * 10 = 295 ms of decoding, shifted by up to the stall.
         let total = *tokens.last().unwrap() - before_start;
         assert!(total >= Duration::from_millis(300), "{total:?}");
@@ -705,7 +708,7 @@ async fn max_num_seqs_one_makes_the_second_request_wait() {
             .await;
         let (_, metrics) = server.get_text("/metrics").await;
         assert!(
-            metrics.contains("vllm:num_requests_waiting{model_name=\"sim-llama-8b\"} 1"),
+            metrics.contains("vllm:num_requests_waiting{engine=\"0\",model_name=\"sim-llama-8b\"} 1"),
             "{metrics}"
         );
         read_events(first).await;

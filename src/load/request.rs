@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rand::Rng;
 use serde_json::json;
 
-use crate::plan::{Api, Phase, Plan};
+use crate::plan::{Api, Phase, Plan, SERVER_DEFAULT_MODEL};
 
 /// A body ready to send and the model it targets.
 #[derive(Clone, Debug)]
@@ -75,16 +75,18 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
         plan.workload.temperature,
         plan.target.stream,
     );
+    // A plan that names no model lets the server pick its default.
+    let named = (model != SERVER_DEFAULT_MODEL).then_some(model);
     let mut value = match plan.target.api {
         Api::OpenaiChat => json!({
-            "model": model,
+            "model": named,
             "messages": [{"role": "user", "content": prompt}],
             "max_tokens": max_tokens,
             "temperature": temperature,
             "stream": stream,
         }),
         Api::OpenaiCompletions => json!({
-            "model": model,
+            "model": named,
             "prompt": prompt,
             "max_tokens": max_tokens,
             "temperature": temperature,
@@ -101,6 +103,11 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
             });
         }
     };
+    if named.is_none()
+        && let Some(fields) = value.as_object_mut()
+    {
+        fields.remove("model");
+    }
     if stream {
         // Ask for the server's token count in the last chunk (DESIGN: usage first).
         value["stream_options"] = json!({"include_usage": true});

@@ -24,7 +24,12 @@ pub use resolve::{Overrides, load, resolve_source};
 pub use threshold::Threshold;
 
 /// The model the embedded simulator serves, used when a plan names none.
-pub const SIMULATOR_MODEL: &str = "sim-llama-8b";
+pub const SIMULATOR_MODEL: &str = crate::sim::DEFAULT_MODEL;
+
+/// The name a plan's only model gets when it names none and targets a real
+/// server: requests then carry no `model` field and the server uses its
+/// default (vLLM serves its first model).
+pub const SERVER_DEFAULT_MODEL: &str = "default";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {

@@ -13,7 +13,8 @@ use serde_spanned::Spanned;
 
 use super::raw::{self, Api, RawLoad, RawPlan};
 use super::{
-    BUILTIN, Load, Located, Model, Phase, PlanError, Prompt, SIMULATOR_MODEL, Secret, Target,
+    BUILTIN, Load, Located, Model, Phase, PlanError, Prompt, SERVER_DEFAULT_MODEL, SIMULATOR_MODEL, Secret,
+    Target,
     Template, Workload,
 };
 
@@ -268,7 +269,11 @@ impl Ctx<'_> {
             }]);
         }
         if raw.is_empty() {
-            let name = if embedded { SIMULATOR_MODEL } else { "default" };
+            let name = if embedded {
+                SIMULATOR_MODEL
+            } else {
+                SERVER_DEFAULT_MODEL
+            };
             return Ok(vec![Model {
                 name: name.into(),
                 weight: 1.0,

@@ -51,7 +51,7 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
     let plan = Arc::new(plan);
     let embedded = match &plan.target.base_url {
         Some(_) => None,
-        None => Some(EmbeddedSim::start(SimConfig::default()).map_err(|e| {
+        None => Some(EmbeddedSim::start(embedded_config(&plan)).map_err(|e| {
             Failure::new(
                 exit::COULD_NOT_RUN,
                 format!("cannot start the embedded simulator: {e}"),
@@ -271,4 +271,11 @@ impl Session {
         };
         analysis::build_report(&record)
     }
+}
+
+/// The embedded simulator serves the plan's models (the first at the
+/// default speed, each further one slower).
+fn embedded_config(plan: &Plan) -> SimConfig {
+    let names: Vec<String> = plan.models.iter().map(|m| m.name.clone()).collect();
+    SimConfig::default().serving(&names)
 }

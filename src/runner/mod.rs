@@ -10,6 +10,7 @@ mod output;
 mod progress;
 
 use std::io::Write;
+use std::time::Duration;
 
 pub use execute::{RunResult, run_plan};
 
@@ -64,19 +65,7 @@ fn list_plans() -> Result<i32, Failure> {
 }
 
 async fn serve_sim(args: crate::cli::SimArgs) -> Result<i32, Failure> {
-    let config = crate::sim::SimConfig {
-        seed: args.seed,
-        ttft: args.ttft,
-        per_token: args.per_token,
-        slowdown_per_running: args.slowdown,
-        max_num_seqs: args.max_num_seqs,
-        faults: crate::sim::Faults {
-            error_rate: args.error_rate,
-            error_status: args.error_status,
-            ..Default::default()
-        },
-        ..crate::sim::SimConfig::default()
-    };
+    let config = sim_config(&args);
     crate::sim::serve_until_ctrl_c(args.listen, config)
         .await
         .map_err(|e| {
@@ -94,4 +83,49 @@ fn rerender(args: &crate::cli::ReportArgs) -> Result<i32, Failure> {
     crate::report::render(&report, args.format, &mut out)
         .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
     Ok(exit::OK)
+}
+
+/// The simulator configuration the `serve-sim` flags describe.
+fn sim_config(args: &crate::cli::SimArgs) -> crate::sim::SimConfig {
+    let defaults = crate::sim::SimConfig::default().serving(&args.models);
+    let f = &args.faults;
+    let window = |after: Option<Duration>, length: Option<Duration>| Some((after?, length?));
+    let faults = crate::sim::Faults {
+        error_rate: f.error_rate,
+        error_status: f.error_status,
+        stall: window(f.stall_after, f.stall_for)
+            .map(|(after, length)| crate::sim::Stall { after, length }),
+        latency_spike: window(f.spike_after, f.spike_for).map(|(after, length)| {
+            crate::sim::Spike {
+                after,
+                length,
+                factor: f.spike_factor,
+            }
+        }),
+        truncate_rate: f.truncate_rate,
+        error_event_rate: f.error_event_rate,
+        disconnect_rate: f.disconnect_rate,
+        malformed_rate: f.malformed_rate,
+        span_drop_rate: f.span_drop_rate,
+        trace_drop_rate: f.trace_drop_rate,
+        orphan_on_disconnect: f.orphan_on_disconnect,
+        metrics_delay: f.metrics_delay,
+        metrics_error_rate: f.metrics_error_rate,
+        crash_after: f.crash_after,
+        cold_start: f.cold_start,
+    };
+    crate::sim::SimConfig {
+        seed: args.seed,
+        ttft: args.ttft.unwrap_or(defaults.ttft),
+        per_token: args.per_token.unwrap_or(defaults.per_token),
+        prefill_per_token: args.prefill_per_token.unwrap_or(defaults.prefill_per_token),
+        slowdown_per_running: args.slowdown.unwrap_or(defaults.slowdown_per_running),
+        max_num_seqs: args.max_num_seqs.unwrap_or(defaults.max_num_seqs),
+        kv_blocks: args.kv_blocks.unwrap_or(defaults.kv_blocks),
+        legacy_metric_names: args.legacy_metric_names,
+        dcgm_listen: args.dcgm_listen,
+        otlp_endpoint: args.otlp_endpoint.clone(),
+        faults,
+        ..defaults
+    }
 }

@@ -11,6 +11,9 @@ use super::openai::{Endpoint, Job, usage_json};
 const ERROR_EVENT: &str =
     "data: {\"error\":{\"message\":\"simulated\",\"type\":\"server_error\"}}\n\n";
 
+/// The chunk of the `malformed_rate` fault: cut off mid-JSON.
+const MALFORMED: &str = "data: {\"id\":\"broken\",\"choices\":[{\"delta\":{\"content\":\n\n";
+
 /// The end-of-stream marker.
 const DONE: &str = "data: [DONE]\n\n";
 
@@ -60,12 +63,28 @@ impl Chunks {
 
     /// One token chunk. `word` must need no JSON escaping (the vocabulary
     /// guarantees it).
+    #[cfg(test)]
     pub fn token(&self, word: &str) -> Bytes {
+        let mut buf = BytesMut::with_capacity(self.token_open.len() + word.len() + 64);
+        self.push_token(&mut buf, word);
+        buf.freeze()
+    }
+
+    /// Appends one token chunk to `buf` (several tokens that are due at once
+    /// go out in one write).
+    pub fn push_token(&self, buf: &mut BytesMut, word: &str) {
         let close = match self.endpoint {
             Endpoint::Chat => "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
             Endpoint::Completion => "\",\"logprobs\":null,\"finish_reason\":null}]}\n\n",
         };
-        concat(&[&self.token_open, word, close])
+        buf.put_slice(self.token_open.as_bytes());
+        buf.put_slice(word.as_bytes());
+        buf.put_slice(close.as_bytes());
+    }
+
+    /// The malformed chunk of the `malformed_rate` fault.
+    pub fn malformed() -> Bytes {
+        Bytes::from_static(MALFORMED.as_bytes())
     }
 
     /// Everything after the last token in one write: the finish chunk, the

@@ -1,10 +1,13 @@
-//! Fault injection: which faults hit one request (drawn from its seeded RNG)
-//! and the stall window that freezes every emission. Pure logic; the server
-//! decides where to apply it.
+//! Fault injection: which faults hit one request (drawn from its seeded
+//! RNG), and the server-wide fault state (stall and latency-spike windows
+//! placed on the clock) that `POST /admin/faults` swaps at run time. Pure
+//! logic; the server decides where to apply it.
+
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::config::{Faults, Stall};
+use super::config::{Faults, Spike, Stall};
 use super::tokens::SimRng;
 
 /// The faults drawn for one request.
@@ -12,17 +15,21 @@ use super::tokens::SimRng;
 pub(crate) struct FaultPlan {
     /// Answer with the configured error status before any token.
     pub error: bool,
-    /// How a stream ends early, if it does.
+    /// What goes wrong halfway through a stream, if anything.
     pub cut: Option<StreamCut>,
 }
 
-/// How a faulty stream ends after half its tokens.
+/// What happens to a faulty stream after half its tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StreamCut {
-    /// Close the body without `data: [DONE]`.
+    /// Close the body cleanly without `data: [DONE]`.
     Truncate,
     /// Send an SSE error event, then close.
     ErrorEvent,
+    /// Drop the connection (the body ends in an error).
+    Disconnect,
+    /// Send one chunk that is not JSON, then carry on.
+    Malformed,
 }
 
 impl FaultPlan {
@@ -32,14 +39,17 @@ impl FaultPlan {
         let error = rng.next_f64() < faults.error_rate;
         let truncate = rng.next_f64() < faults.truncate_rate;
         let error_event = rng.next_f64() < faults.error_event_rate;
-        // An error event is the more visible fault, so it wins a tie.
-        let cut = if error_event {
-            Some(StreamCut::ErrorEvent)
-        } else if truncate {
-            Some(StreamCut::Truncate)
-        } else {
-            None
-        };
+        let disconnect = rng.next_f64() < faults.disconnect_rate;
+        let malformed = rng.next_f64() < faults.malformed_rate;
+        // The more visible fault wins a tie.
+        let cut = [
+            (error_event, StreamCut::ErrorEvent),
+            (disconnect, StreamCut::Disconnect),
+            (truncate, StreamCut::Truncate),
+            (malformed, StreamCut::Malformed),
+        ]
+        .into_iter()
+        .find_map(|(hit, cut)| hit.then_some(cut));
         FaultPlan { error, cut }
     }
 }
@@ -48,64 +58,116 @@ impl FaultPlan {
 /// unset or not a valid HTTP status.
 pub(crate) fn error_status(faults: &Faults) -> axum::http::StatusCode {
     axum::http::StatusCode::from_u16(faults.error_status)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The absolute window of a configured stall.
+/// An absolute window on the server's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct StallWindow {
-    start: Instant,
-    end: Instant,
+pub(crate) struct Window {
+    pub start: Instant,
+    pub end: Instant,
 }
 
-impl StallWindow {
-    /// Places `stall` on the clock of a server that started at `server_start`.
-    pub fn new(server_start: Instant, stall: Option<Stall>) -> Option<StallWindow> {
-        let stall = stall?;
-        let start = server_start + stall.after;
-        Some(StallWindow {
+impl Window {
+    fn place(origin: Instant, after: Duration, length: Duration) -> Window {
+        let start = origin + after;
+        Window {
             start,
-            end: start + stall.length,
-        })
-    }
-
-    /// When something due at `at` may actually happen: the end of the window
-    /// when `at` falls inside it, otherwise `at` itself.
-    pub fn release_at(&self, at: Instant) -> Instant {
-        if at >= self.start && at < self.end {
-            self.end
-        } else {
-            at
+            end: start + length,
         }
     }
+
+    pub fn contains(&self, at: Instant) -> bool {
+        at >= self.start && at < self.end
+    }
+
+    /// When something due at `at` may happen: the window's end when `at`
+    /// falls inside it, otherwise `at` itself.
+    pub fn release_at(&self, at: Instant) -> Instant {
+        if self.contains(at) { self.end } else { at }
+    }
 }
 
-/// `release_at` for an optional window.
-pub(crate) fn release_at(window: Option<&StallWindow>, at: Instant) -> Instant {
-    window.map_or(at, |w| w.release_at(at))
+/// The faults in force, with their windows placed on the clock.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct FaultState {
+    pub faults: Faults,
+    pub stall: Option<Window>,
+    pub spike: Option<(Window, f64)>,
+}
+
+impl FaultState {
+    /// `faults` with windows measured from `origin` (server start, or the
+    /// moment an admin call set them).
+    pub fn new(faults: Faults, origin: Instant) -> FaultState {
+        let stall = faults
+            .stall
+            .map(|Stall { after, length }| Window::place(origin, after, length));
+        let spike = faults
+            .latency_spike
+            .map(|Spike { after, length, factor }| (Window::place(origin, after, length), factor));
+        FaultState {
+            faults,
+            stall,
+            spike,
+        }
+    }
+
+    /// When something due at `at` may happen, given the stall.
+    pub fn release_at(&self, at: Instant) -> Instant {
+        self.stall.map_or(at, |w| w.release_at(at))
+    }
+
+    /// The step cost multiplier at `at`.
+    pub fn slow_factor(&self, at: Instant) -> f64 {
+        match self.spike {
+            Some((window, factor)) if window.contains(at) => factor.max(0.0),
+            _ => 1.0,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sim::tokens::Purpose;
-    use std::time::Duration;
 
     #[test]
     fn release_at_moves_only_instants_inside_the_window() {
         let t0 = Instant::now();
-        let stall = Stall {
-            after: Duration::from_millis(100),
-            length: Duration::from_millis(50),
-        };
-        let w = StallWindow::new(t0, Some(stall)).unwrap();
         let ms = |n| t0 + Duration::from_millis(n);
-        assert_eq!(w.release_at(ms(99)), ms(99));
-        assert_eq!(w.release_at(ms(100)), ms(150));
-        assert_eq!(w.release_at(ms(149)), ms(150));
-        assert_eq!(w.release_at(ms(150)), ms(150));
-        assert_eq!(w.release_at(ms(151)), ms(151));
-        assert_eq!(release_at(None, ms(120)), ms(120));
+        let faults = Faults {
+            stall: Some(Stall {
+                after: Duration::from_millis(100),
+                length: Duration::from_millis(50),
+            }),
+            ..Faults::default()
+        };
+        let state = FaultState::new(faults, t0);
+        assert_eq!(state.release_at(ms(99)), ms(99));
+        assert_eq!(state.release_at(ms(100)), ms(150));
+        assert_eq!(state.release_at(ms(149)), ms(150));
+        assert_eq!(state.release_at(ms(150)), ms(150));
+        assert_eq!(FaultState::default().release_at(ms(120)), ms(120));
+    }
+
+    #[test]
+    fn a_spike_slows_steps_inside_its_window_only() {
+        let t0 = Instant::now();
+        let faults = Faults {
+            latency_spike: Some(Spike {
+                after: Duration::from_secs(1),
+                length: Duration::from_secs(1),
+                factor: 4.0,
+            }),
+            ..Faults::default()
+        };
+        let state = FaultState::new(faults, t0);
+        assert_eq!(state.slow_factor(t0), 1.0);
+        assert_eq!(state.slow_factor(t0 + Duration::from_millis(1500)), 4.0);
+        assert_eq!(state.slow_factor(t0 + Duration::from_secs(2)), 1.0);
     }
 
     #[test]
@@ -115,8 +177,11 @@ mod tests {
             error_rate: 1.0,
             truncate_rate: 1.0,
             error_event_rate: 1.0,
+            disconnect_rate: 1.0,
+            malformed_rate: 1.0,
             ..Faults::default()
         };
+        let only = |f: Faults| FaultPlan::draw(&f, &mut SimRng::for_request(7, 1, Purpose::Faults));
         for _ in 0..100 {
             assert_eq!(
                 FaultPlan::draw(&Faults::default(), &mut rng),
@@ -126,6 +191,16 @@ mod tests {
             assert!(plan.error);
             assert_eq!(plan.cut, Some(StreamCut::ErrorEvent));
         }
+        let malformed = Faults {
+            malformed_rate: 1.0,
+            ..Faults::default()
+        };
+        assert_eq!(only(malformed).cut, Some(StreamCut::Malformed));
+        let disconnect = Faults {
+            disconnect_rate: 1.0,
+            ..Faults::default()
+        };
+        assert_eq!(only(disconnect).cut, Some(StreamCut::Disconnect));
     }
 
     #[test]
@@ -134,6 +209,8 @@ mod tests {
         assert_eq!(error_status(&f).as_u16(), 500);
         f.error_status = 429;
         assert_eq!(error_status(&f).as_u16(), 429);
+        f.error_status = 200;
+        assert_eq!(error_status(&f).as_u16(), 500);
         f.error_status = 1000;
         assert_eq!(error_status(&f).as_u16(), 500);
     }

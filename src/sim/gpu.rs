@@ -1,5 +1,4 @@
 //! The simulated GPU behind one engine: its identity (what a DCGM exporter
-#![allow(dead_code)] // Until the engine uses it (in progress).
 //! or NVML would name it) and a reading derived from the batch state.
 //! Readings are computed by the engine; `dcgm.rs` exports them under DCGM
 //! exporter names.

@@ -1,107 +1,216 @@
-//! `/metrics` in the Prometheus text exposition format (0.0.4), with vLLM's
-//! metric names and its `model_name` label, formatted by hand from a
-//! counter snapshot. Families are written through [`Family`] so new ones
-//! (histograms) slot in the same way.
+//! `/metrics`: vLLM's metric families, named, typed and bucketed as vLLM's
+//! V1 engine exports them, labelled `model_name` and `engine`, through the
+//! `prometheus` crate's registry and text encoder (format 0.0.4, as vLLM's
+//! Python client serves). Plus a few `infercheck_sim_*` families for what
+//! only a simulator knows (orphaned work, cold starts, injected faults).
+//!
+//! Handles are resolved per model once, so the driver's hot path is one
+//! atomic add per observation.
 
-use std::fmt::Write;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
-use super::state::SimStats;
+/// vLLM's buckets for time to first token.
+const TTFT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+];
 
-/// Prometheus metric types used here.
-#[derive(Clone, Copy)]
-enum Kind {
-    Gauge,
-    Counter,
+/// vLLM's buckets for inter-token latency (and time per output token).
+const ITL_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0,
+];
+
+/// vLLM's buckets for request-level latencies (e2e, queue, prefill, decode).
+const REQUEST_BUCKETS: &[f64] = &[
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
+];
+
+/// Tokens per engine iteration.
+const ITERATION_BUCKETS: &[f64] = &[
+    1.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0,
+];
+
+/// vLLM's 1-2-5 buckets for request sizes in tokens.
+const TOKEN_COUNT_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
+    20000.0, 50000.0, 100000.0,
+];
+
+const LABELS: &[&str] = &["model_name", "engine"];
+
+/// Every family, registered once per simulator.
+#[derive(Clone, Debug)]
+pub(crate) struct Families {
+    registry: Registry,
+    running: GaugeVec,
+    waiting: GaugeVec,
+    kv_usage: GaugeVec,
+    prefix_queries: IntCounterVec,
+    prefix_hits: IntCounterVec,
+    prompt_tokens: IntCounterVec,
+    generation_tokens: IntCounterVec,
+    success: IntCounterVec,
+    preemptions: IntCounterVec,
+    ttft: HistogramVec,
+    itl: HistogramVec,
+    tpot: Option<HistogramVec>,
+    e2e: HistogramVec,
+    queue: HistogramVec,
+    prefill: HistogramVec,
+    decode: HistogramVec,
+    inference: HistogramVec,
+    iteration_tokens: HistogramVec,
+    request_prompt_tokens: HistogramVec,
+    request_generation_tokens: HistogramVec,
+    orphaned_running: IntGaugeVec,
+    orphaned_total: IntCounterVec,
+    cold_starts: IntCounterVec,
+    faults: IntCounterVec,
 }
 
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
+fn gauge(r: &Registry, name: &str, help: &str) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), LABELS).expect("valid gauge");
+    r.register(Box::new(g.clone())).expect("unique gauge");
+    g
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), LABELS).expect("valid gauge");
+    r.register(Box::new(g.clone())).expect("unique gauge");
+    g
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter");
+    r.register(Box::new(c.clone())).expect("unique counter");
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: &[f64]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let h = HistogramVec::new(opts, LABELS).expect("valid histogram");
+    r.register(Box::new(h.clone())).expect("unique histogram");
+    h
+}
+
+impl Families {
+    /// Registers every family; `legacy` switches the KV gauge to its pre-0.7
+    /// name and adds `time_per_output_token_seconds`.
+    pub fn new(legacy: bool) -> Families {
+        let r = Registry::new();
+        let kv_name = if legacy {
+            "vllm:gpu_cache_usage_perc"
+        } else {
+            "vllm:kv_cache_usage_perc"
+        };
+        let model_engine_reason = &["model_name", "engine", "finished_reason"];
+        Families {
+            running: gauge(&r, "vllm:num_requests_running", "Number of requests in model execution batches."),
+            waiting: gauge(&r, "vllm:num_requests_waiting", "Number of requests waiting to be processed."),
+            kv_usage: gauge(&r, kv_name, "KV-cache usage. 1 means 100 percent usage."),
+            prefix_queries: counter(&r, "vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", LABELS),
+            prefix_hits: counter(&r, "vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", LABELS),
+            prompt_tokens: counter(&r, "vllm:prompt_tokens_total", "Number of prefill tokens processed.", LABELS),
+            generation_tokens: counter(&r, "vllm:generation_tokens_total", "Number of generation tokens processed.", LABELS),
+            success: counter(&r, "vllm:request_success_total", "Count of successfully processed requests.", model_engine_reason),
+            preemptions: counter(&r, "vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", LABELS),
+            ttft: histogram(&r, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS),
+            itl: histogram(&r, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ITL_BUCKETS),
+            tpot: legacy.then(|| histogram(&r, "vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", ITL_BUCKETS)),
+            e2e: histogram(&r, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", REQUEST_BUCKETS),
+            queue: histogram(&r, "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", REQUEST_BUCKETS),
+            prefill: histogram(&r, "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.", REQUEST_BUCKETS),
+            decode: histogram(&r, "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.", REQUEST_BUCKETS),
+            inference: histogram(&r, "vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.", REQUEST_BUCKETS),
+            iteration_tokens: histogram(&r, "vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", ITERATION_BUCKETS),
+            request_prompt_tokens: histogram(&r, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", TOKEN_COUNT_BUCKETS),
+            request_generation_tokens: histogram(&r, "vllm:request_generation_tokens", "Number of generation tokens processed.", TOKEN_COUNT_BUCKETS),
+            orphaned_running: int_gauge(&r, "infercheck_sim_orphaned_requests", "Requests still decoding although their client went away."),
+            orphaned_total: counter(&r, "infercheck_sim_orphaned_requests_total", "Requests that kept decoding after their client went away.", LABELS),
+            cold_starts: counter(&r, "infercheck_sim_cold_starts_total", "Model loads that delayed a request (cold starts).", LABELS),
+            faults: counter(&r, "infercheck_sim_injected_faults_total", "Faults injected on purpose, by kind.", &["model_name", "engine", "fault"]),
+            registry: r,
         }
     }
-}
 
-/// One metric family with a single sample.
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: Kind,
-    /// Labels besides `model_name`, already formatted (`key="value",`).
-    extra_labels: &'static str,
-    value: u64,
-}
-
-/// Renders every family for `model`.
-pub(crate) fn render(model: &str, stats: &SimStats) -> String {
-    let families = [
-        Family {
-            name: "vllm:num_requests_running",
-            help: "Number of requests in model execution batches.",
-            kind: Kind::Gauge,
-            extra_labels: "",
-            value: stats.running,
-        },
-        Family {
-            name: "vllm:num_requests_waiting",
-            help: "Number of requests waiting to be processed.",
-            kind: Kind::Gauge,
-            extra_labels: "",
-            value: stats.waiting,
-        },
-        Family {
-            name: "vllm:request_success_total",
-            help: "Count of successfully processed requests.",
-            kind: Kind::Counter,
-            extra_labels: "finished_reason=\"length\",",
-            value: stats.completed,
-        },
-        Family {
-            name: "vllm:generation_tokens_total",
-            help: "Number of generation tokens processed.",
-            kind: Kind::Counter,
-            extra_labels: "",
-            value: stats.output_tokens,
-        },
-        Family {
-            name: "vllm:prompt_tokens_total",
-            help: "Number of prefill tokens processed.",
-            kind: Kind::Counter,
-            extra_labels: "",
-            value: stats.prompt_tokens,
-        },
-    ];
-    let model = escape_label_value(model);
-    let mut out = String::with_capacity(1024);
-    for family in &families {
-        write_family(&mut out, &model, family);
-    }
-    out
-}
-
-fn write_family(out: &mut String, model: &str, f: &Family) {
-    // Writing to a String cannot fail.
-    let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-    let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind.as_str());
-    // vLLM (prometheus_client) prints every value as a float.
-    let labels = format!("{}model_name=\"{model}\"", f.extra_labels);
-    let _ = writeln!(out, "{}{{{labels}}} {}.0", f.name, f.value);
-}
-
-/// Escapes a label value as the exposition format requires: backslash,
-/// double quote and line feed.
-fn escape_label_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+    /// The handles of one model's engine.
+    pub fn engine(&self, model: &str) -> EngineMetrics {
+        let l = [model, "0"];
+        let reason = |r: &str| self.success.with_label_values(&[model, "0", r]);
+        let fault = |f: &str| self.faults.with_label_values(&[model, "0", f]);
+        EngineMetrics {
+            running: self.running.with_label_values(&l),
+            waiting: self.waiting.with_label_values(&l),
+            kv_usage: self.kv_usage.with_label_values(&l),
+            prefix_queries: self.prefix_queries.with_label_values(&l),
+            prefix_hits: self.prefix_hits.with_label_values(&l),
+            prompt_tokens: self.prompt_tokens.with_label_values(&l),
+            generation_tokens: self.generation_tokens.with_label_values(&l),
+            success_length: reason("length"),
+            success_abort: reason("abort"),
+            preemptions: self.preemptions.with_label_values(&l),
+            ttft: self.ttft.with_label_values(&l),
+            itl: self.itl.with_label_values(&l),
+            tpot: self.tpot.as_ref().map(|h| h.with_label_values(&l)),
+            e2e: self.e2e.with_label_values(&l),
+            queue: self.queue.with_label_values(&l),
+            prefill: self.prefill.with_label_values(&l),
+            decode: self.decode.with_label_values(&l),
+            inference: self.inference.with_label_values(&l),
+            iteration_tokens: self.iteration_tokens.with_label_values(&l),
+            request_prompt_tokens: self.request_prompt_tokens.with_label_values(&l),
+            request_generation_tokens: self.request_generation_tokens.with_label_values(&l),
+            orphaned_running: self.orphaned_running.with_label_values(&l),
+            orphaned_total: self.orphaned_total.with_label_values(&l),
+            cold_starts: self.cold_starts.with_label_values(&l),
+            fault_error: fault("error_status"),
+            fault_stream: fault("stream"),
         }
     }
-    out
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding gathered families into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// One engine's metric handles.
+#[derive(Clone, Debug)]
+pub(crate) struct EngineMetrics {
+    pub running: Gauge,
+    pub waiting: Gauge,
+    pub kv_usage: Gauge,
+    pub prefix_queries: IntCounter,
+    pub prefix_hits: IntCounter,
+    pub prompt_tokens: IntCounter,
+    pub generation_tokens: IntCounter,
+    pub success_length: IntCounter,
+    pub success_abort: IntCounter,
+    pub preemptions: IntCounter,
+    pub ttft: Histogram,
+    pub itl: Histogram,
+    pub tpot: Option<Histogram>,
+    pub e2e: Histogram,
+    pub queue: Histogram,
+    pub prefill: Histogram,
+    pub decode: Histogram,
+    pub inference: Histogram,
+    pub iteration_tokens: Histogram,
+    pub request_prompt_tokens: Histogram,
+    pub request_generation_tokens: Histogram,
+    pub orphaned_running: IntGauge,
+    pub orphaned_total: IntCounter,
+    pub cold_starts: IntCounter,
+    pub fault_error: IntCounter,
+    pub fault_stream: IntCounter,
 }
 
 #[cfg(test)]
@@ -109,28 +218,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
-        assert_eq!(escape_label_value("sim-llama-8b"), "sim-llama-8b");
+    fn families_have_vllm_names_types_and_labels() {
+        let families = Families::new(false);
+        let m = families.engine("we\"ird");
+        m.generation_tokens.inc_by(3);
+        m.ttft.observe(0.05);
+        m.success_length.inc();
+        let text = families.render();
+        for line in [
+            "# TYPE vllm:num_requests_running gauge",
+            "# TYPE vllm:kv_cache_usage_perc gauge",
+            "# TYPE vllm:generation_tokens_total counter",
+            "# TYPE vllm:time_to_first_token_seconds histogram",
+            "# TYPE vllm:iteration_tokens_total histogram",
+            "vllm:generation_tokens_total{engine=\"0\",model_name=\"we\\\"ird\"} 3",
+            "vllm:time_to_first_token_seconds_bucket{engine=\"0\",model_name=\"we\\\"ird\",le=\"0.06\"} 1",
+            "vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"we\\\"ird\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains("gpu_cache_usage_perc"));
+        assert!(!text.contains("time_per_output_token"));
     }
 
     #[test]
-    fn families_have_help_type_and_labelled_sample() {
-        let stats = SimStats {
-            completed: 3,
-            output_tokens: 30,
-            running: 2,
-            ..SimStats::default()
-        };
-        let text = render("m", &stats);
-        assert!(text.contains("# TYPE vllm:num_requests_running gauge\n"));
-        assert!(text.contains("vllm:num_requests_running{model_name=\"m\"} 2.0\n"));
-        assert!(text.contains("# HELP vllm:request_success_total "));
-        assert!(text.contains(
-            "vllm:request_success_total{finished_reason=\"length\",model_name=\"m\"} 3.0\n"
-        ));
-        assert!(text.contains("vllm:generation_tokens_total{model_name=\"m\"} 30.0\n"));
-        assert!(text.contains("vllm:prompt_tokens_total{model_name=\"m\"} 0.0\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# TYPE")).count(), 5);
+    fn legacy_names_on_request() {
+        let families = Families::new(true);
+        let _ = families.engine("m");
+        let text = families.render();
+        assert!(text.contains("# TYPE vllm:gpu_cache_usage_perc gauge"));
+        assert!(text.contains("# TYPE vllm:time_per_output_token_seconds histogram"));
+        assert!(!text.contains("kv_cache_usage_perc"));
     }
 }

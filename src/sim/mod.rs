@@ -22,14 +22,16 @@
 //! machine), `state` (shared counters, admission, stall, stop), `faults`,
 //! `tokens` (deterministic text), `metrics` (exposition), `http` (routes).
 
+mod admin;
 mod chunks;
 mod config;
 mod dcgm;
-mod decode;
+mod engine;
 mod faults;
 mod gpu;
 mod http;
 mod metrics;
+mod native;
 mod openai;
 mod state;
 mod stream;
@@ -47,7 +49,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use config::{Faults, SimConfig, Stall};
+pub use config::{DEFAULT_MODEL, Faults, ModelSpec, SimConfig, Spike, Stall};
 pub use state::SimStats;
 
 use state::Shared;
@@ -77,7 +79,8 @@ impl SimServer {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let shared = Arc::new(Shared::new(config, started));
+        let tracing = trace::Tracing::default();
+        let shared = Arc::new(Shared::new(config, tracing, started));
         let app = http::router(shared.clone());
         let shutdown = shared.shutdown.clone().cancelled_owned();
         let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
@@ -102,7 +105,7 @@ impl SimServer {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> SimStats {
-        self.shared.counters.snapshot()
+        self.shared.snapshot()
     }
 
     /// Graceful stop: stop accepting, refuse queued requests, end streams at

@@ -5,8 +5,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::config::Faults;
+use super::engine::prefix::block_hashes;
 use super::faults::FaultPlan;
-use super::state::Shared;
 use super::tokens::{Purpose, SimRng, count_words};
 
 /// Which OpenAI endpoint a request came in on.
@@ -36,6 +37,8 @@ pub(crate) struct Request {
     pub max_tokens: Option<u32>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Chained hashes of the prompt's full KV blocks (prefix caching).
+    pub block_hashes: Vec<u64>,
 }
 
 #[derive(Deserialize)]
@@ -74,11 +77,12 @@ enum Prompt {
     Many(Vec<String>),
 }
 
-/// Parses a request body; the error is the message for a 400 answer.
-pub(crate) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Request, String> {
+/// Parses a request body, cutting the prompt into KV blocks of
+/// `block_size` words; the error is the message for a 400 answer.
+pub(crate) fn parse(endpoint: Endpoint, body: &[u8], block_size: u32) -> Result<Request, String> {
     let request = match endpoint {
-        Endpoint::Chat => parse_chat(body)?,
-        Endpoint::Completion => parse_completion(body)?,
+        Endpoint::Chat => parse_chat(body, block_size)?,
+        Endpoint::Completion => parse_completion(body, block_size)?,
     };
     if request.max_tokens == Some(0) {
         return Err("max_tokens must be at least 1".to_string());
@@ -86,14 +90,20 @@ pub(crate) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Request, String> 
     Ok(request)
 }
 
-fn parse_chat(body: &[u8]) -> Result<Request, String> {
+fn parse_chat(body: &[u8], block_size: u32) -> Result<Request, String> {
     let b: ChatBody = serde_json::from_slice(body).map_err(|e| format!("invalid request: {e}"))?;
     let prompt_tokens = b
         .messages
         .iter()
         .map(|m| content_words(m.content.as_ref()))
         .sum();
+    let words = b
+        .messages
+        .iter()
+        .flat_map(|m| content_texts(m.content.as_ref()))
+        .flat_map(str::split_whitespace);
     Ok(Request {
+        block_hashes: block_hashes(words, block_size),
         model: b.model,
         prompt_tokens,
         max_tokens: b.max_completion_tokens.or(b.max_tokens),
@@ -102,14 +112,17 @@ fn parse_chat(body: &[u8]) -> Result<Request, String> {
     })
 }
 
-fn parse_completion(body: &[u8]) -> Result<Request, String> {
+fn parse_completion(body: &[u8], block_size: u32) -> Result<Request, String> {
     let b: CompletionBody =
         serde_json::from_slice(body).map_err(|e| format!("invalid request: {e}"))?;
-    let prompt_tokens = match &b.prompt {
-        Prompt::One(text) => count_words(text),
-        Prompt::Many(texts) => texts.iter().map(|t| count_words(t)).sum(),
+    let texts: Vec<&str> = match &b.prompt {
+        Prompt::One(text) => vec![text.as_str()],
+        Prompt::Many(texts) => texts.iter().map(String::as_str).collect(),
     };
+    let prompt_tokens = texts.iter().map(|t| count_words(t)).sum();
+    let words = texts.iter().flat_map(|t| t.split_whitespace());
     Ok(Request {
+        block_hashes: block_hashes(words, block_size),
         model: b.model,
         prompt_tokens,
         max_tokens: b.max_tokens,
@@ -120,6 +133,18 @@ fn parse_completion(body: &[u8]) -> Result<Request, String> {
 
 fn include_usage(options: Option<StreamOptions>) -> bool {
     options.and_then(|o| o.include_usage).unwrap_or(false)
+}
+
+/// The texts of a message's content: a string, or the `text` parts.
+fn content_texts(content: Option<&Value>) -> Vec<&str> {
+    match content {
+        Some(Value::String(text)) => vec![text.as_str()],
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Words in a message's content: a string, or an array of content parts of
@@ -152,23 +177,28 @@ pub(crate) struct Job {
     pub created: u64,
 }
 
+/// What a job is built from besides the request.
+pub(crate) struct JobContext<'a> {
+    pub seed: u64,
+    pub seq: u64,
+    /// The served model's name.
+    pub model: &'a str,
+    pub default_max_tokens: u32,
+    pub faults: &'a Faults,
+}
+
 impl Job {
-    pub fn new(shared: &Shared, endpoint: Endpoint, request: Request) -> Job {
-        let config = &shared.config;
-        let seq = shared.next_seq();
-        let mut rng = SimRng::for_request(config.seed, seq, Purpose::Faults);
+    pub fn new(ctx: JobContext<'_>, endpoint: Endpoint, request: &Request) -> Job {
+        let mut rng = SimRng::for_request(ctx.seed, ctx.seq, Purpose::Faults);
         Job {
             endpoint,
-            seq,
-            model: request.model.unwrap_or_else(|| config.model.clone()),
+            seq: ctx.seq,
+            model: ctx.model.to_string(),
             prompt_tokens: request.prompt_tokens,
-            max_tokens: request
-                .max_tokens
-                .unwrap_or(config.default_max_tokens)
-                .max(1),
+            max_tokens: request.max_tokens.unwrap_or(ctx.default_max_tokens).max(1),
             stream: request.stream,
             include_usage: request.include_usage,
-            faults: FaultPlan::draw(&config.faults, &mut rng),
+            faults: FaultPlan::draw(ctx.faults, &mut rng),
             created: unix_now(),
         }
     }
@@ -190,7 +220,7 @@ pub(crate) fn usage_json(prompt_tokens: u64, completion_tokens: u64) -> Value {
 }
 
 /// The body of a finished non-streaming answer.
-pub(crate) fn completion_body(job: &Job, text: &str) -> Vec<u8> {
+pub(crate) fn completion_body(job: &Job, text: &str, completion_tokens: u64) -> Vec<u8> {
     let choice = match job.endpoint {
         Endpoint::Chat => json!({
             "index": 0,
@@ -215,7 +245,7 @@ pub(crate) fn completion_body(job: &Job, text: &str) -> Vec<u8> {
         "created": job.created,
         "model": job.model,
         "choices": [choice],
-        "usage": usage_json(job.prompt_tokens, u64::from(job.max_tokens)),
+        "usage": usage_json(job.prompt_tokens, completion_tokens),
     });
     serde_json::to_vec(&body).unwrap_or_default()
 }
@@ -227,11 +257,11 @@ pub(crate) fn error_body(message: &str, kind: &str, code: u16) -> Vec<u8> {
 }
 
 /// The body of `GET /v1/models`.
-pub(crate) fn models_body(model: &str) -> Vec<u8> {
-    let body = json!({
-        "object": "list",
-        "data": [{"id": model, "object": "model", "created": 0, "owned_by": "infercheck-sim"}],
-    });
+pub(crate) fn models_body<'a>(models: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let data: Vec<Value> = models
+        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "infercheck-sim"}))
+        .collect();
+    let body = json!({"object": "list", "data": data});
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
@@ -245,13 +275,14 @@ mod tests {
             {"role":"user","content":[{"type":"text","text":"one two three"}]}],
             "max_tokens":7,"stream":true,"stream_options":{"include_usage":true},
             "temperature":0.2,"foo":{"bar":1}}"#;
-        let r = parse(Endpoint::Chat, body).unwrap();
+        let r = parse(Endpoint::Chat, body, 2).unwrap();
         let want = Request {
             model: Some("m".into()),
             prompt_tokens: 5,
             max_tokens: Some(7),
             stream: true,
             include_usage: true,
+            block_hashes: block_hashes("be brief one two three".split_whitespace(), 2),
         };
         assert_eq!(r, want);
     }
@@ -259,26 +290,26 @@ mod tests {
     #[test]
     fn max_completion_tokens_wins_over_max_tokens() {
         let body = br#"{"messages":[],"max_tokens":7,"max_completion_tokens":9}"#;
-        assert_eq!(parse(Endpoint::Chat, body).unwrap().max_tokens, Some(9));
+        assert_eq!(parse(Endpoint::Chat, body, 16).unwrap().max_tokens, Some(9));
     }
 
     #[test]
     fn completion_prompt_may_be_a_string_or_a_list() {
-        let one = parse(Endpoint::Completion, br#"{"prompt":"a b c"}"#).unwrap();
+        let one = parse(Endpoint::Completion, br#"{"prompt":"a b c"}"#, 16).unwrap();
         assert_eq!(
             (one.prompt_tokens, one.stream, one.max_tokens),
             (3, false, None)
         );
-        let many = parse(Endpoint::Completion, br#"{"prompt":["a b","c"]}"#).unwrap();
+        let many = parse(Endpoint::Completion, br#"{"prompt":["a b","c"]}"#, 16).unwrap();
         assert_eq!(many.prompt_tokens, 3);
     }
 
     #[test]
     fn malformed_or_invalid_requests_are_rejected() {
-        assert!(parse(Endpoint::Chat, b"{not json").is_err());
-        assert!(parse(Endpoint::Chat, br#"{"model":"m"}"#).is_err());
-        assert!(parse(Endpoint::Chat, br#"{"messages":[],"max_tokens":-1}"#).is_err());
-        assert!(parse(Endpoint::Chat, br#"{"messages":[],"max_tokens":0}"#).is_err());
-        assert!(parse(Endpoint::Completion, br#"{"prompt":5}"#).is_err());
+        assert!(parse(Endpoint::Chat, b"{not json", 16).is_err());
+        assert!(parse(Endpoint::Chat, br#"{"model":"m"}"#, 16).is_err());
+        assert!(parse(Endpoint::Chat, br#"{"messages":[],"max_tokens":-1}"#, 16).is_err());
+        assert!(parse(Endpoint::Chat, br#"{"messages":[],"max_tokens":0}"#, 16).is_err());
+        assert!(parse(Endpoint::Completion, br#"{"prompt":5}"#, 16).is_err());
     }
 }

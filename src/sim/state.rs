@@ -1,39 +1,47 @@
-//! State shared by every connection of one simulator: configuration, atomic
-//! counters, the admission semaphore, the stall window and the stop flag.
-//! The request path reads and bumps atomics only; the one lock it may wait
-//! on is the admission semaphore.
+//! State shared by every connection of one simulator: configuration, the
+//! engines (one per model), server-wide counters, the fault state swapped
+//! by `/admin/faults`, the metric families, the span exporter, and the stop
+//! and crash flags. The request path reads atomics and the fault snapshot;
+//! it takes no lock.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use arc_swap::ArcSwap;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::config::SimConfig;
-use super::faults::{StallWindow, release_at};
+use super::engine::{A10G, A10G_NAME, Engine, EngineContext, EngineSpec, Limits, SimGpu, StepCosts};
+use super::faults::FaultState;
+use super::gpu::{GpuIdentity, GpuSample};
+use super::metrics::{EngineMetrics, Families};
+use super::tokens::{Purpose, SimRng};
+use super::trace::Tracing;
 
 /// A snapshot of the simulator's counters and gauges.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SimStats {
     /// Completion requests received (chat and text, malformed included).
     pub requests: u64,
-    /// Requests that produced every output token and finished normally.
+    /// Requests that produced every output token.
     pub completed: u64,
-    /// Faults injected: error statuses, truncated streams and error events.
+    /// Faults injected: error statuses and broken streams.
     pub errors_injected: u64,
     /// Output tokens generated.
     pub output_tokens: u64,
-    /// Prompt tokens of requests that started decoding.
+    /// Prompt tokens of requests that were scheduled.
     pub prompt_tokens: u64,
-    /// Requests decoding now.
+    /// Requests in a batch now, all engines.
     pub running: u64,
-    /// Requests waiting for admission now.
+    /// Requests queued now, all engines.
     pub waiting: u64,
+    /// Requests decoding although their client left (orphan fault).
+    pub orphaned: u64,
 }
 
-/// The live counters behind [`SimStats`] and `/metrics`.
+/// The live counters behind [`SimStats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub requests: AtomicU64,
@@ -41,65 +49,124 @@ pub(crate) struct Counters {
     pub errors_injected: AtomicU64,
     pub output_tokens: AtomicU64,
     pub prompt_tokens: AtomicU64,
-    pub running: AtomicU64,
-    pub waiting: AtomicU64,
 }
 
-/// Adds one to a counter. Relaxed ordering: the counters are independent
+/// Adds to a counter. Relaxed ordering: the counters are independent
 /// statistics, nothing is synchronised through them.
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
-impl Counters {
-    pub fn snapshot(&self) -> SimStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        SimStats {
-            requests: get(&self.requests),
-            completed: get(&self.completed),
-            errors_injected: get(&self.errors_injected),
-            output_tokens: get(&self.output_tokens),
-            prompt_tokens: get(&self.prompt_tokens),
-            running: get(&self.running),
-            waiting: get(&self.waiting),
-        }
-    }
-}
-
-/// Waits up to this long are not woken by a stop; longer ones (a slow first
-/// token, a stall) are, so that stopping never hangs on them.
+/// Waits up to this long are not woken by a stop; longer ones (a stall)
+/// are, so that stopping never hangs on them.
 const SHORT_WAIT: Duration = Duration::from_millis(100);
+
+/// One served model: its engine and metric handles.
+#[derive(Debug)]
+pub(crate) struct Served {
+    pub engine: Engine,
+    pub metrics: EngineMetrics,
+}
 
 /// Everything one simulator's handlers share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub config: SimConfig,
-    pub counters: Counters,
-    /// Decoding slots (max_num_seqs); tokio's semaphore is FIFO-fair, which
-    /// gives the waiting queue its order. Closed on stop.
-    admission: Arc<Semaphore>,
-    stall: Option<StallWindow>,
+    pub counters: Arc<Counters>,
+    pub models: Vec<Served>,
+    pub families: Families,
+    faults: Arc<ArcSwap<FaultState>>,
     next_seq: AtomicU64,
-    /// Checked after every token wait: cheaper than polling the token.
+    scrapes: AtomicU64,
     stopping: AtomicBool,
-    /// Wakes long waits (stalls) and ends the HTTP server on stop.
+    crashed: AtomicBool,
+    /// Wakes long waits (stalls) and ends the HTTP server and the engines.
     pub shutdown: CancellationToken,
 }
 
 impl Shared {
-    pub fn new(config: SimConfig, started: Instant) -> Shared {
-        // Zero slots would queue every request forever.
-        let slots = config.max_num_seqs.clamp(1, Semaphore::MAX_PERMITS);
-        let stall = StallWindow::new(started, config.faults.stall);
+    /// Builds the state and starts one engine per model on the current
+    /// runtime. Fault windows are placed from `started`.
+    pub fn new(config: SimConfig, tracing: Tracing, started: Instant) -> Shared {
+        let counters = Arc::new(Counters::default());
+        let faults = Arc::new(ArcSwap::from_pointee(FaultState::new(
+            config.faults.clone(),
+            started,
+        )));
+        let families = Families::new(config.legacy_metric_names);
+        let tracing = Arc::new(tracing);
+        let shutdown = CancellationToken::new();
+        let ctx = EngineContext {
+            faults: faults.clone(),
+            tracing: tracing.clone(),
+            counters: counters.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let models = config
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, model)| {
+                let metrics = families.engine(&model.name);
+                let spec = engine_spec(&config, &model.name, model.cost_factor);
+                let gpu = SimGpu::new(
+                    gpu_identity(config.seed, i as u32, &model.name),
+                    A10G,
+                    spec.weights_mib,
+                    spec.kv_block_kib,
+                );
+                let engine = Engine::start(spec, gpu, metrics.clone(), ctx.clone());
+                Served { engine, metrics }
+            })
+            .collect();
         Shared {
             config,
-            counters: Counters::default(),
-            admission: Arc::new(Semaphore::new(slots)),
-            stall,
+            counters,
+            models,
+            families,
+            faults,
             next_seq: AtomicU64::new(0),
+            scrapes: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
-            shutdown: CancellationToken::new(),
+            crashed: AtomicBool::new(false),
+            shutdown,
         }
+    }
+
+    /// The engine serving `model` (the first when `None`).
+    pub fn served(&self, model: Option<&str>) -> Option<&Served> {
+        match model {
+            None => self.models.first(),
+            Some(name) => self.models.iter().find(|m| m.engine.model == name),
+        }
+    }
+
+    pub fn snapshot(&self) -> SimStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let c = &self.counters;
+        let sum = |f: &dyn Fn(&EngineMetrics) -> f64| {
+            self.models.iter().map(|m| f(&m.metrics)).sum::<f64>() as u64
+        };
+        SimStats {
+            requests: get(&c.requests),
+            completed: get(&c.completed),
+            errors_injected: get(&c.errors_injected),
+            output_tokens: get(&c.output_tokens),
+            prompt_tokens: get(&c.prompt_tokens),
+            running: sum(&|m| m.running.get()),
+            waiting: sum(&|m| m.waiting.get()),
+            orphaned: sum(&|m| m.orphaned_running.get() as f64),
+        }
+    }
+
+    /// The fault state in force.
+    pub fn faults(&self) -> Arc<FaultState> {
+        self.faults.load_full()
+    }
+
+    /// Replaces the faults; their windows are placed from now.
+    pub fn set_faults(&self, state: FaultState) {
+        self.faults.store(Arc::new(state));
     }
 
     /// The next request sequence number (0, 1, 2, ... in arrival order).
@@ -107,59 +174,59 @@ impl Shared {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Starts shutting down: queued and new requests are refused, decoding
-    /// ones end at their next token, the HTTP server stops accepting.
+    /// An RNG for the n-th `/metrics` scrape's fault draw.
+    pub fn scrape_rng(&self) -> SimRng {
+        let n = self.scrapes.fetch_add(1, Ordering::Relaxed);
+        SimRng::for_request(self.config.seed, n, Purpose::Metrics)
+    }
+
+    /// Every simulated GPU and its reading now.
+    pub fn gpu_samples(&self) -> Vec<GpuSample> {
+        let now = Instant::now();
+        self.models
+            .iter()
+            .map(|m| GpuSample {
+                identity: m.engine.gpu.identity.clone(),
+                reading: m.engine.gpu.reading(now),
+            })
+            .collect()
+    }
+
+    /// Starts shutting down: engines abort what they hold, the HTTP server
+    /// stops accepting.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Relaxed);
-        self.admission.close();
         self.shutdown.cancel();
+    }
+
+    /// The crash fault: like a stop, but open connections are cut.
+    pub fn crash(&self) {
+        self.crashed.store(true, Ordering::Relaxed);
+        self.stop();
     }
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
 
-    /// The delay multiplier for the current batch size:
-    /// `1 + slowdown_per_running * (running - 1)`.
-    pub fn scale(&self) -> f64 {
-        let running = self.counters.running.load(Ordering::Relaxed);
-        1.0 + self.config.slowdown_per_running * running.saturating_sub(1) as f64
+    pub fn is_crashed(&self) -> bool {
+        self.crashed.load(Ordering::Relaxed)
     }
 
-    /// Waits for a decoding slot, counted as waiting meanwhile (including
-    /// while a stall holds admission back). `None` once the server stops.
-    pub async fn admit(self: &Arc<Self>) -> Option<Running> {
-        let _waiting = GaugeGuard::enter(&self.counters.waiting);
-        let permit = self.admission.clone().acquire_owned().await.ok()?;
-        if !self.wait_out_stall().await {
-            return None;
-        }
-        Some(Running::enter(self.clone(), permit))
-    }
-
-    /// Sleeps until `due`, moved to the end of the stall window when it falls
-    /// inside. Returns the instant actually waited for, `None` on stop.
-    pub async fn emit_at(&self, due: Instant) -> Option<Instant> {
-        let at = release_at(self.stall.as_ref(), due);
-        if at.saturating_duration_since(Instant::now()) <= SHORT_WAIT {
-            // The hot path: one timer, no cancellation waiter to register
-            // (that takes a lock); the stop flag is checked on waking.
-            tokio::time::sleep_until(at).await;
-        } else if !self.sleep_or_stop(at).await {
-            return None;
-        }
-        (!self.is_stopping()).then_some(at)
-    }
-
-    /// Holds back a response that would start inside the stall window.
+    /// Holds back a response that would start inside a stall window.
     /// Returns `false` when the server stopped meanwhile.
     pub async fn wait_out_stall(&self) -> bool {
         let now = Instant::now();
-        let at = release_at(self.stall.as_ref(), now);
+        let at = self.faults().release_at(now);
         at == now || self.sleep_or_stop(at).await
     }
 
-    async fn sleep_or_stop(&self, at: Instant) -> bool {
+    /// Sleeps until `at`; `false` when the server stopped first.
+    pub async fn sleep_or_stop(&self, at: Instant) -> bool {
+        if at.saturating_duration_since(Instant::now()) <= SHORT_WAIT {
+            tokio::time::sleep_until(at).await;
+            return !self.is_stopping();
+        }
         tokio::select! {
             _ = tokio::time::sleep_until(at) => true,
             _ = self.shutdown.cancelled() => false,
@@ -167,81 +234,51 @@ impl Shared {
     }
 }
 
-/// `base * scale`, exact when the scale is 1 (so that the unscaled schedule
-/// stays on whole milliseconds and never drifts by float rounding).
-pub(crate) fn scaled(base: Duration, scale: f64) -> Duration {
-    if scale == 1.0 {
-        base
-    } else {
-        base.mul_f64(scale.max(0.0))
+/// The engine of `model` under `config`, its costs scaled by `factor`.
+fn engine_spec(config: &SimConfig, model: &str, factor: f64) -> EngineSpec {
+    let factor = if factor.is_finite() && factor > 0.0 { factor } else { 1.0 };
+    EngineSpec {
+        model: model.to_string(),
+        costs: StepCosts {
+            per_token: config.per_token.mul_f64(factor),
+            slowdown_per_running: config.slowdown_per_running,
+            prefill_per_token: config.prefill_per_token.mul_f64(factor),
+            ttft: config.ttft.mul_f64(factor),
+        },
+        limits: Limits {
+            max_num_seqs: config.max_num_seqs,
+            max_batched_tokens: config.max_batched_tokens,
+            block_size: config.block_size,
+            kv_blocks: config.kv_blocks,
+        },
+        // An 8B model in bf16 is about 15 GiB; slower models are bigger.
+        weights_mib: (15_400.0 * factor.min(1.3)) as u64,
+        // Llama-3-8B: 32 layers × 8 KV heads × 128 dims × 2 (K, V) × 2 bytes
+        // = 128 KiB per token.
+        kv_block_kib: 128 * u64::from(config.block_size.max(1)),
     }
 }
 
-/// Counts one request in a gauge for as long as it lives.
-struct GaugeGuard<'a>(&'a AtomicU64);
-
-impl<'a> GaugeGuard<'a> {
-    fn enter(gauge: &'a AtomicU64) -> Self {
-        bump(gauge, 1);
-        GaugeGuard(gauge)
-    }
-}
-
-impl Drop for GaugeGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A request holding a decoding slot. Dropping it (request finished, or the
-/// client went away and the body was dropped) frees the slot and the gauge.
-#[derive(Debug)]
-pub(crate) struct Running {
-    shared: Arc<Shared>,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Running {
-    fn enter(shared: Arc<Shared>, permit: OwnedSemaphorePermit) -> Running {
-        bump(&shared.counters.running, 1);
-        Running {
-            shared,
-            _permit: permit,
-        }
-    }
-
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shared.counters.running.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scale_of_one_is_exact() {
-        let d = Duration::from_millis(5);
-        assert_eq!(scaled(d, 1.0), d);
-        assert_eq!(scaled(d, 2.0), Duration::from_millis(10));
-        assert_eq!(scaled(d, -1.0), Duration::ZERO);
-    }
-
-    #[test]
-    fn scale_grows_with_running_requests() {
-        let config = SimConfig {
-            slowdown_per_running: 0.5,
-            ..SimConfig::default()
-        };
-        let shared = Shared::new(config, Instant::now());
-        assert_eq!(shared.scale(), 1.0);
-        shared.counters.running.store(3, Ordering::Relaxed);
-        assert_eq!(shared.scale(), 2.0);
+/// A stable identity for GPU `index` under `seed`.
+fn gpu_identity(seed: u64, index: u32, model: &str) -> GpuIdentity {
+    let mut rng = SimRng::for_request(seed, u64::from(index), Purpose::Metrics);
+    let a = rng.next_u64();
+    let b = rng.next_u64();
+    let uuid = format!(
+        "GPU-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    );
+    GpuIdentity {
+        index,
+        uuid,
+        name: A10G_NAME.to_string(),
+        device: format!("nvidia{index}"),
+        pci_bus_id: format!("00000000:{:02X}:1E.0", index),
+        fb_total_mib: A10G.fb_total_mib,
+        served_model: model.to_string(),
     }
 }

@@ -1,40 +1,47 @@
-//! The streaming answer as a state machine pulled by the HTTP body: each
-//! poll waits for the next event's deadline and yields its bytes. No task or
-//! channel per stream; when the client goes away hyper drops the body, which
-//! drops the [`Decode`] and so stops decoding and frees the slot.
+//! The answers to completion requests, driven by the engine through the
+//! request's [`SeqSlot`]: a streaming answer is a state machine pulled by
+//! the HTTP body (each poll waits for the engine's next update and yields
+//! every token produced since); a non-streaming one waits for the end. No
+//! task or channel per request. When the client goes away hyper drops the
+//! body, whose [`SlotGuard`] cancels the request in the engine.
 
-use std::convert::Infallible;
+use std::io;
 use std::sync::Arc;
 
 use axum::body::Body;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::chunks::Chunks;
-use super::decode::Decode;
+use super::engine::slot::{SlotGuard, Status};
 use super::faults::StreamCut;
 use super::openai::{Endpoint, Job};
 use super::state::{Shared, bump};
+use super::tokens::{Purpose, SimRng, next_token};
 
 /// The SSE body of a streaming request.
-pub(crate) fn sse_body(shared: Arc<Shared>, job: Job) -> Body {
+pub(crate) fn sse_body(shared: Arc<Shared>, job: Job, slot: SlotGuard) -> Body {
     let state = SseState {
         chunks: Chunks::new(&job),
+        rng: SimRng::for_request(shared.config.seed, job.seq, Purpose::Text),
         shared,
         job,
+        slot,
+        sent: 0,
         phase: Phase::Admit,
     };
     let events = futures_util::stream::unfold(state, |mut state| async move {
-        let bytes = state.step().await?;
-        Some((Ok::<Bytes, Infallible>(bytes), state))
+        let item = state.step().await?;
+        Some((item, state))
     });
     Body::from_stream(events)
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Waiting for a decoding slot.
+    /// Waiting to be scheduled.
     Admit,
     /// Emitting tokens.
-    Tokens(Decode),
+    Tokens,
     /// Nothing more to send.
     Done,
 }
@@ -42,75 +49,146 @@ enum Phase {
 struct SseState {
     shared: Arc<Shared>,
     job: Job,
+    slot: SlotGuard,
     chunks: Chunks,
+    rng: SimRng,
+    sent: u32,
     phase: Phase,
 }
 
+type Item = Result<Bytes, io::Error>;
+
 impl SseState {
-    /// The next bytes to send, or `None` to end the body.
-    async fn step(&mut self) -> Option<Bytes> {
-        match self.phase {
-            Phase::Admit => self.admit().await,
-            Phase::Tokens(_) => self.token().await,
-            Phase::Done => None,
+    /// The next bytes to send, an error to cut the connection, or `None` to
+    /// end the body.
+    async fn step(&mut self) -> Option<Item> {
+        loop {
+            match self.phase {
+                Phase::Done => return None,
+                Phase::Admit => {
+                    if let Some(item) = self.admit().await {
+                        return item;
+                    }
+                }
+                Phase::Tokens => {
+                    if let Some(item) = self.tokens().await {
+                        return item;
+                    }
+                }
+            }
         }
     }
 
-    /// Waits for admission; the chat stream then announces the role at once
-    /// (not a token), while a text completion goes straight to its first
-    /// token.
-    async fn admit(&mut self) -> Option<Bytes> {
-        let Some(decode) = Decode::admit(self.shared.clone(), &self.job).await else {
-            self.phase = Phase::Done;
-            return None;
-        };
-        self.phase = Phase::Tokens(decode);
+    /// Waits until scheduled; the chat stream then announces the role (not
+    /// a token). `None` to go on to the tokens.
+    async fn admit(&mut self) -> Option<Option<Item>> {
+        loop {
+            match self.slot.status() {
+                Status::Queued if self.slot.generated() == 0 => self.slot.changed().await,
+                Status::Aborted => return Some(self.aborted()),
+                _ => break,
+            }
+        }
+        self.phase = Phase::Tokens;
         match self.job.endpoint {
-            Endpoint::Chat => Some(self.chunks.role()),
-            Endpoint::Completion => self.token().await,
+            Endpoint::Chat => Some(Some(Ok(self.chunks.role()))),
+            Endpoint::Completion => None,
         }
     }
 
-    async fn token(&mut self) -> Option<Bytes> {
-        let Phase::Tokens(decode) = &mut self.phase else {
-            return None;
-        };
-        let emitted = decode.emitted();
-        if let Some(cut) = self.job.faults.cut
-            && emitted == self.job.max_tokens / 2
+    /// Sends what the engine produced, or the end; `None` to wait again.
+    async fn tokens(&mut self) -> Option<Option<Item>> {
+        let half = self.job.max_tokens / 2;
+        if self.sent == half
+            && let Some(cut) = self.job.faults.cut.take()
         {
             return self.cut(cut);
         }
-        if emitted == self.job.max_tokens {
-            return Some(self.finish());
+        let generated = self.slot.generated();
+        if self.sent < generated {
+            let upto = match self.job.faults.cut {
+                Some(_) => generated.min(half),
+                None => generated,
+            };
+            return Some(Some(Ok(self.emit(upto))));
         }
-        match decode.next_token().await {
-            Some(word) => Some(self.chunks.token(word)),
-            None => {
-                // The server is stopping: end without [DONE].
-                self.phase = Phase::Done;
+        match self.slot.status() {
+            Status::Finished => Some(Some(Ok(self.finish()))),
+            Status::Aborted => Some(self.aborted()),
+            _ => {
+                self.slot.changed().await;
                 None
             }
         }
     }
 
-    /// Ends a faulty stream after half its tokens.
-    fn cut(&mut self, cut: StreamCut) -> Option<Bytes> {
-        self.phase = Phase::Done;
+    /// Tokens `sent..upto` in one write.
+    fn emit(&mut self, upto: u32) -> Bytes {
+        let mut buf = BytesMut::with_capacity(256 * (upto - self.sent) as usize);
+        while self.sent < upto {
+            self.chunks.push_token(&mut buf, next_token(&mut self.rng));
+            self.sent += 1;
+        }
+        buf.freeze()
+    }
+
+    /// Applies the stream's fault at half its tokens (a malformed chunk is
+    /// sent once, then the tokens go on).
+    fn cut(&mut self, cut: StreamCut) -> Option<Option<Item>> {
         bump(&self.shared.counters.errors_injected, 1);
+        if let Some(m) = self.shared.served(Some(&self.job.model)) {
+            m.metrics.fault_stream.inc();
+        }
         match cut {
-            StreamCut::Truncate => None,
-            StreamCut::ErrorEvent => Some(Chunks::error_event()),
+            StreamCut::Malformed => Some(Some(Ok(Chunks::malformed()))),
+            StreamCut::Truncate => self.end(None),
+            StreamCut::ErrorEvent => {
+                self.phase = Phase::Done;
+                Some(Some(Ok(Chunks::error_event())))
+            }
+            StreamCut::Disconnect => self.end(Some(io::Error::other("simulated disconnect"))),
         }
     }
 
-    /// Frees the slot, counts the success and sends the closing events.
+    fn end(&mut self, error: Option<io::Error>) -> Option<Option<Item>> {
+        self.phase = Phase::Done;
+        Some(error.map(Err))
+    }
+
+    /// The engine dropped the request: the server is stopping (end without
+    /// `[DONE]`) or crashing (cut the connection).
+    fn aborted(&mut self) -> Option<Item> {
+        self.phase = Phase::Done;
+        self.shared
+            .is_crashed()
+            .then(|| Err(io::Error::other("simulated crash")))
+    }
+
+    /// The closing events after the last token.
     fn finish(&mut self) -> Bytes {
         self.phase = Phase::Done;
-        bump(&self.shared.counters.completed, 1);
         let usage = self.job.include_usage;
-        let tokens = u64::from(self.job.max_tokens);
         self.chunks
-            .end(usage.then_some((self.job.prompt_tokens, tokens)))
+            .end(usage.then_some((self.job.prompt_tokens, u64::from(self.sent))))
     }
+}
+
+/// Waits for a non-streaming request to end; returns its text and token
+/// count, or `None` when it was aborted.
+pub(crate) async fn collect(shared: &Shared, job: &Job, slot: &SlotGuard) -> Option<(String, u32)> {
+    loop {
+        match slot.status() {
+            Status::Finished => break,
+            Status::Aborted => return None,
+            _ => slot.changed().await,
+        }
+    }
+    let generated = slot.generated();
+    let mut rng = SimRng::for_request(shared.config.seed, job.seq, Purpose::Text);
+    // Capped: max_tokens comes from the client.
+    let mut text = String::with_capacity(generated.min(4096) as usize * 8);
+    for _ in 0..generated {
+        text.push_str(next_token(&mut rng));
+    }
+    Some((text, generated))
 }

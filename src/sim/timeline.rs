@@ -1,5 +1,4 @@
 //! What happened to one request inside the simulated engine, on the wall
-#![allow(dead_code)] // Until the engine uses it (in progress).
 //! clock: when it arrived, left the queue, produced its first token and
 //! finished, with its token counts and how it ended. The engine fills it in;
 //! the trace exporter (`trace.rs`) turns it into spans after the fact, and

@@ -1,0 +1,212 @@
+//! The simulated GPU of one engine: utilisation is the share of each
+//! one-second window the engine spent computing (a step's time minus the
+//! host-side gap during which the GPU waits for the scheduler), as DCGM
+//! averages `GPU_UTIL` over its sampling period; power, temperature, clocks
+//! and energy follow utilisation; framebuffer use is weights, CUDA context,
+//! the KV blocks in use and the activations of the current batch.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::sim::gpu::{GpuIdentity, GpuReading};
+
+/// The hardware being simulated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct GpuSpec {
+    pub fb_total_mib: u64,
+    pub idle_watts: f64,
+    pub max_watts: f64,
+    /// Fraction of a decode step's base cost spent on the host (scheduling,
+    /// sampling, detokenising) with the GPU idle.
+    pub host_fraction: f64,
+}
+
+pub(crate) const A10G: GpuSpec = GpuSpec {
+    fb_total_mib: 23_028,
+    idle_watts: 38.0,
+    max_watts: 300.0,
+    host_fraction: 0.42,
+};
+
+pub(crate) const A10G_NAME: &str = "NVIDIA A10G";
+
+/// Memory held regardless of load.
+const CUDA_CONTEXT_MIB: u64 = 520;
+
+/// Activation memory per token in flight in a step.
+const ACTIVATION_KIB_PER_TOKEN: u64 = 96;
+
+/// Busy time per wall-clock second.
+#[derive(Debug)]
+struct Windows {
+    current_second: u64,
+    current_busy: Duration,
+    previous_second: u64,
+    previous_busy: Duration,
+    total_busy: Duration,
+    batch_tokens: u32,
+}
+
+/// The GPU's live state, written by the engine driver after every step and
+/// read by the DCGM exporter.
+#[derive(Debug)]
+pub(crate) struct SimGpu {
+    pub identity: GpuIdentity,
+    spec: GpuSpec,
+    epoch: Instant,
+    /// Model weights in MiB (0 while the model is unloaded).
+    weights_mib: std::sync::atomic::AtomicU64,
+    kv_block_kib: u64,
+    kv_blocks_used: std::sync::atomic::AtomicU32,
+    windows: Mutex<Windows>,
+}
+
+impl SimGpu {
+    pub fn new(identity: GpuIdentity, spec: GpuSpec, weights_mib: u64, kv_block_kib: u64) -> SimGpu {
+        SimGpu {
+            identity,
+            spec,
+            epoch: Instant::now(),
+            weights_mib: weights_mib.into(),
+            kv_block_kib,
+            kv_blocks_used: 0.into(),
+            windows: Mutex::new(Windows {
+                current_second: 0,
+                current_busy: Duration::ZERO,
+                previous_second: u64::MAX,
+                previous_busy: Duration::ZERO,
+                total_busy: Duration::ZERO,
+                batch_tokens: 0,
+            }),
+        }
+    }
+
+    pub fn spec(&self) -> GpuSpec {
+        self.spec
+    }
+
+    pub fn set_weights_mib(&self, mib: u64) {
+        self.weights_mib.store(mib, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records a step that ended at `end`, computing for `busy`, with
+    /// `batch_tokens` tokens in flight and `kv_blocks_used` blocks held.
+    pub fn record_step(&self, end: Instant, busy: Duration, batch_tokens: u32, kv_blocks_used: u32) {
+        self.kv_blocks_used
+            .store(kv_blocks_used, std::sync::atomic::Ordering::Relaxed);
+        let second = self.second_of(end);
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if second != w.current_second {
+            w.previous_second = w.current_second;
+            w.previous_busy = w.current_busy;
+            w.current_second = second;
+            w.current_busy = Duration::ZERO;
+        }
+        w.current_busy += busy;
+        w.total_busy += busy;
+        w.batch_tokens = batch_tokens;
+    }
+
+    /// The engine went idle: nothing in flight.
+    pub fn record_idle(&self, kv_blocks_used: u32) {
+        self.kv_blocks_used
+            .store(kv_blocks_used, std::sync::atomic::Ordering::Relaxed);
+        self.windows.lock().unwrap_or_else(|e| e.into_inner()).batch_tokens = 0;
+    }
+
+    fn second_of(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_secs()
+    }
+
+    /// Utilisation of the last complete second, 0..=1.
+    fn util(&self, w: &Windows, now: Instant) -> f64 {
+        let last = self.second_of(now).checked_sub(1);
+        let busy = match last {
+            Some(s) if w.current_second == s => w.current_busy,
+            Some(s) if w.previous_second == s => w.previous_busy,
+            _ => Duration::ZERO,
+        };
+        busy.as_secs_f64().clamp(0.0, 1.0)
+    }
+
+    /// The reading at `now`.
+    pub fn reading(&self, now: Instant) -> GpuReading {
+        let w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let util = self.util(&w, now);
+        let elapsed = now.saturating_duration_since(self.epoch).as_secs_f64();
+        let spec = self.spec;
+        let power = spec.idle_watts + (spec.max_watts - spec.idle_watts) * util;
+        let energy_j = spec.idle_watts * elapsed
+            + (spec.max_watts - spec.idle_watts) * w.total_busy.as_secs_f64();
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let kv_mib = u64::from(self.kv_blocks_used.load(relaxed)) * self.kv_block_kib / 1024;
+        let activations_mib = u64::from(w.batch_tokens) * ACTIVATION_KIB_PER_TOKEN / 1024;
+        let used = (CUDA_CONTEXT_MIB + self.weights_mib.load(relaxed) + kv_mib + activations_mib)
+            .min(spec.fb_total_mib);
+        let reserved = 0;
+        let gpu_temp = 31.0 + 47.0 * util;
+        GpuReading {
+            util_percent: (util * 100.0).round(),
+            mem_copy_util_percent: (util * 62.0).round(),
+            fb_used_mib: used,
+            fb_free_mib: spec.fb_total_mib - used - reserved,
+            fb_reserved_mib: reserved,
+            power_watts: (power * 1000.0).round() / 1000.0,
+            energy_mj: (energy_j * 1000.0) as u64,
+            gpu_temp_c: gpu_temp.round(),
+            memory_temp_c: (gpu_temp + 6.0).round(),
+            sm_clock_mhz: if util > 0.0 { 1710 } else { 210 },
+            mem_clock_mhz: 6251,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu() -> SimGpu {
+        let identity = GpuIdentity {
+            index: 0,
+            uuid: "GPU-0".into(),
+            name: A10G_NAME.into(),
+            device: "nvidia0".into(),
+            pci_bus_id: "00000000:00:1E.0".into(),
+            fb_total_mib: A10G.fb_total_mib,
+            served_model: "m".into(),
+        };
+        SimGpu::new(identity, A10G, 15_400, 2048)
+    }
+
+    #[test]
+    fn utilisation_is_busy_share_of_the_last_complete_second() {
+        let g = gpu();
+        let t0 = g.epoch;
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        g.record_step(t0 + ms(500), ms(300), 10, 0);
+        g.record_step(t0 + ms(900), ms(450), 10, 0);
+        // During second 0 the previous second is "-1": nothing yet.
+        assert_eq!(g.reading(t0 + ms(950)).util_percent, 0.0);
+        let r = g.reading(t0 + s(1) + ms(10));
+        assert_eq!(r.util_percent, 75.0);
+        assert!(r.power_watts > A10G.idle_watts && r.power_watts < A10G.max_watts);
+        // An idle second reads 0.
+        assert_eq!(g.reading(t0 + s(3)).util_percent, 0.0);
+    }
+
+    #[test]
+    fn framebuffer_counts_weights_kv_and_activations() {
+        let g = gpu();
+        let idle = g.reading(g.epoch);
+        assert_eq!(idle.fb_used_mib, CUDA_CONTEXT_MIB + 15_400);
+        assert_eq!(idle.fb_used_mib + idle.fb_free_mib, A10G.fb_total_mib);
+        g.record_step(g.epoch, Duration::ZERO, 1024, 1000);
+        let busy = g.reading(g.epoch);
+        assert_eq!(busy.fb_used_mib, idle.fb_used_mib + 2000 + 96);
+        g.set_weights_mib(0);
+        assert!(g.reading(g.epoch).fb_used_mib < 3000);
+    }
+}
