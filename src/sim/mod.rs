@@ -48,6 +48,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use config::{Faults, SimConfig, Stall};
+pub use dcgm::{DcgmExporter, GpuSource};
+pub use gpu::{GpuIdentity, GpuReading, GpuSample};
 pub use state::SimStats;
 
 use state::Shared;
