@@ -9,3 +9,4 @@ mod plan;
 mod prometheus;
 mod report;
 mod sim;
+mod traces;

@@ -31,6 +31,7 @@ mod gpu;
 mod http;
 mod metrics;
 mod openai;
+mod router;
 mod state;
 mod stream;
 mod timeline;
@@ -50,7 +51,9 @@ use tokio::time::Instant;
 pub use config::{Faults, SimConfig, Stall};
 pub use dcgm::{DcgmExporter, GpuSource};
 pub use gpu::{GpuIdentity, GpuReading, GpuSample};
+pub use router::RouterServer;
 pub use state::SimStats;
+pub use trace::{SpanDrops, TraceConfig, TraceParent, Tracing};
 
 use state::Shared;
 
