@@ -27,7 +27,7 @@ pub enum Command {
     /// List the built-in plans.
     Plans,
     /// Serve the embedded vLLM-like simulator.
-    ServeSim(SimArgs),
+    ServeSim(Box<SimArgs>),
     /// Re-render a finished run's report.json.
     Report(ReportArgs),
 }

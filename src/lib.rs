@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod cli;
 pub mod exit;
 pub mod load;
+pub mod otlp;
 pub mod plan;
 pub mod report;
 pub mod runner;

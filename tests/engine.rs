@@ -34,12 +34,14 @@ async fn constant_rate_and_latency_match_what_the_server_was_set_to() {
     );
     let lag = phase.schedule_lag_ms.unwrap();
     assert!(lag.p99 < 5.0, "schedule lag p99 {}ms", lag.p99);
+    // Tokens come out at the ends of 5 ms engine steps: a request waits up
+    // to one step to be scheduled and its first token up to one more.
     let latency = phase.latency_ms.unwrap();
-    let expected = 145.0;
+    let (low, high) = (145.0, 155.0);
     for (name, value) in [("p50", latency.p50), ("p99", latency.p99)] {
         assert!(
-            (value - expected).abs() <= (expected * 0.05).max(1.0),
-            "{name} {value}ms vs {expected}ms"
+            value >= low * 0.99 && value <= high * 1.03,
+            "{name} {value}ms vs {low}..{high}ms"
         );
     }
     assert_eq!(phase.errors.values().sum::<u64>(), 0);
@@ -61,8 +63,9 @@ async fn streaming_ttft_itl_and_tpot_are_measured_per_chunk() {
     )
     .await;
     let s = &result.report.overall;
+    // 40 ms, plus up to one 8 ms step to be scheduled and one to end on.
     let ttft = s.ttft_ms.unwrap();
-    assert!((ttft.p50 - 40.0).abs() < 4.0, "ttft p50 {}", ttft.p50);
+    assert!((39.0..=58.0).contains(&ttft.p50), "ttft p50 {}", ttft.p50);
     let itl = s.itl_ms.unwrap();
     assert_eq!(
         itl.count,
@@ -249,7 +252,7 @@ async fn ramp_poisson_and_users_send_what_their_schedule_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_models_split_by_weight_with_their_own_thresholds() {
-    let server = sim(exact_sim(5, 1)).await;
+    let server = sim(exact_sim(5, 1).serving(&["a".into(), "b".into()])).await;
     let plan = "[target]\nstream = false\n[workload]\nmax_tokens = 2\n\
         [[models]]\nname = 'a'\nweight = 70\nthresholds = ['p95(latency) < 5s']\n\
         [[models]]\nname = 'b'\nweight = 30\nthresholds = ['p95(latency) < 1ms']\n\

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use infercheck::sim::{Faults, SimConfig, SimServer, SimStats, Stall, ModelSpec};
+use infercheck::sim::{Faults, ModelSpec, SimConfig, SimServer, SimStats, Stall};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -666,7 +666,11 @@ async fn stall_mid_stream_holds_tokens_then_resumes() {
             before_start + Duration::from_millis(100)..before_start + Duration::from_millis(300);
         let widest = tokens.windows(2).map(|w| w[1] - w[0]).max().unwrap();
         assert!(widest >= Duration::from_millis(190), "{widest:?}");
-        let inside: Vec<_> = tokens.iter().filter(|t| window.contains(t)).map(|t| *t - before_start).collect();
+        let inside: Vec<_> = tokens
+            .iter()
+            .filter(|t| window.contains(t))
+            .map(|t| *t - before_start)
+            .collect();
         // One step may end inside the window, and a token due just before
         // it may be delivered just after it starts on a busy machine.
         assert!(inside.len() <= 2, "{inside:?}");
@@ -708,7 +712,8 @@ async fn max_num_seqs_one_makes_the_second_request_wait() {
             .await;
         let (_, metrics) = server.get_text("/metrics").await;
         assert!(
-            metrics.contains("vllm:num_requests_waiting{engine=\"0\",model_name=\"sim-llama-8b\"} 1"),
+            metrics
+                .contains("vllm:num_requests_waiting{engine=\"0\",model_name=\"sim-llama-8b\"} 1"),
             "{metrics}"
         );
         read_events(first).await;

@@ -6,5 +6,7 @@ mod util;
 mod cli;
 mod engine;
 mod plan;
+mod prometheus;
 mod report;
 mod sim;
+mod traces;

@@ -1,5 +1,6 @@
 //! Shared test helpers: servers on 127.0.0.1:0, plans in temp folders,
-//! in-process runs and the binary under test.
+//! in-process runs, the binary under test, and a real Prometheus
+//! ([`prometheus`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,6 +8,8 @@ use std::time::Duration;
 use infercheck::cli::RunArgs;
 use infercheck::runner::{RunResult, run_plan};
 use infercheck::sim::{SimConfig, SimServer};
+
+pub mod prometheus;
 
 /// Tests that put load on a server take this lock, so timing-sensitive
 /// measurements never share the 2-core machine with another load test.
@@ -47,7 +50,18 @@ pub fn write_plan(dir: &Path, toml: &str) -> PathBuf {
 
 /// Runs a plan (TOML text) in-process against `target`.
 pub async fn run(toml: &str, target: Option<&str>) -> (RunResult, tempfile::TempDir) {
-    let _exclusive = exclusive().await;
+    let held = exclusive().await;
+    run_holding(&held, toml, target).await
+}
+
+/// [`run`] for a test that already holds [`exclusive`], because its
+/// measurement spans more than the run (e.g. a Prometheus scraping before
+/// and after it).
+pub async fn run_holding(
+    _held: &tokio::sync::MutexGuard<'static, ()>,
+    toml: &str,
+    target: Option<&str>,
+) -> (RunResult, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path(), toml);
     let mut args = RunArgs::new(plan.to_str().unwrap(), dir.path().join("results"));

@@ -13,9 +13,8 @@ use serde_spanned::Spanned;
 
 use super::raw::{self, Api, RawLoad, RawPlan};
 use super::{
-    BUILTIN, Load, Located, Model, Phase, PlanError, Prompt, SERVER_DEFAULT_MODEL, SIMULATOR_MODEL, Secret,
-    Target,
-    Template, Workload,
+    BUILTIN, Load, Located, Model, Phase, PlanError, Prompt, SERVER_DEFAULT_MODEL, SIMULATOR_MODEL,
+    Secret, Target, Template, Workload,
 };
 
 /// Command-line values that override the plan.

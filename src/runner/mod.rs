@@ -64,9 +64,9 @@ fn list_plans() -> Result<i32, Failure> {
     Ok(exit::OK)
 }
 
-async fn serve_sim(args: crate::cli::SimArgs) -> Result<i32, Failure> {
+async fn serve_sim(args: Box<crate::cli::SimArgs>) -> Result<i32, Failure> {
     let config = sim_config(&args);
-    crate::sim::serve_until_ctrl_c(args.listen, config)
+    crate::sim::serve_until_ctrl_c(args.listen, config, args.backends)
         .await
         .map_err(|e| {
             Failure::new(

@@ -43,7 +43,9 @@ struct FaultsPatch {
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -147,12 +149,36 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
     let rates = [
         ("error_rate", patch.error_rate, &mut f.error_rate),
         ("truncate_rate", patch.truncate_rate, &mut f.truncate_rate),
-        ("error_event_rate", patch.error_event_rate, &mut f.error_event_rate),
-        ("disconnect_rate", patch.disconnect_rate, &mut f.disconnect_rate),
-        ("malformed_rate", patch.malformed_rate, &mut f.malformed_rate),
-        ("span_drop_rate", patch.span_drop_rate, &mut f.span_drop_rate),
-        ("trace_drop_rate", patch.trace_drop_rate, &mut f.trace_drop_rate),
-        ("metrics_error_rate", patch.metrics_error_rate, &mut f.metrics_error_rate),
+        (
+            "error_event_rate",
+            patch.error_event_rate,
+            &mut f.error_event_rate,
+        ),
+        (
+            "disconnect_rate",
+            patch.disconnect_rate,
+            &mut f.disconnect_rate,
+        ),
+        (
+            "malformed_rate",
+            patch.malformed_rate,
+            &mut f.malformed_rate,
+        ),
+        (
+            "span_drop_rate",
+            patch.span_drop_rate,
+            &mut f.span_drop_rate,
+        ),
+        (
+            "trace_drop_rate",
+            patch.trace_drop_rate,
+            &mut f.trace_drop_rate,
+        ),
+        (
+            "metrics_error_rate",
+            patch.metrics_error_rate,
+            &mut f.metrics_error_rate,
+        ),
     ];
     for (name, value, field) in rates {
         if let Some(v) = value {
@@ -164,7 +190,9 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
     }
     if let Some(status) = patch.error_status {
         if !(400..=599).contains(&status) {
-            return Err(format!("error_status must be a 4xx or 5xx status, got {status}"));
+            return Err(format!(
+                "error_status must be a 4xx or 5xx status, got {status}"
+            ));
         }
         f.error_status = status;
     }
@@ -190,7 +218,13 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
             after: duration("stall.after", &w.after)?,
             length: duration("stall.length", &w.length)?,
         };
-        let placed = FaultState::new(Faults { stall: Some(stall), ..Faults::default() }, now);
+        let placed = FaultState::new(
+            Faults {
+                stall: Some(stall),
+                ..Faults::default()
+            },
+            now,
+        );
         let keep = !stall.length.is_zero();
         next.faults.stall = keep.then_some(stall);
         next.stall = placed.stall.filter(|_| keep);
@@ -198,7 +232,9 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
     if let Some(w) = patch.latency_spike {
         let factor = w.factor.unwrap_or(5.0);
         if !(factor.is_finite() && factor > 0.0) {
-            return Err(format!("latency_spike.factor must be positive, got {factor}"));
+            return Err(format!(
+                "latency_spike.factor must be positive, got {factor}"
+            ));
         }
         let spike = Spike {
             after: duration("latency_spike.after", &w.after)?,
@@ -241,7 +277,12 @@ mod tests {
             },
             now,
         );
-        let next = apply(&start, patch(r#"{"error_status":429,"crash_after":10}"#), now).unwrap();
+        let next = apply(
+            &start,
+            patch(r#"{"error_status":429,"crash_after":10}"#),
+            now,
+        )
+        .unwrap();
         assert_eq!(next.faults.error_rate, 0.5);
         assert_eq!(next.faults.error_status, 429);
         assert_eq!(next.faults.crash_after, Some(10));
@@ -262,12 +303,21 @@ mod tests {
         .unwrap();
         assert_eq!(s.slow_factor(later + Duration::from_secs(1)), 3.0);
         assert_eq!(s.slow_factor(t0), 1.0);
-        let s = apply(&s, patch(r#"{"stall":{"after":"1s","length":"500ms"}}"#), later).unwrap();
+        let s = apply(
+            &s,
+            patch(r#"{"stall":{"after":"1s","length":"500ms"}}"#),
+            later,
+        )
+        .unwrap();
         assert_eq!(
             s.release_at(later + Duration::from_millis(1200)),
             later + Duration::from_millis(1500)
         );
-        assert_eq!(s.slow_factor(later + Duration::from_secs(1)), 3.0, "spike kept");
+        assert_eq!(
+            s.slow_factor(later + Duration::from_secs(1)),
+            3.0,
+            "spike kept"
+        );
         let s = apply(&s, patch(r#"{"stall":{"length":"0s"}}"#), later).unwrap();
         assert!(s.stall.is_none() && s.faults.stall.is_none());
     }

@@ -76,7 +76,7 @@ impl Default for SimConfig {
             seed: 42,
             models: vec![ModelSpec::new(DEFAULT_MODEL, 1.0)],
             ttft: Duration::from_millis(30),
-            prefill_per_token: Duration::from_micros(15),
+            prefill_per_token: Duration::from_micros(5),
             per_token: Duration::from_millis(9),
             slowdown_per_running: 0.012,
             max_num_seqs: 256,

@@ -105,9 +105,13 @@ impl FaultState {
         let stall = faults
             .stall
             .map(|Stall { after, length }| Window::place(origin, after, length));
-        let spike = faults
-            .latency_spike
-            .map(|Spike { after, length, factor }| (Window::place(origin, after, length), factor));
+        let spike = faults.latency_spike.map(
+            |Spike {
+                 after,
+                 length,
+                 factor,
+             }| (Window::place(origin, after, length), factor),
+        );
         FaultState {
             faults,
             stall,

@@ -5,7 +5,7 @@
 
 /// A GPU's fixed identity.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct GpuIdentity {
+pub struct GpuIdentity {
     /// Index on its host ("gpu" label).
     pub index: u32,
     /// "GPU-xxxxxxxx-xxxx-..." ("UUID" label), stable for a seed.
@@ -25,7 +25,7 @@ pub(crate) struct GpuIdentity {
 
 /// A GPU's state at one instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct GpuReading {
+pub struct GpuReading {
     /// Percent of the last sampling window a kernel was running (0..=100).
     pub util_percent: f64,
     /// Percent of the window the memory interface was busy (0..=100).
@@ -44,7 +44,7 @@ pub(crate) struct GpuReading {
 
 /// One GPU and its current reading.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct GpuSample {
+pub struct GpuSample {
     pub identity: GpuIdentity,
     pub reading: GpuReading,
 }

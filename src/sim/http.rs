@@ -36,7 +36,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/health", get(health))
         .route("/v1/models", get(models))
         .route("/metrics", get(prometheus))
-        .route("/admin/faults", get(admin::get_faults).post(admin::set_faults))
+        .route(
+            "/admin/faults",
+            get(admin::get_faults).post(admin::set_faults),
+        )
         .merge(native::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
@@ -46,13 +49,22 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
     completion(shared, Endpoint::Chat, &headers, body).await
 }
 
-async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     completion(shared, Endpoint::Completion, &headers, body).await
 }
 
 /// One completion request: count, parse, route to its model's engine,
 /// inject an error or answer.
-async fn completion(shared: Arc<Shared>, endpoint: Endpoint, headers: &HeaderMap, body: Bytes) -> Response {
+async fn completion(
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(crashed) = count_request(&shared) {
         return crashed;
     }
@@ -68,7 +80,13 @@ async fn completion(shared: Arc<Shared>, endpoint: Endpoint, headers: &HeaderMap
     if job.faults.error {
         return injected_error(&shared, served).await;
     }
-    let Some(slot) = submit(&shared, served, &job, traceparent(headers), request.block_hashes) else {
+    let Some(slot) = submit(
+        &shared,
+        served,
+        &job,
+        traceparent(headers),
+        request.block_hashes,
+    ) else {
         return unavailable();
     };
     if job.stream {
@@ -86,7 +104,10 @@ async fn completion(shared: Arc<Shared>, endpoint: Endpoint, headers: &HeaderMap
 /// Counts a completion request; with the crash fault, the one after the
 /// limit brings the server down (and gets a cut connection).
 pub(crate) fn count_request(shared: &Shared) -> Option<Response> {
-    let n = shared.counters.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let n = shared
+        .counters
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match shared.faults().faults.crash_after {
         Some(limit) if n >= limit => {
             shared.crash();
@@ -96,6 +117,8 @@ pub(crate) fn count_request(shared: &Shared) -> Option<Response> {
     }
 }
 
+// The error is the answer itself; it is built once per failed request.
+#[allow(clippy::result_large_err)]
 /// The engine of `model`, or the 404 vLLM gives for a model it does not
 /// serve (503 while unloaded).
 pub(crate) fn serving<'a>(shared: &'a Shared, model: Option<&str>) -> Result<&'a Served, Response> {
@@ -112,7 +135,12 @@ pub(crate) fn serving<'a>(shared: &'a Shared, model: Option<&str>) -> Result<&'a
 }
 
 /// Numbers the request and draws its faults.
-pub(crate) fn new_job(shared: &Shared, served: &Served, endpoint: Endpoint, request: &Request) -> Job {
+pub(crate) fn new_job(
+    shared: &Shared,
+    served: &Served,
+    endpoint: Endpoint,
+    request: &Request,
+) -> Job {
     let faults = shared.faults();
     let ctx = JobContext {
         seed: shared.config.seed,
@@ -182,7 +210,10 @@ async fn models(State(shared): State<Arc<Shared>>) -> Response {
         return unavailable();
     }
     let loaded = shared.models.iter().filter(|m| m.engine.is_loaded());
-    json_response(StatusCode::OK, openai::models_body(loaded.map(|m| m.engine.model.as_str())))
+    json_response(
+        StatusCode::OK,
+        openai::models_body(loaded.map(|m| m.engine.model.as_str())),
+    )
 }
 
 /// Answers even during a stall: the point of a stall is to see whether the
@@ -191,11 +222,18 @@ async fn models(State(shared): State<Arc<Shared>>) -> Response {
 async fn prometheus(State(shared): State<Arc<Shared>>) -> Response {
     let faults = shared.faults();
     let delay = faults.faults.metrics_delay;
-    if !delay.is_zero() && !shared.sleep_or_stop(tokio::time::Instant::now() + delay).await {
+    if !delay.is_zero()
+        && !shared
+            .sleep_or_stop(tokio::time::Instant::now() + delay)
+            .await
+    {
         return unavailable();
     }
     if shared.scrape_rng().next_f64() < faults.faults.metrics_error_rate {
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "simulated metrics failure");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "simulated metrics failure",
+        );
     }
     let text = shared.families.render();
     ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response()

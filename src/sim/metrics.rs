@@ -37,8 +37,8 @@ const ITERATION_BUCKETS: &[f64] = &[
 
 /// vLLM's 1-2-5 buckets for request sizes in tokens.
 const TOKEN_COUNT_BUCKETS: &[f64] = &[
-    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
-    20000.0, 50000.0, 100000.0,
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
+    50000.0, 100000.0,
 ];
 
 const LABELS: &[&str] = &["model_name", "engine"];
@@ -110,30 +110,144 @@ impl Families {
         };
         let model_engine_reason = &["model_name", "engine", "finished_reason"];
         Families {
-            running: gauge(&r, "vllm:num_requests_running", "Number of requests in model execution batches."),
-            waiting: gauge(&r, "vllm:num_requests_waiting", "Number of requests waiting to be processed."),
+            running: gauge(
+                &r,
+                "vllm:num_requests_running",
+                "Number of requests in model execution batches.",
+            ),
+            waiting: gauge(
+                &r,
+                "vllm:num_requests_waiting",
+                "Number of requests waiting to be processed.",
+            ),
             kv_usage: gauge(&r, kv_name, "KV-cache usage. 1 means 100 percent usage."),
-            prefix_queries: counter(&r, "vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", LABELS),
-            prefix_hits: counter(&r, "vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", LABELS),
-            prompt_tokens: counter(&r, "vllm:prompt_tokens_total", "Number of prefill tokens processed.", LABELS),
-            generation_tokens: counter(&r, "vllm:generation_tokens_total", "Number of generation tokens processed.", LABELS),
-            success: counter(&r, "vllm:request_success_total", "Count of successfully processed requests.", model_engine_reason),
-            preemptions: counter(&r, "vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", LABELS),
-            ttft: histogram(&r, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS),
-            itl: histogram(&r, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ITL_BUCKETS),
-            tpot: legacy.then(|| histogram(&r, "vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", ITL_BUCKETS)),
-            e2e: histogram(&r, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", REQUEST_BUCKETS),
-            queue: histogram(&r, "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", REQUEST_BUCKETS),
-            prefill: histogram(&r, "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.", REQUEST_BUCKETS),
-            decode: histogram(&r, "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.", REQUEST_BUCKETS),
-            inference: histogram(&r, "vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.", REQUEST_BUCKETS),
-            iteration_tokens: histogram(&r, "vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", ITERATION_BUCKETS),
-            request_prompt_tokens: histogram(&r, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", TOKEN_COUNT_BUCKETS),
-            request_generation_tokens: histogram(&r, "vllm:request_generation_tokens", "Number of generation tokens processed.", TOKEN_COUNT_BUCKETS),
-            orphaned_running: int_gauge(&r, "infercheck_sim_orphaned_requests", "Requests still decoding although their client went away."),
-            orphaned_total: counter(&r, "infercheck_sim_orphaned_requests_total", "Requests that kept decoding after their client went away.", LABELS),
-            cold_starts: counter(&r, "infercheck_sim_cold_starts_total", "Model loads that delayed a request (cold starts).", LABELS),
-            faults: counter(&r, "infercheck_sim_injected_faults_total", "Faults injected on purpose, by kind.", &["model_name", "engine", "fault"]),
+            prefix_queries: counter(
+                &r,
+                "vllm:prefix_cache_queries_total",
+                "Prefix cache queries, in terms of number of queried tokens.",
+                LABELS,
+            ),
+            prefix_hits: counter(
+                &r,
+                "vllm:prefix_cache_hits_total",
+                "Prefix cache hits, in terms of number of cached tokens.",
+                LABELS,
+            ),
+            prompt_tokens: counter(
+                &r,
+                "vllm:prompt_tokens_total",
+                "Number of prefill tokens processed.",
+                LABELS,
+            ),
+            generation_tokens: counter(
+                &r,
+                "vllm:generation_tokens_total",
+                "Number of generation tokens processed.",
+                LABELS,
+            ),
+            success: counter(
+                &r,
+                "vllm:request_success_total",
+                "Count of successfully processed requests.",
+                model_engine_reason,
+            ),
+            preemptions: counter(
+                &r,
+                "vllm:num_preemptions_total",
+                "Cumulative number of preemption from the engine.",
+                LABELS,
+            ),
+            ttft: histogram(
+                &r,
+                "vllm:time_to_first_token_seconds",
+                "Histogram of time to first token in seconds.",
+                TTFT_BUCKETS,
+            ),
+            itl: histogram(
+                &r,
+                "vllm:inter_token_latency_seconds",
+                "Histogram of inter-token latency in seconds.",
+                ITL_BUCKETS,
+            ),
+            tpot: legacy.then(|| {
+                histogram(
+                    &r,
+                    "vllm:time_per_output_token_seconds",
+                    "Histogram of time per output token in seconds.",
+                    ITL_BUCKETS,
+                )
+            }),
+            e2e: histogram(
+                &r,
+                "vllm:e2e_request_latency_seconds",
+                "Histogram of e2e request latency in seconds.",
+                REQUEST_BUCKETS,
+            ),
+            queue: histogram(
+                &r,
+                "vllm:request_queue_time_seconds",
+                "Histogram of time spent in WAITING phase for request.",
+                REQUEST_BUCKETS,
+            ),
+            prefill: histogram(
+                &r,
+                "vllm:request_prefill_time_seconds",
+                "Histogram of time spent in PREFILL phase for request.",
+                REQUEST_BUCKETS,
+            ),
+            decode: histogram(
+                &r,
+                "vllm:request_decode_time_seconds",
+                "Histogram of time spent in DECODE phase for request.",
+                REQUEST_BUCKETS,
+            ),
+            inference: histogram(
+                &r,
+                "vllm:request_inference_time_seconds",
+                "Histogram of time spent in RUNNING phase for request.",
+                REQUEST_BUCKETS,
+            ),
+            iteration_tokens: histogram(
+                &r,
+                "vllm:iteration_tokens_total",
+                "Histogram of number of tokens per engine_step.",
+                ITERATION_BUCKETS,
+            ),
+            request_prompt_tokens: histogram(
+                &r,
+                "vllm:request_prompt_tokens",
+                "Number of prefill tokens processed.",
+                TOKEN_COUNT_BUCKETS,
+            ),
+            request_generation_tokens: histogram(
+                &r,
+                "vllm:request_generation_tokens",
+                "Number of generation tokens processed.",
+                TOKEN_COUNT_BUCKETS,
+            ),
+            orphaned_running: int_gauge(
+                &r,
+                "infercheck_sim_orphaned_requests",
+                "Requests still decoding although their client went away.",
+            ),
+            orphaned_total: counter(
+                &r,
+                "infercheck_sim_orphaned_requests_total",
+                "Requests that kept decoding after their client went away.",
+                LABELS,
+            ),
+            cold_starts: counter(
+                &r,
+                "infercheck_sim_cold_starts_total",
+                "Model loads that delayed a request (cold starts).",
+                LABELS,
+            ),
+            faults: counter(
+                &r,
+                "infercheck_sim_injected_faults_total",
+                "Faults injected on purpose, by kind.",
+                &["model_name", "engine", "fault"],
+            ),
             registry: r,
         }
     }

@@ -24,6 +24,7 @@
 
 mod admin;
 mod chunks;
+mod cluster;
 mod config;
 mod dcgm;
 mod engine;
@@ -33,6 +34,7 @@ mod http;
 mod metrics;
 mod native;
 mod openai;
+mod router;
 mod state;
 mod stream;
 mod timeline;
@@ -49,8 +51,13 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use cluster::SimCluster;
 pub use config::{DEFAULT_MODEL, Faults, ModelSpec, SimConfig, Spike, Stall};
+pub use dcgm::{DcgmExporter, GpuSource};
+pub use gpu::{GpuIdentity, GpuReading, GpuSample};
+pub use router::RouterServer;
 pub use state::SimStats;
+pub use trace::{SpanDrops, TraceConfig, TraceParent, Tracing};
 
 use state::Shared;
 
@@ -63,6 +70,8 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct SimServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    tracing: Arc<Tracing>,
+    dcgm: Option<DcgmExporter>,
     task: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -79,8 +88,22 @@ impl SimServer {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let tracing = trace::Tracing::default();
-        let shared = Arc::new(Shared::new(config, tracing, started));
+        let tracing = Arc::new(
+            Tracing::new(TraceConfig {
+                endpoint: config.otlp_endpoint.clone(),
+                service_name: "infercheck-sim".into(),
+                seed: config.seed,
+            })
+            .map_err(|e| io::Error::other(format!("OTLP exporter: {e:#}")))?,
+        );
+        let dcgm_listen = config.dcgm_listen;
+        let shared = Arc::new(Shared::new(config, tracing.clone(), started));
+        let dcgm = match dcgm_listen {
+            Some(listen) => {
+                Some(DcgmExporter::start(listen, gpu_source(&shared), hostname()).await?)
+            }
+            None => None,
+        };
         let app = http::router(shared.clone());
         let shutdown = shared.shutdown.clone().cancelled_owned();
         let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
@@ -88,8 +111,30 @@ impl SimServer {
         Ok(SimServer {
             addr,
             shared,
+            tracing,
+            dcgm,
             task: Some(task),
         })
+    }
+
+    /// The simulated GPUs (one per model) and their readings now.
+    pub fn gpu_samples(&self) -> Vec<GpuSample> {
+        self.shared.gpu_samples()
+    }
+
+    /// A reader of this simulator's GPUs, for a node-wide DCGM exporter.
+    fn gpu_handle(&self) -> GpuSource {
+        gpu_source(&self.shared)
+    }
+
+    /// The DCGM exporter's `/metrics` URL, when one was configured.
+    pub fn dcgm_url(&self) -> Option<String> {
+        self.dcgm.as_ref().map(DcgmExporter::metrics_url)
+    }
+
+    /// Sends every span finished so far to the OTLP endpoint.
+    pub async fn flush_spans(&self) -> anyhow::Result<()> {
+        self.tracing.flush().await
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -112,12 +157,16 @@ impl SimServer {
     /// their next token, and wait (bounded) for the serving task to end.
     pub async fn stop(mut self) {
         self.shared.stop();
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+        if let Some(dcgm) = self.dcgm.take() {
+            dcgm.stop().await;
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(STOP_GRACE, &mut task).await.is_err()
+        {
             task.abort();
         }
+        // Spans of the requests that just ended go out before returning.
+        let _ = self.tracing.shutdown().await;
     }
 }
 
@@ -146,6 +195,19 @@ fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// The DCGM exporter's view of the simulator's GPUs.
+fn gpu_source(shared: &Arc<Shared>) -> GpuSource {
+    let shared = shared.clone();
+    Arc::new(move || shared.gpu_samples())
+}
+
+/// This host's name, for the exporter's `Hostname` label.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
 /// Loopback in place of an unspecified IP.
 fn connectable(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
@@ -156,11 +218,34 @@ fn connectable(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// For `infercheck serve-sim`: serve until Ctrl-C, printing one line
-/// "serving on http://ADDR" to stderr.
-pub async fn serve_until_ctrl_c(listen: SocketAddr, config: SimConfig) -> io::Result<()> {
+/// For `infercheck serve-sim`: serve until Ctrl-C (with `backends` > 1,
+/// that many engines behind a router), printing where to stderr.
+pub async fn serve_until_ctrl_c(
+    listen: SocketAddr,
+    config: SimConfig,
+    backends: usize,
+) -> io::Result<()> {
+    let dcgm_note = |url: Option<String>| {
+        url.map(|u| format!(", DCGM metrics on {u}"))
+            .unwrap_or_default()
+    };
+    if backends > 1 {
+        let cluster = SimCluster::start(listen, config, backends).await?;
+        eprintln!(
+            "serving on {} (router over {backends} engines){}",
+            cluster.base_url(),
+            dcgm_note(cluster.dcgm_url())
+        );
+        let signal = tokio::signal::ctrl_c().await;
+        cluster.stop().await;
+        return signal;
+    }
     let server = SimServer::start(listen, config).await?;
-    eprintln!("serving on {}", server.base_url());
+    eprintln!(
+        "serving on {}{}",
+        server.base_url(),
+        dcgm_note(server.dcgm_url())
+    );
     let signal = tokio::signal::ctrl_c().await;
     server.stop().await;
     signal

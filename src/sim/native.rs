@@ -4,6 +4,10 @@
 //! `/model/load` and `/model/unload`. Generation goes through the same
 //! engines, faults and metrics as the OpenAI endpoints.
 
+// Errors here are the HTTP answers themselves, built once per failed
+// request; boxing them would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -72,9 +76,8 @@ struct ModelBody {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        error_response(StatusCode::BAD_REQUEST, &format!("invalid request: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| error_response(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")))
 }
 
 async fn generate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -82,13 +85,25 @@ async fn generate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         Ok(b) => b,
         Err(response) => return response,
     };
-    match generate_one(&shared, &headers, b.model.as_deref(), &b.prompt, b.max_tokens).await {
+    match generate_one(
+        &shared,
+        &headers,
+        b.model.as_deref(),
+        &b.prompt,
+        b.max_tokens,
+    )
+    .await
+    {
         Ok(result) => json_response(StatusCode::OK, result.to_string().into_bytes()),
         Err(response) => response,
     }
 }
 
-async fn batch_generate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn batch_generate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let b: BatchGenerateBody = match parse(&body) {
         Ok(b) => b,
         Err(response) => return response,
@@ -106,7 +121,10 @@ async fn batch_generate(State(shared): State<Arc<Shared>>, headers: HeaderMap, b
             Err(response) => return response,
         }
     }
-    json_response(StatusCode::OK, json!({ "results": results }).to_string().into_bytes())
+    json_response(
+        StatusCode::OK,
+        json!({ "results": results }).to_string().into_bytes(),
+    )
 }
 
 /// One generation through the engine; the JSON result or the error answer.
@@ -121,7 +139,10 @@ async fn generate_one(
         return Err(crashed);
     }
     if max_tokens == Some(0) {
-        return Err(error_response(StatusCode::BAD_REQUEST, "max_tokens must be at least 1"));
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "max_tokens must be at least 1",
+        ));
     }
     let served = serving(shared, model)?;
     let request = Request {
@@ -136,9 +157,17 @@ async fn generate_one(
     if job.faults.error {
         return Err(injected_error(shared, served).await);
     }
-    let slot = submit(shared, served, &job, traceparent(headers), request.block_hashes)
-        .ok_or_else(unavailable)?;
-    let (text, generated) = collect(shared, &job, &slot).await.ok_or_else(|| aborted(shared))?;
+    let slot = submit(
+        shared,
+        served,
+        &job,
+        traceparent(headers),
+        request.block_hashes,
+    )
+    .ok_or_else(unavailable)?;
+    let (text, generated) = collect(shared, &job, &slot)
+        .await
+        .ok_or_else(|| aborted(shared))?;
     let token_ids: Vec<u32> = text.split_whitespace().map(token_id).collect();
     Ok(json!({
         "text": text.trim_start(),
@@ -150,9 +179,9 @@ async fn generate_one(
 
 /// A stable id for a word in a 32,000-entry vocabulary.
 fn token_id(word: &str) -> u32 {
-    let hash = word
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = word.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     hash % 32_000
 }
 
@@ -221,6 +250,12 @@ mod tests {
         assert_eq!(t["num_tokens"], 3);
         assert_eq!(t["token_ids"][0], token_id("Hello"));
         assert_ne!(t["token_ids"][0], t["token_ids"][2], "case matters");
-        assert!(t["token_ids"].as_array().unwrap().iter().all(|v| v.as_u64().unwrap() < 32_000));
+        assert!(
+            t["token_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|v| v.as_u64().unwrap() < 32_000)
+        );
     }
 }

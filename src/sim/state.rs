@@ -13,7 +13,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::config::SimConfig;
-use super::engine::{A10G, A10G_NAME, Engine, EngineContext, EngineSpec, Limits, SimGpu, StepCosts};
+use super::engine::{
+    A10G, A10G_NAME, Engine, EngineContext, EngineSpec, Limits, SimGpu, StepCosts,
+};
 use super::faults::FaultState;
 use super::gpu::{GpuIdentity, GpuSample};
 use super::metrics::{EngineMetrics, Families};
@@ -87,14 +89,13 @@ pub(crate) struct Shared {
 impl Shared {
     /// Builds the state and starts one engine per model on the current
     /// runtime. Fault windows are placed from `started`.
-    pub fn new(config: SimConfig, tracing: Tracing, started: Instant) -> Shared {
+    pub fn new(config: SimConfig, tracing: Arc<Tracing>, started: Instant) -> Shared {
         let counters = Arc::new(Counters::default());
         let faults = Arc::new(ArcSwap::from_pointee(FaultState::new(
             config.faults.clone(),
             started,
         )));
         let families = Families::new(config.legacy_metric_names);
-        let tracing = Arc::new(tracing);
         let shutdown = CancellationToken::new();
         let ctx = EngineContext {
             faults: faults.clone(),
@@ -236,7 +237,11 @@ impl Shared {
 
 /// The engine of `model` under `config`, its costs scaled by `factor`.
 fn engine_spec(config: &SimConfig, model: &str, factor: f64) -> EngineSpec {
-    let factor = if factor.is_finite() && factor > 0.0 { factor } else { 1.0 };
+    let factor = if factor.is_finite() && factor > 0.0 {
+        factor
+    } else {
+        1.0
+    };
     EngineSpec {
         model: model.to_string(),
         costs: StepCosts {

@@ -136,6 +136,9 @@ impl SseState {
     /// sent once, then the tokens go on).
     fn cut(&mut self, cut: StreamCut) -> Option<Option<Item>> {
         bump(&self.shared.counters.errors_injected, 1);
+        if cut != StreamCut::Malformed {
+            self.slot.mark_faulted();
+        }
         if let Some(m) = self.shared.served(Some(&self.job.model)) {
             m.metrics.fault_stream.inc();
         }

@@ -11,11 +11,9 @@ use std::time::SystemTime;
 pub(crate) enum FinishReason {
     /// Produced `max_tokens` tokens.
     Length,
-    /// Stopped early at an end-of-sequence token.
-    Stop,
     /// The client went away, or the server stopped, before the end.
     Abort,
-    /// A fault ended it (injected error, cut stream).
+    /// A fault broke its answer (cut stream) and the client went away.
     Error,
 }
 
@@ -24,7 +22,6 @@ impl FinishReason {
     pub fn as_str(self) -> &'static str {
         match self {
             FinishReason::Length => "length",
-            FinishReason::Stop => "stop",
             FinishReason::Abort => "abort",
             FinishReason::Error => "error",
         }

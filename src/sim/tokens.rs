@@ -77,6 +77,8 @@ const VOCAB: [&str; 64] = [
 pub(crate) enum Purpose {
     Text = 1,
     Faults = 2,
+    /// Span drop draws and span/trace ids (`trace.rs`).
+    Spans = 3,
     /// `/metrics` fault draws (per scrape) and GPU identities.
     Metrics = 5,
 }

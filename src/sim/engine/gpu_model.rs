@@ -27,7 +27,7 @@ pub(crate) const A10G: GpuSpec = GpuSpec {
     fb_total_mib: 23_028,
     idle_watts: 38.0,
     max_watts: 300.0,
-    host_fraction: 0.42,
+    host_fraction: 0.6,
 };
 
 pub(crate) const A10G_NAME: &str = "NVIDIA A10G";
@@ -64,7 +64,12 @@ pub(crate) struct SimGpu {
 }
 
 impl SimGpu {
-    pub fn new(identity: GpuIdentity, spec: GpuSpec, weights_mib: u64, kv_block_kib: u64) -> SimGpu {
+    pub fn new(
+        identity: GpuIdentity,
+        spec: GpuSpec,
+        weights_mib: u64,
+        kv_block_kib: u64,
+    ) -> SimGpu {
         SimGpu {
             identity,
             spec,
@@ -88,12 +93,19 @@ impl SimGpu {
     }
 
     pub fn set_weights_mib(&self, mib: u64) {
-        self.weights_mib.store(mib, std::sync::atomic::Ordering::Relaxed);
+        self.weights_mib
+            .store(mib, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records a step that ended at `end`, computing for `busy`, with
     /// `batch_tokens` tokens in flight and `kv_blocks_used` blocks held.
-    pub fn record_step(&self, end: Instant, busy: Duration, batch_tokens: u32, kv_blocks_used: u32) {
+    pub fn record_step(
+        &self,
+        end: Instant,
+        busy: Duration,
+        batch_tokens: u32,
+        kv_blocks_used: u32,
+    ) {
         self.kv_blocks_used
             .store(kv_blocks_used, std::sync::atomic::Ordering::Relaxed);
         let second = self.second_of(end);
@@ -113,7 +125,10 @@ impl SimGpu {
     pub fn record_idle(&self, kv_blocks_used: u32) {
         self.kv_blocks_used
             .store(kv_blocks_used, std::sync::atomic::Ordering::Relaxed);
-        self.windows.lock().unwrap_or_else(|e| e.into_inner()).batch_tokens = 0;
+        self.windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .batch_tokens = 0;
     }
 
     fn second_of(&self, at: Instant) -> u64 {

@@ -78,7 +78,12 @@ pub(crate) struct EngineSpec {
 
 impl Engine {
     /// Starts the driver on the current runtime.
-    pub fn start(spec: EngineSpec, gpu: SimGpu, metrics: EngineMetrics, ctx: EngineContext) -> Engine {
+    pub fn start(
+        spec: EngineSpec,
+        gpu: SimGpu,
+        metrics: EngineMetrics,
+        ctx: EngineContext,
+    ) -> Engine {
         let (tx, rx) = mpsc::unbounded_channel();
         let gpu = Arc::new(gpu);
         let status = Arc::new(EngineStatus {
@@ -187,15 +192,21 @@ impl Driver {
             if !self.scheduler.has_work() {
                 self.publish_gauges();
                 self.gpu.record_idle(self.scheduler.kv_blocks_used());
-                let Some(new) = self.next_request().await else { break };
+                let Some(new) = self.next_request().await else {
+                    break;
+                };
                 self.scheduler.add(new);
                 step_start = Instant::now();
             }
             while let Ok(new) = self.rx.try_recv() {
                 self.scheduler.add(new);
             }
-            let Some(start) = self.hold_back(step_start).await else { break };
-            let Some(end) = self.step(start).await else { break };
+            let Some(start) = self.hold_back(step_start).await else {
+                break;
+            };
+            let Some(end) = self.step(start).await else {
+                break;
+            };
             let now = Instant::now();
             step_start = if now > end + RESYNC { now } else { end };
         }
@@ -242,9 +253,9 @@ impl Driver {
         let virtual_start = self.clock.offset(start);
         let slow = faults.slow_factor(start);
         let mut events = Vec::new();
-        let plan = self
-            .scheduler
-            .plan_step(virtual_start, slow, |slot, e| events.push((slot.clone(), e)));
+        let plan = self.scheduler.plan_step(virtual_start, slow, |slot, e| {
+            events.push((slot.clone(), e))
+        });
         self.apply_all(events.drain(..), start);
         self.count_scheduler_totals();
         self.publish_gauges();
@@ -252,7 +263,9 @@ impl Driver {
         self.sleep_until(end).await?;
         let produced = self
             .scheduler
-            .finish_step(self.clock.offset(end), |slot, e| events.push((slot.clone(), e)));
+            .finish_step(self.clock.offset(end), |slot, e| {
+                events.push((slot.clone(), e))
+            });
         self.apply_all(events.drain(..), end);
         self.account_step(&plan, end, produced);
         Some(end)
@@ -293,8 +306,13 @@ impl Driver {
                         t.scheduled = Some(wall);
                         t.cached_tokens = cached;
                     });
-                    self.metrics.prompt_tokens.inc_by(u64::from(slot.prompt_tokens));
-                    bump(&self.ctx.counters.prompt_tokens, u64::from(slot.prompt_tokens));
+                    self.metrics
+                        .prompt_tokens
+                        .inc_by(u64::from(slot.prompt_tokens));
+                    bump(
+                        &self.ctx.counters.prompt_tokens,
+                        u64::from(slot.prompt_tokens),
+                    );
                 }
                 slot.set_status(Status::Running);
             }
@@ -307,7 +325,14 @@ impl Driver {
                 self.token(slot, generated, at);
                 self.finish(slot, at, FinishReason::Length);
             }
-            SeqEvent::Aborted { .. } => self.finish(slot, at, FinishReason::Abort),
+            SeqEvent::Aborted { .. } => {
+                let reason = if slot.is_faulted() {
+                    FinishReason::Error
+                } else {
+                    FinishReason::Abort
+                };
+                self.finish(slot, at, reason);
+            }
         }
     }
 
@@ -397,7 +422,9 @@ impl Driver {
         self.metrics
             .prefix_queries
             .inc_by(prefix.queries - self.prefix_seen.queries);
-        self.metrics.prefix_hits.inc_by(prefix.hits - self.prefix_seen.hits);
+        self.metrics
+            .prefix_hits
+            .inc_by(prefix.hits - self.prefix_seen.hits);
         self.prefix_seen = prefix;
         let preemptions = self.scheduler.preemptions();
         self.metrics
@@ -415,7 +442,9 @@ impl Driver {
     fn account_step(&self, plan: &StepPlan, end: Instant, produced: u32) {
         self.metrics.generation_tokens.inc_by(u64::from(produced));
         bump(&self.ctx.counters.output_tokens, u64::from(produced));
-        self.metrics.iteration_tokens.observe(f64::from(plan.tokens()));
+        self.metrics
+            .iteration_tokens
+            .observe(f64::from(plan.tokens()));
         let host_gap = self
             .scheduler
             .costs()

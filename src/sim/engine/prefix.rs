@@ -55,7 +55,10 @@ impl PrefixCache {
 
     /// How many leading blocks of `hashes` are cached.
     pub fn hits(&self, hashes: &[u64]) -> usize {
-        hashes.iter().take_while(|h| self.present.contains(h)).count()
+        hashes
+            .iter()
+            .take_while(|h| self.present.contains(h))
+            .count()
     }
 
     /// Remembers the blocks of a prompt whose KV was computed.

@@ -226,7 +226,11 @@ impl<T> Scheduler<T> {
     }
 
     /// Removes the sequences `drop_it` picks, freeing their blocks.
-    pub fn abort_where(&mut self, mut drop_it: impl FnMut(&T) -> bool, mut on: impl FnMut(&T, SeqEvent)) {
+    pub fn abort_where(
+        &mut self,
+        mut drop_it: impl FnMut(&T) -> bool,
+        mut on: impl FnMut(&T, SeqEvent),
+    ) {
         let mut freed = 0;
         let mut report = |seq: &Seq<T>| {
             on(
@@ -258,7 +262,12 @@ impl<T> Scheduler<T> {
     /// Plans the step starting at `now` (virtual time): grows KV, preempts,
     /// admits, and prices it. `slow_factor` multiplies the step's cost
     /// (latency-spike faults; 1.0 normally).
-    pub fn plan_step(&mut self, now: Duration, slow_factor: f64, mut on: impl FnMut(&T, SeqEvent)) -> StepPlan {
+    pub fn plan_step(
+        &mut self,
+        now: Duration,
+        slow_factor: f64,
+        mut on: impl FnMut(&T, SeqEvent),
+    ) -> StepPlan {
         self.grow_or_preempt(&mut on);
         let prefill_tokens = self.admit(now, slow_factor, &mut on);
         let batch = self.running.len() as u32;
@@ -270,7 +279,9 @@ impl<T> Scheduler<T> {
         let scale = 1.0 + self.costs.slowdown_per_running * f64::from(batch.saturating_sub(1));
         let decode = self.costs.per_token.mul_f64(scale.max(0.0));
         let prefill = self.costs.prefill_per_token.saturating_mul(prefill_tokens);
-        let duration = (decode + prefill).mul_f64(slow_factor.max(0.0)).max(MIN_STEP);
+        let duration = (decode + prefill)
+            .mul_f64(slow_factor.max(0.0))
+            .max(MIN_STEP);
         StepPlan {
             duration,
             batch,
@@ -294,7 +305,12 @@ impl<T> Scheduler<T> {
             seq.generated += 1;
             produced += 1;
             if seq.generated < seq.max_tokens {
-                on(&seq.payload, SeqEvent::Token { generated: seq.generated });
+                on(
+                    &seq.payload,
+                    SeqEvent::Token {
+                        generated: seq.generated,
+                    },
+                );
                 return true;
             }
             prefix.insert(&seq.hashes);
@@ -336,7 +352,9 @@ impl<T> Scheduler<T> {
                 continue;
             }
             // Preempt the newest; when that is this sequence, it goes too.
-            let Some(mut victim) = self.running.pop() else { break };
+            let Some(mut victim) = self.running.pop() else {
+                break;
+            };
             self.free_blocks += victim.blocks;
             victim.blocks = 0;
             victim.phase = Phase::Waiting;
@@ -352,7 +370,9 @@ impl<T> Scheduler<T> {
     fn admit(&mut self, now: Duration, slow_factor: f64, on: &mut impl FnMut(&T, SeqEvent)) -> u32 {
         let mut prefill_tokens: u32 = 0;
         while self.running.len() < self.limits.max_num_seqs {
-            let Some(seq) = self.waiting.front() else { break };
+            let Some(seq) = self.waiting.front() else {
+                break;
+            };
             // A preempted sequence recomputes what it had generated.
             let context = seq.prompt.saturating_add(seq.generated);
             let hit_blocks = self.prefix.hits(&seq.hashes) as u32;
@@ -365,7 +385,9 @@ impl<T> Scheduler<T> {
             if need > self.free_blocks || over_budget {
                 break;
             }
-            let Some(mut seq) = self.waiting.pop_front() else { break };
+            let Some(mut seq) = self.waiting.pop_front() else {
+                break;
+            };
             self.free_blocks -= need;
             seq.blocks = need;
             seq.phase = Phase::Prefill {
@@ -523,13 +545,21 @@ mod tests {
         assert!(s.preemptions() >= 1);
         for id in [0, 1] {
             let generated = log.iter().find_map(|(_, i, e)| match e {
-                SeqEvent::Finished { generated, preemptions } if *i == id => Some((*generated, *preemptions)),
+                SeqEvent::Finished {
+                    generated,
+                    preemptions,
+                } if *i == id => Some((*generated, *preemptions)),
                 _ => None,
             });
             assert_eq!(generated.map(|g| g.0), Some(8), "seq {id} completes");
         }
         let rescheduled = log.iter().any(|(_, id, e)| {
-            *id == 1 && *e == SeqEvent::Scheduled { cached: 0, first: false }
+            *id == 1
+                && *e
+                    == SeqEvent::Scheduled {
+                        cached: 0,
+                        first: false,
+                    }
         });
         assert!(rescheduled);
         assert_eq!(s.kv_usage(), 0.0);
@@ -564,7 +594,13 @@ mod tests {
         });
         assert_eq!(cached, Some(8), "two full blocks hit");
         assert_eq!(second.prefill_tokens, 2);
-        assert_eq!(s.prefix_stats(), PrefixStats { queries: 20, hits: 8 });
+        assert_eq!(
+            s.prefix_stats(),
+            PrefixStats {
+                queries: 20,
+                hits: 8
+            }
+        );
     }
 
     #[test]

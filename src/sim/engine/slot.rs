@@ -62,6 +62,7 @@ pub(crate) struct SeqSlot {
     /// Set when the engine kept decoding after the client left (the
     /// orphaned-work fault).
     orphaned: AtomicBool,
+    faulted: AtomicBool,
     /// When the last token was produced, in nanoseconds of the engine's
     /// clock (driver only; for inter-token latency).
     last_token_nanos: AtomicU64,
@@ -70,7 +71,12 @@ pub(crate) struct SeqSlot {
 }
 
 impl SeqSlot {
-    pub fn new(seq: u64, prompt_tokens: u32, max_tokens: u32, traceparent: Option<TraceParent>) -> SeqSlot {
+    pub fn new(
+        seq: u64,
+        prompt_tokens: u32,
+        max_tokens: u32,
+        traceparent: Option<TraceParent>,
+    ) -> SeqSlot {
         SeqSlot {
             seq,
             prompt_tokens,
@@ -80,6 +86,7 @@ impl SeqSlot {
             status: AtomicU8::new(Status::Queued as u8),
             cancelled: AtomicBool::new(false),
             orphaned: AtomicBool::new(false),
+            faulted: AtomicBool::new(false),
             last_token_nanos: AtomicU64::new(0),
             notify: Notify::new(),
             times: Mutex::new(SlotTimes {
@@ -114,6 +121,16 @@ impl SeqSlot {
 
     pub fn mark_orphaned(&self) -> bool {
         !self.orphaned.swap(true, Ordering::AcqRel)
+    }
+
+    /// A fault broke this request's answer (its end is an error, not an
+    /// abort by the client).
+    pub fn mark_faulted(&self) {
+        self.faulted.store(true, Ordering::Release);
+    }
+
+    pub fn is_faulted(&self) -> bool {
+        self.faulted.load(Ordering::Acquire)
     }
 
     pub fn is_orphaned(&self) -> bool {
