@@ -117,7 +117,7 @@ memory() {
 
 streaming() {
   local port; port=$(free_port)
-  "$BIN" serve-sim --listen "127.0.0.1:$port" --ttft 20ms --per-token 5ms --slowdown 0 --max-num-seqs 4096 2>/dev/null &
+  "$BIN" serve-sim --listen "127.0.0.1:$port" --ttft 20ms --per-token 5ms --slowdown 0 --prefill-per-token 0s --max-num-seqs 4096 2>/dev/null &
   wait_port "$port"
   echo "== streaming: closed sweep against serve-sim (ttft 20ms, 5ms/token, 64 tokens, no slowdown)"
   cat > "$WORK/plan.toml" <<PLAN
@@ -146,7 +146,7 @@ PY
 
 accuracy() {
   local port; port=$(free_port)
-  "$BIN" serve-sim --listen "127.0.0.1:$port" --ttft 50ms --per-token 5ms --slowdown 0 2>/dev/null &
+  "$BIN" serve-sim --listen "127.0.0.1:$port" --ttft 50ms --per-token 5ms --slowdown 0 --prefill-per-token 0s 2>/dev/null &
   wait_port "$port"
   echo "== accuracy: constant 120 req/s for 60 s; the simulator answers 20 tokens in 50ms + 19×5ms = 145ms"
   cat > "$WORK/plan.toml" <<PLAN

@@ -254,7 +254,6 @@ fn ttft_bucket_width(seconds: f64) -> f64 {
 /// The median TTFT Prometheus derives from the simulator's histogram
 /// agrees with the clients' median within one bucket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the engine's TTFT histogram"]
 async fn prometheus_median_ttft_agrees_with_the_clients() {
     let held = exclusive().await;
     // TTFT 30 ms: the middle of the (20 ms, 40 ms] bucket.

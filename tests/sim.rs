@@ -810,3 +810,123 @@ async fn stop_ends_open_streams_and_returns_promptly() {
     })
     .await;
 }
+
+/// The value of the first sample of `family` in an exposition text.
+fn sample(text: &str, family: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(family) && l[family.len()..].starts_with(['{', ' ']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {family} in\n{text}"))
+}
+
+fn chat_with_prompt(prompt: &str, max_tokens: u32) -> Value {
+    json!({"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens})
+}
+
+/// A repeated prompt is served from the prefix cache (vLLM's queries and
+/// hits counters, in tokens).
+#[tokio::test]
+async fn a_repeated_prompt_hits_the_prefix_cache() {
+    let _exclusive = crate::util::exclusive().await;
+    bounded(async {
+        let server = start(fast()).await;
+        let prompt: String = (0..64).map(|i| format!("w{i} ")).collect();
+        for _ in 0..3 {
+            let (status, _) = server
+                .post_json("/v1/chat/completions", &chat_with_prompt(&prompt, 2))
+                .await;
+            assert_eq!(status, 200);
+        }
+        let (_, text) = server.get_text("/metrics").await;
+        assert_eq!(sample(&text, "vllm:prefix_cache_queries_total"), 3.0 * 64.0);
+        // The first request computes every block; the next two find the
+        // three full blocks before the last (always computed) token... and
+        // the fourth block up to that token.
+        assert_eq!(sample(&text, "vllm:prefix_cache_hits_total"), 2.0 * 63.0);
+        server.stop().await;
+    })
+    .await;
+}
+
+/// A KV cache too small for the batch preempts requests, which recompute
+/// and still finish.
+#[tokio::test]
+async fn kv_exhaustion_preempts_and_every_request_still_finishes() {
+    let _exclusive = crate::util::exclusive().await;
+    bounded(async {
+        let server = start(SimConfig {
+            kv_blocks: 12,
+            ..fast()
+        })
+        .await;
+        let sends = (0..6).map(|i| {
+            let prompt: String = (0..20).map(|k| format!("r{i}w{k} ")).collect();
+            let body = chat_with_prompt(&prompt, 30);
+            let server = &server;
+            async move { server.post_json("/v1/chat/completions", &body).await }
+        });
+        for (status, body) in futures_util::future::join_all(sends).await {
+            assert_eq!(status, 200);
+            assert_eq!(body["usage"]["completion_tokens"], 30);
+        }
+        let (_, text) = server.get_text("/metrics").await;
+        assert!(sample(&text, "vllm:num_preemptions_total") > 0.0, "{text}");
+        assert_eq!(sample(&text, "vllm:kv_cache_usage_perc"), 0.0);
+        server.stop().await;
+    })
+    .await;
+}
+
+/// The simulated DCGM exporter follows the batch: utilisation and
+/// framebuffer use rise while requests run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dcgm_gpu_readings_follow_the_load() {
+    let _exclusive = crate::util::exclusive().await;
+    bounded(async {
+        let server = start(SimConfig {
+            dcgm_listen: Some("127.0.0.1:0".parse().unwrap()),
+            per_token: Duration::from_millis(5),
+            ..fast()
+        })
+        .await;
+        let dcgm = server.server.dcgm_url().expect("a DCGM listener");
+        let read = |client: reqwest::Client, url: String| async move {
+            let text = client.get(url).send().await.unwrap().text().await.unwrap();
+            (
+                sample(&text, "DCGM_FI_DEV_GPU_UTIL"),
+                sample(&text, "DCGM_FI_DEV_FB_USED"),
+            )
+        };
+        let (idle_util, idle_fb) = read(server.client.clone(), dcgm.clone()).await;
+        assert_eq!(idle_util, 0.0);
+        // 40 streams of 800 tokens at 5 ms keep the engine busy for 4 s.
+        let prompt: String = (0..200).map(|k| format!("w{k} ")).collect();
+        let mut body = chat_with_prompt(&prompt, 800);
+        body["stream"] = json!(true);
+        let streams: Vec<_> = (0..40)
+            .map(|_| {
+                let client = server.client.clone();
+                let url = server.url("/v1/chat/completions");
+                let body = body.to_string();
+                tokio::spawn(async move {
+                    let r = client.post(url).body(body).header("content-type", "application/json");
+                    r.send().await.unwrap().bytes().await.unwrap()
+                })
+            })
+            .collect();
+        let (mut util, mut fb) = (0.0, 0.0);
+        while util == 0.0 || fb <= idle_fb {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            (util, fb) = read(server.client.clone(), dcgm.clone()).await;
+        }
+        assert!(util > 10.0 && util <= 100.0, "util {util}");
+        // 40 × (200 + tokens so far) tokens of KV at 128 KiB each: > 1 GiB.
+        assert!(fb - idle_fb > 1000.0, "fb {fb} vs idle {idle_fb}");
+        for stream in streams {
+            stream.abort();
+        }
+        server.stop().await;
+    })
+    .await;
+}

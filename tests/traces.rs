@@ -108,7 +108,11 @@ async fn a_stream_through_the_router_arrives_chunk_by_chunk() {
     let backend = util::sim(util::exact_sim(10, 20)).await;
     let router = router(vec![backend.base_url()], disabled()).await;
 
-    let mut response = post_chat(&router.base_url(), &chat("m", 20, true)).await;
+    let mut response = post_chat(
+        &router.base_url(),
+        &chat(infercheck::sim::DEFAULT_MODEL, 20, true),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let first = response.chunk().await.unwrap().expect("a first chunk");
@@ -350,4 +354,182 @@ async fn an_endpoint_turns_export_on_at_its_v1_traces_path() {
     tracing.shutdown().await.unwrap();
     assert!(!Tracing::disabled(1).is_enabled());
     receiver.stop().await;
+}
+
+/// Sends `n` streaming requests with fresh trace contexts through `base_url`
+/// (a few at a time); returns the trace ids and the span ids sent.
+async fn traced_requests(base_url: &str, n: u64) -> Vec<TraceParent> {
+    let client = reqwest::Client::new();
+    let parents: Vec<TraceParent> = (1..=n)
+        .map(|i| TraceParent {
+            trace_id: (u128::from(i) << 64) | 0xabcd,
+            parent_span_id: 0x1000 + i,
+            sampled: true,
+        })
+        .collect();
+    for batch in parents.chunks(20) {
+        let sends = batch.iter().map(|p| {
+            let client = client.clone();
+            let url = format!("{base_url}/v1/chat/completions");
+            async move {
+                let response = client
+                    .post(url)
+                    .header("traceparent", p.header())
+                    .header("content-type", "application/json")
+                    .body(chat(infercheck::sim::DEFAULT_MODEL, 3, true).to_string())
+                    .send()
+                    .await
+                    .expect("the request is answered");
+                assert_eq!(response.status(), 200);
+                response.bytes().await.expect("the stream ends");
+            }
+        });
+        futures_util::future::join_all(sends).await;
+    }
+    parents
+}
+
+/// Router mode end to end: every trace reads caller → router → engine →
+/// queue/prefill/decode, with the caller's trace id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_chain_router_engine_and_phases_under_the_callers_trace() {
+    let _exclusive = util::exclusive().await;
+    let receiver = OtlpReceiver::start(any_port()).await.unwrap();
+    let config = SimConfig {
+        otlp_endpoint: Some(receiver.endpoint()),
+        ..util::exact_sim(5, 1)
+    };
+    let cluster = infercheck::sim::SimCluster::start(any_port(), config, 2)
+        .await
+        .unwrap();
+    let parents = traced_requests(&cluster.base_url(), 20).await;
+    cluster.flush_spans().await.unwrap();
+    for parent in &parents {
+        let spans = receiver.trace(parent.trace_id).expect("the trace arrived");
+        let by_name = |name: &str| {
+            spans
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
+        };
+        let router = by_name("router");
+        let engine = by_name("engine");
+        assert_eq!(router.parent_span_id, Some(parent.parent_span_id));
+        assert_eq!(engine.parent_span_id, Some(router.span_id));
+        for phase in ["queue", "prefill", "decode"] {
+            assert_eq!(
+                by_name(phase).parent_span_id,
+                Some(engine.span_id),
+                "{phase}"
+            );
+        }
+        assert!(router.start_unix_nanos <= engine.start_unix_nanos);
+        assert!(engine.end_unix_nanos <= router.end_unix_nanos);
+        assert_eq!(engine.service_name, "infercheck-sim");
+        assert_eq!(router.service_name, "infercheck-router");
+    }
+    cluster.stop().await;
+    receiver.stop().await;
+}
+
+/// With a 10% span drop fraction about 10% of the child spans are missing,
+/// while every trace still arrives with its engine span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_percent_span_drop_loses_about_ten_percent_of_spans() {
+    let _exclusive = util::exclusive().await;
+    let receiver = OtlpReceiver::start(any_port()).await.unwrap();
+    let config = SimConfig {
+        otlp_endpoint: Some(receiver.endpoint()),
+        faults: infercheck::sim::Faults {
+            span_drop_rate: 0.1,
+            ..Default::default()
+        },
+        ..util::exact_sim(2, 1)
+    };
+    let server = util::sim(config).await;
+    let parents = traced_requests(&server.base_url(), 400).await;
+    server.flush_spans().await.unwrap();
+    let mut children = 0;
+    for parent in &parents {
+        let spans = receiver.trace(parent.trace_id).expect("the trace arrived");
+        assert!(spans.iter().any(|s| s.name == "engine"));
+        children += spans.iter().filter(|s| s.name != "engine").count();
+    }
+    let expected = 3 * parents.len();
+    let missing = (expected - children) as f64 / expected as f64;
+    // 1200 draws at p = 0.1: the standard deviation is under 0.9%.
+    assert!((0.07..=0.13).contains(&missing), "missing {missing}");
+    server.stop().await;
+    receiver.stop().await;
+}
+
+/// The modelled timings of one request, from its spans: prefill and
+/// decode durations in nanoseconds.
+fn modelled(spans: &[infercheck::otlp::ReceivedSpan]) -> (u64, u64) {
+    let length = |name: &str| {
+        let s = spans.iter().find(|s| s.name == name).expect("span");
+        s.end_unix_nanos - s.start_unix_nanos
+    };
+    (length("prefill"), length("decode"))
+}
+
+/// Texts and modelled timings of `n` requests sent one after another to a
+/// fresh simulator with `seed` (prompts of growing length).
+async fn one_by_one(seed: u64, n: u64) -> Vec<(String, (u64, u64))> {
+    let receiver = OtlpReceiver::start(any_port()).await.unwrap();
+    let config = SimConfig {
+        seed,
+        otlp_endpoint: Some(receiver.endpoint()),
+        prefill_per_token: Duration::from_micros(100),
+        ..util::exact_sim(7, 3)
+    };
+    let server = util::sim(config).await;
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    for i in 1..=n {
+        let parent = TraceParent {
+            trace_id: u128::from(i),
+            parent_span_id: i,
+            sampled: true,
+        };
+        // Distinct words: no prefix-cache hits between requests.
+        let prompt: String = (0..i * 40).map(|k| format!("r{i}w{k} ")).collect();
+        let body = json!({"messages": [{"role": "user", "content": prompt}], "max_tokens": 5 + i});
+        let response = client
+            .post(format!("{}/v1/chat/completions", server.base_url()))
+            .header("traceparent", parent.header())
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        let text = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        out.push((text, parent.trace_id));
+    }
+    server.flush_spans().await.unwrap();
+    let result = out
+        .into_iter()
+        .map(|(text, id)| (text, modelled(&receiver.trace(id).expect("trace"))))
+        .collect();
+    server.stop().await;
+    receiver.stop().await;
+    result
+}
+
+/// The same seed and request sequence give the same token streams and the
+/// same modelled timings; another seed gives other text.
+#[tokio::test]
+async fn the_same_seed_and_requests_give_the_same_text_and_modelled_timings() {
+    let _exclusive = util::exclusive().await;
+    let first = one_by_one(9, 4).await;
+    let second = one_by_one(9, 4).await;
+    assert_eq!(first, second);
+    // Prefill grows with the prompt (100 µs a word, 40 more words each time).
+    assert!(first.windows(2).all(|w| w[1].1.0 > w[0].1.0), "{first:?}");
+    let other = one_by_one(10, 4).await;
+    assert_ne!(first[0].0, other[0].0);
 }
