@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod engine;
+mod faults;
 mod plan;
 mod prometheus;
 mod report;

@@ -123,9 +123,9 @@ pub(crate) async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 pub(crate) async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let patch: FaultsPatch = match serde_json::from_slice(&body) {
+    let patch = match parse_patch(&body) {
         Ok(patch) => patch,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("invalid faults: {e}")),
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
     };
     let current = shared.faults();
     match apply(&current, patch, Instant::now()) {
@@ -136,6 +136,29 @@ pub(crate) async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -
         }
         Err(message) => error_response(StatusCode::BAD_REQUEST, &message),
     }
+}
+
+/// The patch in `body`, or an error naming the field at fault: serde names
+/// an unknown field but not one of the wrong type (`"error_rate":"high"`),
+/// so the fields are tried one by one to find it.
+fn parse_patch(body: &[u8]) -> Result<FaultsPatch, String> {
+    use serde_json::{Map, Value};
+    serde_json::from_slice(body).map_err(|e| {
+        let culprit = serde_json::from_slice::<Map<String, Value>>(body)
+            .ok()
+            .and_then(|fields| {
+                fields.into_iter().find_map(|(name, value)| {
+                    let alone = Value::Object(Map::from_iter([(name.clone(), value)]));
+                    serde_json::from_value::<FaultsPatch>(alone)
+                        .is_err()
+                        .then_some(name)
+                })
+            });
+        match culprit {
+            Some(name) => format!("invalid faults: {name}: {e}"),
+            None => format!("invalid faults: {e}"),
+        }
+    })
 }
 
 fn view(faults: &Faults) -> Response {
@@ -331,5 +354,9 @@ mod tests {
         let err = apply(&s, patch(r#"{"cold_start":"soon"}"#), now).unwrap_err();
         assert!(err.contains("cold_start"), "{err}");
         assert!(serde_json::from_str::<FaultsPatch>(r#"{"nope":1}"#).is_err());
+        let err = parse_patch(br#"{"error_status":503,"error_rate":"high"}"#).unwrap_err();
+        assert!(err.contains("error_rate:"), "{err}");
+        let err = parse_patch(br#"{"stall":{"length":5}}"#).unwrap_err();
+        assert!(err.contains("stall:"), "{err}");
     }
 }
