@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod engine;
 mod faults;
+mod nvml;
 mod plan;
 mod prometheus;
 mod report;
