@@ -267,6 +267,7 @@ mod tests {
             error,
             in_flight: 4,
             worker_was_ready: true,
+            trace_id: 0,
         }
     }
 

@@ -8,8 +8,9 @@ use crate::load::Step;
 use crate::plan::threshold::{Metric, format_value};
 use crate::plan::{Plan, Threshold};
 use crate::report::{
-    GeneratorHealth, IntervalSummary, ModelReport, Outcome, PhaseReport, Report, SCHEMA_VERSION,
-    StatsBlock, StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool, Verdict,
+    CoverageGroup, GeneratorHealth, IntervalSummary, ModelReport, Outcome, PhaseReport, Report,
+    SCHEMA_VERSION, StatsBlock, StepReport, Summary, Target, ThresholdResult, ThresholdStatus,
+    Tool, TraceReport, Verdict,
 };
 use crate::stats::{MetricSet, Series};
 
@@ -35,19 +36,22 @@ pub struct RunRecord<'a> {
     /// Generator CPU in cores busy, one sample a second.
     pub generator_cpu: Series,
     pub cores_available: u64,
+    /// Trace coverage, when the plan asked for it (`traces::finish`).
+    pub traces: Option<TraceReport>,
 }
 
 pub fn build_report(record: &RunRecord<'_>) -> Report {
     let phases = phase_reports(record);
     let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
     let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
-    let thresholds = evaluate_all(
-        record.plan,
-        &overall,
-        &phases,
-        &models,
-        &record.aggregator.intervals,
-    );
+    let judged = Judged {
+        overall: &overall,
+        phases: &phases,
+        models: &models,
+        intervals: &record.aggregator.intervals,
+        traces: record.traces.as_ref(),
+    };
+    let thresholds = evaluate_all(record.plan, &judged);
     let generator = generator_health(record);
     let verdict = verdict(record, &thresholds, &generator);
     Report {
@@ -73,6 +77,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         generator,
         intervals: record.aggregator.intervals.clone(),
         series: vec![record.generator_cpu.clone()],
+        traces: record.traces.clone(),
     }
 }
 
@@ -183,37 +188,62 @@ fn model_reports(plan: &Plan, agg: &Aggregator, elapsed_s: f64) -> Vec<ModelRepo
         .collect()
 }
 
-fn evaluate_all(
-    plan: &Plan,
-    overall: &StatsBlock,
-    phases: &[PhaseReport],
-    models: &[ModelReport],
-    intervals: &[IntervalSummary],
-) -> Vec<ThresholdResult> {
+/// What thresholds are judged on.
+struct Judged<'a> {
+    overall: &'a StatsBlock,
+    phases: &'a [PhaseReport],
+    models: &'a [ModelReport],
+    intervals: &'a [IntervalSummary],
+    traces: Option<&'a TraceReport>,
+}
+
+fn evaluate_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult> {
+    let (intervals, traces) = (judged.intervals, judged.traces);
     let mut results: Vec<ThresholdResult> = plan
         .thresholds
         .iter()
-        .map(|t| evaluate(t, "run", overall, peak_rps(intervals, None)))
+        .map(|t| match t.metric.is_trace() {
+            true => evaluate_trace(t, "run", traces, None),
+            false => evaluate(t, "run", judged.overall, peak_rps(intervals, None)),
+        })
         .collect();
-    for (phase, report) in plan.phases.iter().zip(phases) {
+    for (i, (phase, report)) in plan.phases.iter().zip(judged.phases).enumerate() {
         let peak = peak_rps(intervals, Some(&phase.name));
-        results.extend(
-            phase
-                .thresholds
-                .iter()
-                .map(|t| evaluate(t, &phase.name, &report.stats, peak)),
-        );
+        let group = traces.and_then(|t| t.by_phase.get(i));
+        results.extend(phase.thresholds.iter().map(|t| match t.metric.is_trace() {
+            true => evaluate_trace(t, &phase.name, traces, Some(group)),
+            false => evaluate(t, &phase.name, &report.stats, peak),
+        }));
     }
-    for (model, report) in plan.models.iter().zip(models) {
+    for (i, (model, report)) in plan.models.iter().zip(judged.models).enumerate() {
         let scope = format!("model {}", model.name);
-        results.extend(
-            model
-                .thresholds
-                .iter()
-                .map(|t| evaluate(t, &scope, &report.stats, None)),
-        );
+        let group = traces.and_then(|t| t.by_model.get(i));
+        results.extend(model.thresholds.iter().map(|t| match t.metric.is_trace() {
+            true => evaluate_trace(t, &scope, traces, Some(group)),
+            false => evaluate(t, &scope, &report.stats, None),
+        }));
     }
     results
+}
+
+/// Judges a trace threshold on the look-ups: the run's figures, or with
+/// `group` a phase's or model's (which know coverage, not missing spans).
+/// NO DATA when no trace was checked.
+pub fn evaluate_trace(
+    threshold: &Threshold,
+    scope: &str,
+    traces: Option<&TraceReport>,
+    group: Option<Option<&CoverageGroup>>,
+) -> ThresholdResult {
+    let achieved = match (threshold.metric, group) {
+        (Metric::TraceCoverage, None) => traces.and_then(|t| t.coverage),
+        (Metric::TraceCoverage, Some(group)) => group.and_then(|g| g.coverage),
+        (Metric::MissingSpans, None) => traces
+            .filter(|t| t.checked > 0)
+            .map(|t| t.missing_spans as f64),
+        _ => None,
+    };
+    judged(threshold, scope, achieved)
 }
 
 /// Evaluates one threshold against a group's statistics. A metric with
@@ -225,7 +255,14 @@ pub fn evaluate(
     stats: &StatsBlock,
     peak_rps: Option<f64>,
 ) -> ThresholdResult {
-    let achieved = metric_value(threshold.metric, stats, peak_rps);
+    judged(
+        threshold,
+        scope,
+        metric_value(threshold.metric, stats, peak_rps),
+    )
+}
+
+fn judged(threshold: &Threshold, scope: &str, achieved: Option<f64>) -> ThresholdResult {
     let status = match achieved {
         None => ThresholdStatus::NoData,
         Some(v) if threshold.op.holds(v, threshold.bound) => ThresholdStatus::Pass,
@@ -268,6 +305,8 @@ fn metric_value(metric: Metric, stats: &StatsBlock, peak_rps: Option<f64>) -> Op
         Metric::PeakRps => peak_rps,
         Metric::OutputTokensPerS => (stats.duration_s > 0.0).then_some(stats.output_tokens_per_s),
         Metric::Requests => Some(stats.requests as f64),
+        // Judged by `evaluate_trace` once the look-ups are done.
+        Metric::TraceCoverage | Metric::MissingSpans => None,
     }
 }
 

@@ -52,6 +52,14 @@ pub struct RunArgs {
     /// Do not print the live progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Check trace coverage through an embedded OTLP/HTTP receiver listening
+    /// here (e.g. 127.0.0.1:4318); point the target's OTLP exporter at it.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_listen: Option<SocketAddr>,
+    /// The embedded simulator's configuration when the plan names no target
+    /// (library callers and tests; it serves the plan's models). Not a flag.
+    #[arg(skip)]
+    pub simulator: Option<Box<crate::sim::SimConfig>>,
 }
 
 impl RunArgs {
@@ -63,6 +71,8 @@ impl RunArgs {
             out,
             duration_scale: 1.0,
             quiet: true,
+            otlp_listen: None,
+            simulator: None,
         }
     }
 }

@@ -17,5 +17,6 @@ pub mod report;
 pub mod runner;
 pub mod sim;
 pub mod stats;
+pub mod traces;
 
 pub use runner::run;

@@ -493,7 +493,7 @@ fn json_round_trips_to_an_equal_report() {
     }
 }
 
-fn schema() -> serde_json::Value {
+pub(crate) fn schema() -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/report-schema.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -501,7 +501,7 @@ fn schema() -> serde_json::Value {
 /// The published schema lets readers ignore unknown fields (adding an
 /// optional field does not bump schema_version); this copy forbids them,
 /// so a field added to the model but not documented fails the test.
-fn strict(mut schema: serde_json::Value) -> serde_json::Value {
+pub(crate) fn strict(mut schema: serde_json::Value) -> serde_json::Value {
     fn close(node: &mut serde_json::Value) {
         match node {
             serde_json::Value::Object(map) => {

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod coverage;
 mod engine;
 mod faults;
 mod nvml;

@@ -156,13 +156,16 @@ impl Client {
         })
     }
 
-    /// Sends `body` and times the exchange. Gaps between content chunks go
-    /// into `itl`. `cancelled` is the worker's one cancellation future,
-    /// polled here so no waiter is registered per request. Never fails:
-    /// failures are an `error` in the timing.
+    /// Sends `body` (with a `traceparent` header when given) and times the
+    /// exchange. Gaps between content chunks go into `itl`. `cancelled` is
+    /// the worker's one cancellation future, polled here so no waiter is
+    /// registered per request. Never fails: failures are an `error` in the
+    /// timing.
+    #[allow(clippy::too_many_arguments)] // per-worker state, passed not shared
     pub async fn send(
         &self,
         body: Bytes,
+        traceparent: Option<&HeaderValue>,
         clock: &Clock,
         cancelled: Pin<&mut WaitForCancellationFutureOwned>,
         connection: &mut Connection,
@@ -175,7 +178,15 @@ impl Client {
         };
         let exchange = tokio::time::timeout(
             self.endpoint.timeout,
-            self.exchange(body, clock, &mut timing, connection, parser, itl),
+            self.exchange(
+                body,
+                traceparent,
+                clock,
+                &mut timing,
+                connection,
+                parser,
+                itl,
+            ),
         );
         let result = tokio::select! {
             result = exchange => result.unwrap_or(Err(ErrorKind::Timeout)),
@@ -190,9 +201,11 @@ impl Client {
         timing
     }
 
+    #[allow(clippy::too_many_arguments)] // per-worker state, passed not shared
     async fn exchange(
         &self,
         body: Bytes,
+        traceparent: Option<&HeaderValue>,
         clock: &Clock,
         timing: &mut Timing,
         connection: &mut Connection,
@@ -200,8 +213,11 @@ impl Client {
         itl: &mut Histogram,
     ) -> Result<(), ErrorKind> {
         let mut response = match &self.transport {
-            Transport::Direct(direct) => self.send_direct(direct, body, connection).await?,
-            Transport::Pooled(http) => self.send_pooled(http, body).await?,
+            Transport::Direct(direct) => {
+                self.send_direct(direct, body, traceparent, connection)
+                    .await?
+            }
+            Transport::Pooled(http) => self.send_pooled(http, body, traceparent).await?,
         };
         timing.status = response.status();
         if !(200..300).contains(&timing.status) {
@@ -224,9 +240,13 @@ impl Client {
         &self,
         http: &reqwest::Client,
         body: Bytes,
+        traceparent: Option<&HeaderValue>,
     ) -> Result<Response, ErrorKind> {
         let endpoint = &*self.endpoint;
         let mut request = http.request(endpoint.method.clone(), endpoint.url.clone());
+        if let Some(value) = traceparent {
+            request = request.header(TRACEPARENT, value.clone());
+        }
         if !body.is_empty() {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -246,13 +266,19 @@ impl Client {
         &self,
         direct: &Direct,
         body: Bytes,
+        traceparent: Option<&HeaderValue>,
         connection: &mut Connection,
     ) -> Result<Response, ErrorKind> {
         // A kept-alive connection the server closed meanwhile fails at once;
         // that is not the target refusing work, so retry once on a fresh one.
         let reused = connection.sender.is_some();
-        match self.try_direct(direct, body.clone(), connection).await {
-            Err(ErrorKind::Connect) if reused => self.try_direct(direct, body, connection).await,
+        match self
+            .try_direct(direct, body.clone(), traceparent, connection)
+            .await
+        {
+            Err(ErrorKind::Connect) if reused => {
+                self.try_direct(direct, body, traceparent, connection).await
+            }
             other => other,
         }
     }
@@ -261,6 +287,7 @@ impl Client {
         &self,
         direct: &Direct,
         body: Bytes,
+        traceparent: Option<&HeaderValue>,
         connection: &mut Connection,
     ) -> Result<Response, ErrorKind> {
         let sender = connection.ready(&direct.authority).await?;
@@ -274,6 +301,9 @@ impl Client {
                 reqwest::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+        }
+        if let Some(value) = traceparent {
+            headers.insert(TRACEPARENT, value.clone());
         }
         match sender.send_request(request).await {
             Ok(response) => Ok(Response::Direct(response)),
@@ -342,6 +372,9 @@ impl Response {
         }
     }
 }
+
+/// W3C Trace Context's header (see `traces::id`).
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 fn default_headers(plan: &Plan) -> Result<HeaderMap, ClientError> {
     let mut headers = HeaderMap::new();

@@ -18,6 +18,7 @@ use super::schedule::{self, Arrivals, Step, StepLoad};
 use super::{Client, Clock, Outcome, RequestSet, Slot, WorkerThreads, sse};
 use crate::plan::Plan;
 use crate::stats::Histogram;
+use crate::traces::RequestTracer;
 
 /// Messages from the engine to the aggregator (the single owner of run state).
 #[derive(Debug)]
@@ -90,6 +91,8 @@ struct StepCtx {
     tx: mpsc::Sender<Event>,
     models: usize,
     seed: u64,
+    /// Share of requests that carry a `traceparent`; `None`: no tracing.
+    trace_fraction: Option<f64>,
 }
 
 /// Runs every phase of `plan` back to back, then waits for the last
@@ -128,6 +131,7 @@ pub async fn drive(
                 tx: tx.clone(),
                 models: plan.models.len(),
                 seed: plan.workload.seed,
+                trace_fraction: plan.traces.as_ref().map(|t| t.sample_fraction),
             });
             let _ = tx
                 .send(Event::StepStarted {
@@ -417,9 +421,11 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
     // One cancellation waiter for the worker's life, not one per request.
     let mut cancelled = Box::pin(ctx.cancel.clone().cancelled_owned());
     let mut itl: Vec<Option<Histogram>> = vec![None; ctx.models];
+    let mut tracer = ctx.trace_fraction.map(RequestTracer::new);
     while let Some(ticket) = source.next(&ctx, &mut rng, cancelled.as_mut()).await {
         let prepared = ctx.requests.pick(&mut rng);
         let model = prepared.model;
+        let trace = tracer.as_mut().and_then(RequestTracer::draw);
         let in_flight = ctx.in_flight.enter();
         let histogram = itl[usize::from(model)].get_or_insert_with(Histogram::new);
         let body = prepared.body.clone();
@@ -427,6 +433,7 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
             .client
             .send(
                 body,
+                trace.as_ref().map(|(_, header)| header),
                 &ctx.clock,
                 cancelled.as_mut(),
                 &mut connection,
@@ -452,6 +459,7 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
             error: timing.error,
             in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
             worker_was_ready: ticket.worker_was_ready,
+            trace_id: trace.map_or(0, |(id, _)| id),
         };
         if ctx.tx.send(Event::Outcome(outcome)).await.is_err() {
             break;

@@ -103,6 +103,9 @@ pub struct Outcome {
     /// A worker was free before the intended time (open model), so any
     /// schedule lag is the generator's own, not the target's backpressure.
     pub worker_was_ready: bool,
+    /// The trace id of the `traceparent` the request carried; 0 when it
+    /// carried none (see `traces`).
+    pub trace_id: u128,
 }
 
 impl Outcome {
@@ -174,6 +177,7 @@ mod tests {
             error: None,
             in_flight: 1,
             worker_was_ready: true,
+            trace_id: 0,
         }
     }
 

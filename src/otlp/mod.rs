@@ -104,6 +104,11 @@ impl OtlpReceiver {
         self.store.trace(trace_id)
     }
 
+    /// Whether any span of `trace_id` arrived (no copy of the spans).
+    pub fn has_trace(&self, trace_id: u128) -> bool {
+        self.store.has_trace(trace_id)
+    }
+
     /// Every trace id received, ascending.
     pub fn trace_ids(&self) -> Vec<u128> {
         self.store.trace_ids()

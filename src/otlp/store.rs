@@ -121,6 +121,10 @@ impl Store {
         self.lock().traces.get(&trace_id).cloned()
     }
 
+    pub fn has_trace(&self, trace_id: u128) -> bool {
+        self.lock().traces.contains_key(&trace_id)
+    }
+
     /// Every trace id held, ascending.
     pub fn trace_ids(&self) -> Vec<u128> {
         let mut ids: Vec<u128> = self.lock().traces.keys().copied().collect();

@@ -11,6 +11,7 @@ mod error;
 pub mod raw;
 mod resolve;
 pub mod threshold;
+pub mod traces;
 pub mod units;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use error::{Located, PlanError};
 pub use raw::Api;
 pub use resolve::{Overrides, load, resolve_source};
 pub use threshold::Threshold;
+pub use traces::{TraceBackend, TracePlan};
 
 /// The model the embedded simulator serves, used when a plan names none.
 pub const SIMULATOR_MODEL: &str = crate::sim::DEFAULT_MODEL;
@@ -41,6 +43,8 @@ pub struct Plan {
     pub phases: Vec<Phase>,
     pub thresholds: Vec<Threshold>,
     pub abort_on_fail: bool,
+    /// Trace coverage settings; `None` when requests carry no `traceparent`.
+    pub traces: Option<TracePlan>,
 }
 
 impl Plan {

@@ -31,6 +31,8 @@ pub struct RawPlan {
     #[serde(default)]
     pub workload: RawWorkload,
     pub phases: Spanned<Vec<RawPhase>>,
+    /// Trace coverage (`[traces]`, see `plan::traces`).
+    pub traces: Option<Spanned<super::traces::RawTraces>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -24,6 +24,9 @@ pub struct Overrides {
     pub model: Option<String>,
     /// Multiplies every phase and step duration (0.05 turns 20 minutes into 1).
     pub duration_scale: f64,
+    /// `--otlp-listen`: check trace coverage through the embedded OTLP
+    /// receiver listening here.
+    pub otlp_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Overrides {
@@ -32,6 +35,7 @@ impl Default for Overrides {
             target: None,
             model: None,
             duration_scale: 1.0,
+            otlp_listen: None,
         }
     }
 }
@@ -134,6 +138,12 @@ impl Ctx<'_> {
         let models = self.models(raw.models, target.base_url.is_none())?;
         let workload = self.workload(raw.workload)?;
         let phases = self.phases(raw.phases, workload.max_tokens)?;
+        let traces = super::traces::resolve(
+            raw.traces,
+            self.overrides.otlp_listen,
+            target.base_url.is_none(),
+            &|span, message| self.error(span, message),
+        )?;
         Ok(super::Plan {
             name: raw.name.unwrap_or_else(|| stem(self.file)),
             description: raw.description.unwrap_or_default(),
@@ -143,6 +153,7 @@ impl Ctx<'_> {
             phases,
             thresholds: raw.thresholds.into_iter().map(|t| t.0).collect(),
             abort_on_fail: raw.abort_on_fail,
+            traces,
         })
     }
 

@@ -116,6 +116,11 @@ pub enum Metric {
     /// Output tokens per second over the scope's duration.
     OutputTokensPerS,
     Requests,
+    /// Checked traced requests whose trace arrived with every required
+    /// span, as a fraction (see `traces`).
+    TraceCoverage,
+    /// Required spans absent from the traces that arrived.
+    MissingSpans,
 }
 
 /// What kind of number a metric is, for parsing bounds and display.
@@ -135,8 +140,8 @@ impl Metric {
             | Metric::Rps
             | Metric::PeakRps
             | Metric::OutputTokensPerS => Unit::PerSecond,
-            Metric::ErrorRate | Metric::TimeoutRate => Unit::Fraction,
-            Metric::Requests => Unit::Count,
+            Metric::ErrorRate | Metric::TimeoutRate | Metric::TraceCoverage => Unit::Fraction,
+            Metric::Requests | Metric::MissingSpans => Unit::Count,
         }
     }
 
@@ -158,7 +163,14 @@ impl Metric {
             Metric::PeakRps => "Peak QPS".into(),
             Metric::OutputTokensPerS => "Output Tokens/s".into(),
             Metric::Requests => "Requests".into(),
+            Metric::TraceCoverage => "Trace Coverage".into(),
+            Metric::MissingSpans => "Missing Spans".into(),
         }
+    }
+
+    /// Judged on the trace look-ups after the load, not on request statistics.
+    pub fn is_trace(self) -> bool {
+        matches!(self, Metric::TraceCoverage | Metric::MissingSpans)
     }
 }
 
@@ -300,9 +312,11 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "peak_rps" | "peak_qps" => Metric::PeakRps,
         "output_tokens_per_s" => Metric::OutputTokensPerS,
         "requests" => Metric::Requests,
+        "trace_coverage" => Metric::TraceCoverage,
+        "missing_spans" => Metric::MissingSpans,
         other => {
             return Err(format!(
-                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, or a statistic like p95(latency)"
+                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, trace_coverage, missing_spans, or a statistic like p95(latency)"
             ));
         }
     })
@@ -392,6 +406,8 @@ mod tests {
                 20.0,
             ),
             ("error_rate < 0.01", Metric::ErrorRate, Op::Lt, 0.01),
+            ("trace_coverage >= 95%", Metric::TraceCoverage, Op::Ge, 0.95),
+            ("missing_spans == 0", Metric::MissingSpans, Op::Eq, 0.0),
             (
                 "p50(tokens_per_s) > 30",
                 Metric::Distribution {

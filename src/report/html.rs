@@ -36,6 +36,7 @@ pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     phases(report, &mut page);
     streaming(report, &mut page);
     models(report, &mut page);
+    observability(report, &mut page);
     generator(report, &mut page);
     notes(report, &mut page);
     footer(report, &mut page);
@@ -154,6 +155,10 @@ fn performance(report: &Report, page: &mut String) {
         page.push_str("<h3>Errors</h3>\n");
         table(&errors, page);
     }
+    if let Some(queue) = super::trace_view::queue_and_tasks(report) {
+        page.push_str("<h3>Queue and Task Metrics</h3>\n");
+        table(&queue, page);
+    }
     let charts = [latency_chart(report), rps_chart(report)];
     if charts.iter().any(|c| c.has_points()) {
         page.push_str("<h3>Over Time</h3>\n");
@@ -201,6 +206,30 @@ fn models(report: &Report, page: &mut String) {
     if let Some(thresholds) = thresholds {
         page.push_str("<h3>Model Thresholds</h3>\n");
         table(&thresholds, page);
+    }
+}
+
+/// "Observability Validation": trace sampling and its detail tables.
+fn observability(report: &Report, page: &mut String) {
+    use super::trace_view;
+    let trace_facts = trace_view::observability_facts(report);
+    if trace_facts.is_empty() {
+        return;
+    }
+    page.push_str("<h2>Observability Validation</h2>\n");
+    facts(&trace_facts, page);
+    list(trace_view::notes(report), page);
+    if let Some(groups) = trace_view::coverage_groups(report) {
+        page.push_str("<h3>Trace Coverage by Group</h3>\n");
+        table(&groups, page);
+    }
+    if let Some(spans) = trace_view::span_durations(report) {
+        page.push_str("<h3>Server Spans</h3>\n");
+        table(&spans, page);
+    }
+    if let Some((heading, parts)) = trace_view::slowest(report) {
+        let _ = writeln!(page, "<h3>{}</h3>", esc(&heading));
+        table(&parts, page);
     }
 }
 

@@ -8,6 +8,7 @@
 use std::io::{self, Write};
 
 use super::model::Report;
+use super::trace_view;
 use super::view::{self, Fact, Table};
 
 /// Writes the whole report.
@@ -18,6 +19,7 @@ pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     phases(report, out)?;
     streaming(report, out)?;
     models(report, out)?;
+    observability(report, out)?;
     generator(report, out)?;
     notes(report, out)?;
     footer(report, out)
@@ -117,6 +119,11 @@ fn performance(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         table(&errors, out)?;
     }
+    if let Some(queue) = trace_view::queue_and_tasks(report) {
+        writeln!(out, "### Queue and Task Metrics")?;
+        writeln!(out)?;
+        table(&queue, out)?;
+    }
     Ok(())
 }
 
@@ -166,6 +173,35 @@ fn models(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "### Model Thresholds")?;
         writeln!(out)?;
         table(&thresholds, out)?;
+    }
+    Ok(())
+}
+
+/// "Observability Validation": the trace sampling line, then the detail.
+fn observability(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let facts_list = trace_view::observability_facts(report);
+    if facts_list.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "## Observability Validation")?;
+    writeln!(out)?;
+    facts(&facts_list, out)?;
+    sub_list(trace_view::notes(report), out)?;
+    writeln!(out)?;
+    if let Some(groups) = trace_view::coverage_groups(report) {
+        writeln!(out, "### Trace Coverage by Group")?;
+        writeln!(out)?;
+        table(&groups, out)?;
+    }
+    if let Some(spans) = trace_view::span_durations(report) {
+        writeln!(out, "### Server Spans")?;
+        writeln!(out)?;
+        table(&spans, out)?;
+    }
+    if let Some((heading, parts)) = trace_view::slowest(report) {
+        writeln!(out, "### {}", text(&heading))?;
+        writeln!(out)?;
+        table(&parts, out)?;
     }
     Ok(())
 }

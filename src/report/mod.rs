@@ -15,11 +15,14 @@ mod json;
 mod markdown;
 pub mod model;
 mod terminal;
+mod trace_model;
+mod trace_view;
 mod view;
 
 use std::io;
 
 pub use model::*;
+pub use trace_model::*;
 
 /// A report file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

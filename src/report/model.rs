@@ -42,6 +42,9 @@ pub struct Report {
     pub series: Vec<Series>,
     /// Caveats a reader must know (e.g. tokens counted without `usage`).
     pub notes: Vec<String>,
+    /// Trace coverage, when the plan checked it (`[traces]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces: Option<super::TraceReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

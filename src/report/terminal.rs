@@ -192,6 +192,9 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if report.target.stream || report.overall.ttft_ms.is_some() {
         line("Streaming", &streaming_text(&report.overall), out)?;
     }
+    if let Some(traces) = &report.traces {
+        line("Traces", &super::trace_view::sampling_line(traces), out)?;
+    }
     line("Generator", &generator_text(report), out)?;
     // The verdict already listed reasons it shares with the generator.
     let shared = &report.verdict.reasons;

@@ -27,7 +27,7 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    fn new(headers: &[&str]) -> Self {
+    pub(crate) fn new(headers: &[&str]) -> Self {
         Table {
             headers: headers.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
@@ -42,7 +42,7 @@ pub(crate) struct Fact {
     pub value: String,
 }
 
-fn fact(label: &str, value: String) -> Fact {
+pub(crate) fn fact(label: &str, value: String) -> Fact {
     Fact {
         label: label.to_owned(),
         value,
@@ -310,7 +310,7 @@ pub(crate) fn http_metrics(report: &Report) -> Table {
     let mut unused: Vec<&ThresholdResult> = report
         .thresholds
         .iter()
-        .filter(|t| t.scope == "run")
+        .filter(|t| t.scope == "run" && !super::trace_view::is_trace_label(&t.label))
         .collect();
     for (label, achieved) in http_rows(report) {
         let found = unused
@@ -763,6 +763,7 @@ mod tests {
             },
             intervals: Vec::new(),
             series: Vec::new(),
+            traces: None,
             notes: Vec::new(),
         }
     }

@@ -21,9 +21,10 @@ use anyhow::Context as _;
 
 use crate::load::{self, Client, Clock, Event, InFlight, Step, WorkerThreads};
 use crate::plan::{Overrides, Plan};
-use crate::report::{Report, StatsBlock, Target};
+use crate::report::{Report, StatsBlock, Target, TraceReport};
 use crate::sim::SimConfig;
 use crate::stats::Series;
+use crate::traces::{RunFacts, TraceSession};
 
 /// What a finished run produced.
 #[derive(Debug)]
@@ -45,18 +46,25 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         target: args.target.clone(),
         model: args.model.clone(),
         duration_scale: args.duration_scale,
+        otlp_listen: args.otlp_listen,
     };
     let plan = crate::plan::load(&args.plan, &overrides)
         .map_err(|e| Failure::new(exit::PLAN_INVALID, e))?;
     let plan = Arc::new(plan);
+    let traces = start_traces(&plan).await?;
+    let otlp_endpoint = traces.as_ref().and_then(TraceSession::otlp_endpoint);
     let embedded = match &plan.target.base_url {
         Some(_) => None,
-        None => Some(EmbeddedSim::start(embedded_config(&plan)).map_err(|e| {
-            Failure::new(
-                exit::COULD_NOT_RUN,
-                format!("cannot start the embedded simulator: {e}"),
-            )
-        })?),
+        None => Some(
+            EmbeddedSim::start(embedded_config(&plan, &args, otlp_endpoint.clone())).map_err(
+                |e| {
+                    Failure::new(
+                        exit::COULD_NOT_RUN,
+                        format!("cannot start the embedded simulator: {e}"),
+                    )
+                },
+            )?,
+        ),
     };
     let base_url = plan
         .target
@@ -75,6 +83,9 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
             plan.name,
             dir.path.display()
         );
+        if let (Some(endpoint), None) = (&otlp_endpoint, &embedded) {
+            eprintln!("infercheck: receiving spans (OTLP/HTTP) on {endpoint}/v1/traces");
+        }
     }
     let target = Target {
         base_url: base_url.clone(),
@@ -82,10 +93,14 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         stream: plan.target.stream,
         embedded_simulator: embedded.is_some(),
     };
-    let mut session = Session::new(plan.clone(), dir, !args.quiet);
+    let mut session = Session::new(plan.clone(), dir, !args.quiet, traces);
     let measured = session.measure(client).await.map_err(Failure::io)?;
-    drop(embedded);
-    let report = session.judge(run_id, started, target, measured);
+    // Stopping the simulator flushes its span exporter (into a receiver on
+    // this runtime): wait for it off the async workers.
+    let spans_flushed = embedded.is_some();
+    let _ = tokio::task::spawn_blocking(move || drop(embedded)).await;
+    let trace_report = session.check_traces(spans_flushed, args.quiet).await;
+    let report = session.judge(run_id, started, target, measured, trace_report);
     let files = session.dir.write_reports(&report).map_err(Failure::io)?;
     print_summary(&report, &files);
     Ok(RunResult {
@@ -113,6 +128,8 @@ struct Session {
     progress: Progress,
     cpu: CpuMeter,
     cpu_series: Series,
+    /// Trace coverage state, when the plan has a `[traces]` table.
+    traces: Option<TraceSession>,
 }
 
 /// How the load ended.
@@ -123,7 +140,12 @@ struct Measured {
 }
 
 impl Session {
-    fn new(plan: Arc<Plan>, dir: RunDir, show_progress: bool) -> Self {
+    fn new(
+        plan: Arc<Plan>,
+        dir: RunDir,
+        show_progress: bool,
+        traces: Option<TraceSession>,
+    ) -> Self {
         let steps = load::plan_steps(&plan);
         Session {
             aggregator: Aggregator::new(&plan, &steps),
@@ -133,6 +155,7 @@ impl Session {
             dir,
             cpu: CpuMeter::new(),
             cpu_series: Series::new("generator_cpu", "cores"),
+            traces,
         }
     }
 
@@ -171,12 +194,12 @@ impl Session {
                 // a receiver that is not waiting is never woken, so workers
                 // hand outcomes over without a cross-thread wake-up each.
                 _ = drain.tick() => {
-                    if self.drain_events(&mut rx) {
+                    if self.drain_events(&mut rx, &clock) {
                         break;
                     }
                 }
                 _ = ticker.tick() => {
-                    self.drain_events(&mut rx);
+                    self.drain_events(&mut rx, &clock);
                     if let Err(error) = self.close_interval(clock.now(), in_flight.get()) {
                         // Results can no longer be flushed: stop the load rather
                         // than keep sending unrecorded requests.
@@ -211,10 +234,15 @@ impl Session {
 
     /// Folds every waiting event into the aggregator; true once the engine
     /// has hung up and nothing is left.
-    fn drain_events(&mut self, rx: &mut mpsc::Receiver<Event>) -> bool {
+    fn drain_events(&mut self, rx: &mut mpsc::Receiver<Event>, clock: &Clock) -> bool {
         loop {
             match rx.try_recv() {
-                Ok(event) => self.aggregator.record(event),
+                Ok(event) => {
+                    if let (Some(traces), Event::Outcome(outcome)) = (&mut self.traces, &event) {
+                        traces.record(outcome, clock);
+                    }
+                    self.aggregator.record(event)
+                }
                 Err(mpsc::error::TryRecvError::Empty) => return false,
                 Err(mpsc::error::TryRecvError::Disconnected) => return true,
             }
@@ -247,12 +275,31 @@ impl Session {
             .map(|r| format!("{} (achieved {})", r.expression, r.achieved_display))
     }
 
+    /// After the load: the trace look-ups and their analysis.
+    async fn check_traces(&mut self, spans_flushed: bool, quiet: bool) -> Option<TraceReport> {
+        let traces = self.traces.take()?;
+        let phases: Vec<String> = self.plan.phases.iter().map(|p| p.name.clone()).collect();
+        let models: Vec<String> = self.plan.models.iter().map(|m| m.name.clone()).collect();
+        let facts = RunFacts {
+            phases: &phases,
+            models: &models,
+            spans_flushed,
+        };
+        let announce = |line: String| {
+            if !quiet {
+                eprintln!("infercheck: {line}");
+            }
+        };
+        Some(traces.finish(facts, &announce).await)
+    }
+
     fn judge(
         &self,
         run_id: String,
         started: chrono::DateTime<chrono::Utc>,
         target: Target,
         measured: Measured,
+        traces: Option<TraceReport>,
     ) -> Report {
         let ended = started + chrono::Duration::from_std(measured.elapsed).unwrap_or_default();
         let record = RunRecord {
@@ -268,14 +315,36 @@ impl Session {
             aborted_by: measured.aborted_by,
             generator_cpu: self.cpu_series.clone(),
             cores_available: cores_available(),
+            traces,
         };
         analysis::build_report(&record)
     }
 }
 
 /// The embedded simulator serves the plan's models (the first at the
-/// default speed, each further one slower).
-fn embedded_config(plan: &Plan) -> SimConfig {
+/// default speed, each further one slower), with the caller's settings if
+/// any, and exports its spans to the embedded OTLP receiver if one runs.
+fn embedded_config(plan: &Plan, args: &RunArgs, otlp_endpoint: Option<String>) -> SimConfig {
     let names: Vec<String> = plan.models.iter().map(|m| m.name.clone()).collect();
-    SimConfig::default().serving(&names)
+    let mut config = args
+        .simulator
+        .as_deref()
+        .cloned()
+        .unwrap_or_default()
+        .serving(&names);
+    if otlp_endpoint.is_some() {
+        config.otlp_endpoint = otlp_endpoint;
+    }
+    config
+}
+
+/// The trace session, when the plan checks trace coverage.
+async fn start_traces(plan: &Plan) -> Result<Option<TraceSession>, Failure> {
+    let Some(trace_plan) = &plan.traces else {
+        return Ok(None);
+    };
+    TraceSession::start(trace_plan)
+        .await
+        .map(Some)
+        .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))
 }

@@ -223,6 +223,7 @@ mod tests {
             error,
             in_flight: 1,
             worker_was_ready: false,
+            trace_id: 0,
         }
     }
 

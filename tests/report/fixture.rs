@@ -94,6 +94,7 @@ fn request(rng: &mut Lcg, slot: Slot, intended_ms: f64, shape: &Shape) -> (Outco
         error: failed.then_some(shape.error),
         in_flight: 1,
         worker_was_ready: true,
+        trace_id: 0,
     };
     (outcome, late)
 }
@@ -442,6 +443,7 @@ fn assemble(sc: Scenario) -> Report {
         thresholds: Vec::new(),
         intervals: ivals,
         series: vec![cpu],
+        traces: None,
         notes: Vec::new(),
     };
     report.thresholds = sc
