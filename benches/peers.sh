@@ -117,9 +117,9 @@ memory() {
 
 streaming() {
   local port; port=$(free_port)
-  "$BIN" serve-sim --listen "127.0.0.1:$port" --ttft 20ms --per-token 5ms --slowdown 0 --prefill-per-token 0s --max-num-seqs 4096 2>/dev/null &
+  "$BIN" serve-sim --listen "127.0.0.1:$port" --ttft 20ms --per-token 5ms --slowdown 0 --prefill-per-token 0s --max-num-seqs 4096 --kv-blocks 65536 2>/dev/null &
   wait_port "$port"
-  echo "== streaming: closed sweep against serve-sim (ttft 20ms, 5ms/token, 64 tokens, no slowdown)"
+  echo "== streaming: closed sweep against serve-sim (ttft 20ms, 5ms/token, 64 tokens, no slowdown, KV cache large enough for 4096 streams)"
   cat > "$WORK/plan.toml" <<PLAN
 name = "bench-streaming"
 [target]

@@ -5,7 +5,7 @@
 use crate::aggregate::{Aggregator, StepState};
 use crate::exit;
 use crate::load::Step;
-use crate::plan::threshold::{Metric, format_value};
+use crate::plan::threshold::Metric;
 use crate::plan::{Plan, Threshold};
 use crate::report::{
     CoverageGroup, GeneratorHealth, IntervalSummary, ModelReport, Outcome, PhaseReport, Report,
@@ -38,6 +38,10 @@ pub struct RunRecord<'a> {
     pub cores_available: u64,
     /// Trace coverage, when the plan asked for it (`traces::finish`).
     pub traces: Option<TraceReport>,
+    /// Server-side values sampled during the run.
+    pub observed: Option<crate::report::ObservedReport>,
+    /// Their series on the run clock.
+    pub sampled_series: Vec<Series>,
 }
 
 pub fn build_report(record: &RunRecord<'_>) -> Report {
@@ -50,6 +54,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         models: &models,
         intervals: &record.aggregator.intervals,
         traces: record.traces.as_ref(),
+        observed: record.observed.as_ref(),
     };
     let thresholds = evaluate_all(record.plan, &judged);
     let generator = generator_health(record);
@@ -76,8 +81,11 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         thresholds,
         generator,
         intervals: record.aggregator.intervals.clone(),
-        series: vec![record.generator_cpu.clone()],
+        series: std::iter::once(record.generator_cpu.clone())
+            .chain(record.sampled_series.iter().cloned())
+            .collect(),
         traces: record.traces.clone(),
+        observed: record.observed.clone(),
     }
 }
 
@@ -195,6 +203,7 @@ struct Judged<'a> {
     models: &'a [ModelReport],
     intervals: &'a [IntervalSummary],
     traces: Option<&'a TraceReport>,
+    observed: Option<&'a crate::report::ObservedReport>,
 }
 
 fn evaluate_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult> {
@@ -202,28 +211,67 @@ fn evaluate_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult> {
     let mut results: Vec<ThresholdResult> = plan
         .thresholds
         .iter()
-        .map(|t| match t.metric.is_trace() {
-            true => evaluate_trace(t, "run", traces, None),
-            false => evaluate(t, "run", judged.overall, peak_rps(intervals, None)),
+        .map(|t| match (t.metric.is_trace(), t.metric.is_observed()) {
+            (true, _) => evaluate_trace(t, "run", traces, None),
+            (_, true) => evaluate_observed(t, "run", judged.observed),
+            _ => evaluate(t, "run", judged.overall, peak_rps(intervals, None)),
         })
         .collect();
     for (i, (phase, report)) in plan.phases.iter().zip(judged.phases).enumerate() {
         let peak = peak_rps(intervals, Some(&phase.name));
         let group = traces.and_then(|t| t.by_phase.get(i));
-        results.extend(phase.thresholds.iter().map(|t| match t.metric.is_trace() {
-            true => evaluate_trace(t, &phase.name, traces, Some(group)),
-            false => evaluate(t, &phase.name, &report.stats, peak),
+        results.extend(phase.thresholds.iter().map(|t| {
+            match (t.metric.is_trace(), t.metric.is_observed()) {
+                (true, _) => evaluate_trace(t, &phase.name, traces, Some(group)),
+                // Sampled values are judged over the whole run.
+                (_, true) => evaluate_observed(t, &phase.name, judged.observed),
+                _ => evaluate(t, &phase.name, &report.stats, peak),
+            }
         }));
     }
     for (i, (model, report)) in plan.models.iter().zip(judged.models).enumerate() {
         let scope = format!("model {}", model.name);
         let group = traces.and_then(|t| t.by_model.get(i));
-        results.extend(model.thresholds.iter().map(|t| match t.metric.is_trace() {
-            true => evaluate_trace(t, &scope, traces, Some(group)),
-            false => evaluate(t, &scope, &report.stats, None),
+        results.extend(model.thresholds.iter().map(|t| {
+            match (t.metric.is_trace(), t.metric.is_observed()) {
+                (true, _) => evaluate_trace(t, &scope, traces, Some(group)),
+                (_, true) => evaluate_observed(t, &scope, judged.observed),
+                _ => evaluate(t, &scope, &report.stats, None),
+            }
         }));
     }
     results
+}
+
+/// Judges a threshold on what the samplers saw: a sampled value's
+/// statistic, the Prometheus queries' latency, or the alerts that began
+/// during the run. NO DATA when nothing was sampled.
+pub fn evaluate_observed(
+    threshold: &Threshold,
+    scope: &str,
+    observed: Option<&crate::report::ObservedReport>,
+) -> ThresholdResult {
+    use crate::plan::threshold::Stat;
+    let achieved = observed.and_then(|o| match threshold.metric {
+        Metric::Sampled { stat, name } => {
+            let v = o.value(name)?;
+            match stat {
+                Stat::Max => v.max,
+                Stat::Min => v.min,
+                Stat::Avg => v.avg,
+                Stat::P95 => v.p95,
+                _ => None,
+            }
+        }
+        Metric::QueryLatency { stat } => o.query_latency_ms.and_then(|q| q.get(stat.key())),
+        Metric::AlertsFired => o
+            .alerts
+            .as_ref()
+            .filter(|a| a.error.is_none())
+            .map(|a| a.began_during_run as f64),
+        _ => None,
+    });
+    judged(threshold, scope, achieved)
 }
 
 /// Judges a trace threshold on the look-ups: the run's figures, or with
@@ -274,10 +322,7 @@ fn judged(threshold: &Threshold, scope: &str, achieved: Option<f64>) -> Threshol
         label: threshold.metric.label(),
         target: threshold.target_display(),
         achieved,
-        achieved_display: achieved.map_or_else(
-            || "no data".into(),
-            |v| format_value(threshold.metric.unit(), v),
-        ),
+        achieved_display: achieved.map_or_else(|| "no data".into(), |v| threshold.display_value(v)),
         status,
     }
 }
@@ -307,6 +352,8 @@ fn metric_value(metric: Metric, stats: &StatsBlock, peak_rps: Option<f64>) -> Op
         Metric::Requests => Some(stats.requests as f64),
         // Judged by `evaluate_trace` once the look-ups are done.
         Metric::TraceCoverage | Metric::MissingSpans => None,
+        // Judged by `evaluate_observed` on what the samplers saw.
+        Metric::Sampled { .. } | Metric::QueryLatency { .. } | Metric::AlertsFired => None,
     }
 }
 

@@ -56,6 +56,16 @@ pub struct RunArgs {
     /// here (e.g. 127.0.0.1:4318); point the target's OTLP exporter at it.
     #[arg(long, value_name = "ADDR")]
     pub otlp_listen: Option<SocketAddr>,
+    /// Sample the plan's queries from this Prometheus server (default: read
+    /// the target's /metrics directly).
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Serve infercheck's own /metrics here while the run lasts.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Also sample this process's memory and CPU (e.g. the server's pid).
+    #[arg(long, value_name = "PID")]
+    pub target_pid: Option<u32>,
     /// The embedded simulator's configuration when the plan names no target
     /// (library callers and tests; it serves the plan's models). Not a flag.
     #[arg(skip)]
@@ -72,6 +82,9 @@ impl RunArgs {
             duration_scale: 1.0,
             quiet: true,
             otlp_listen: None,
+            prometheus: None,
+            metrics_listen: None,
+            target_pid: None,
             simulator: None,
         }
     }

@@ -15,6 +15,7 @@ pub mod otlp;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod sample;
 pub mod sim;
 pub mod stats;
 pub mod traces;

@@ -43,19 +43,19 @@ fn fake_library() -> &'static [u8] {
 }
 
 /// One test's copy of the fake library with its script.
-struct FakeNvml {
+pub(crate) struct FakeNvml {
     dir: tempfile::TempDir,
 }
 
 impl FakeNvml {
-    fn new(script: &str) -> Self {
+    pub(crate) fn new(script: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temp folder");
         std::fs::write(dir.path().join("libnvidia-ml.so.1"), fake_library()).unwrap();
         std::fs::write(dir.path().join("fake_nvml.script"), script).unwrap();
         Self { dir }
     }
 
-    fn lib(&self) -> PathBuf {
+    pub(crate) fn lib(&self) -> PathBuf {
         self.dir.path().join("libnvidia-ml.so.1")
     }
 

@@ -910,7 +910,10 @@ async fn dcgm_gpu_readings_follow_the_load() {
                 let url = server.url("/v1/chat/completions");
                 let body = body.to_string();
                 tokio::spawn(async move {
-                    let r = client.post(url).body(body).header("content-type", "application/json");
+                    let r = client
+                        .post(url)
+                        .body(body)
+                        .header("content-type", "application/json");
                     r.send().await.unwrap().bytes().await.unwrap()
                 })
             })

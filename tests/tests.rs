@@ -8,6 +8,7 @@ mod coverage;
 mod engine;
 mod faults;
 mod nvml;
+mod observe;
 mod plan;
 mod prometheus;
 mod report;

@@ -8,6 +8,7 @@
 
 mod builtin;
 mod error;
+pub mod observe;
 pub mod raw;
 mod resolve;
 pub mod threshold;
@@ -20,6 +21,7 @@ use serde::{Serialize, Serializer};
 
 pub use builtin::{BUILTIN, Builtin};
 pub use error::{Located, PlanError};
+pub use observe::{ObserveOverrides, ObservePlan};
 pub use raw::Api;
 pub use resolve::{Overrides, load, resolve_source};
 pub use threshold::Threshold;
@@ -45,6 +47,8 @@ pub struct Plan {
     pub abort_on_fail: bool,
     /// Trace coverage settings; `None` when requests carry no `traceparent`.
     pub traces: Option<TracePlan>,
+    /// Server-side sampling.
+    pub observe: ObservePlan,
 }
 
 impl Plan {

@@ -33,6 +33,8 @@ pub struct RawPlan {
     pub phases: Spanned<Vec<RawPhase>>,
     /// Trace coverage (`[traces]`, see `plan::traces`).
     pub traces: Option<Spanned<super::traces::RawTraces>>,
+    /// Server-side sampling (`[observe]`, see `plan::observe`).
+    pub observe: Option<Spanned<super::observe::RawObserve>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,6 +27,8 @@ pub struct Overrides {
     /// `--otlp-listen`: check trace coverage through the embedded OTLP
     /// receiver listening here.
     pub otlp_listen: Option<std::net::SocketAddr>,
+    /// `--prometheus`, `--metrics-listen`, `--target-pid`.
+    pub observe: super::ObserveOverrides,
 }
 
 impl Default for Overrides {
@@ -36,6 +38,7 @@ impl Default for Overrides {
             model: None,
             duration_scale: 1.0,
             otlp_listen: None,
+            observe: super::ObserveOverrides::default(),
         }
     }
 }
@@ -144,6 +147,18 @@ impl Ctx<'_> {
             target.base_url.is_none(),
             &|span, message| self.error(span, message),
         )?;
+        let observe =
+            super::observe::resolve(raw.observe, &self.overrides.observe, &|span, message| {
+                self.error(span, message)
+            })?;
+        let all_thresholds = raw
+            .thresholds
+            .iter()
+            .map(|t| &t.0)
+            .chain(phases.iter().flat_map(|p| &p.thresholds))
+            .chain(models.iter().flat_map(|m| &m.thresholds));
+        super::observe::check_thresholds(&observe, all_thresholds)
+            .map_err(|m| self.error(0..0, m))?;
         Ok(super::Plan {
             name: raw.name.unwrap_or_else(|| stem(self.file)),
             description: raw.description.unwrap_or_default(),
@@ -154,6 +169,7 @@ impl Ctx<'_> {
             thresholds: raw.thresholds.into_iter().map(|t| t.0).collect(),
             abort_on_fail: raw.abort_on_fail,
             traces,
+            observe,
         })
     }
 

@@ -62,7 +62,7 @@ pub enum Distribution {
 }
 
 impl Distribution {
-    const NAMES: &'static str =
+    pub const NAMES: &'static str =
         "latency, service_time, ttft, ttft_service, itl, tpot, schedule_lag, tokens_per_s";
 
     fn parse(name: &str) -> Option<Distribution> {
@@ -121,6 +121,18 @@ pub enum Metric {
     TraceCoverage,
     /// Required spans absent from the traces that arrived.
     MissingSpans,
+    /// A statistic of a sampled server-side value (`max(gpu_util)`,
+    /// `avg(cpu_load)`), in the value's stored unit.
+    Sampled {
+        stat: Stat,
+        name: &'static str,
+    },
+    /// A statistic of the Prometheus queries' latency, in milliseconds.
+    QueryLatency {
+        stat: Stat,
+    },
+    /// Alerts that began firing during the run.
+    AlertsFired,
 }
 
 /// What kind of number a metric is, for parsing bounds and display.
@@ -130,6 +142,8 @@ pub enum Unit {
     Fraction,
     PerSecond,
     Count,
+    /// A sampled value in its own unit (bytes, seconds, ratio, ...).
+    Raw,
 }
 
 impl Metric {
@@ -141,22 +155,16 @@ impl Metric {
             | Metric::PeakRps
             | Metric::OutputTokensPerS => Unit::PerSecond,
             Metric::ErrorRate | Metric::TimeoutRate | Metric::TraceCoverage => Unit::Fraction,
-            Metric::Requests | Metric::MissingSpans => Unit::Count,
+            Metric::Requests | Metric::MissingSpans | Metric::AlertsFired => Unit::Count,
+            Metric::QueryLatency { .. } => Unit::Milliseconds,
+            Metric::Sampled { .. } => Unit::Raw,
         }
     }
 
     /// The report's row label, e.g. "P95 Latency".
     pub fn label(self) -> String {
         match self {
-            Metric::Distribution { stat, of } => {
-                let stat = match stat {
-                    Stat::Avg => "Avg".to_owned(),
-                    Stat::Min => "Min".to_owned(),
-                    Stat::Max => "Max".to_owned(),
-                    other => other.key().to_uppercase(),
-                };
-                format!("{stat} {}", of.label())
-            }
+            Metric::Distribution { stat, of } => format!("{} {}", stat_label(stat), of.label()),
             Metric::ErrorRate => "Error Rate".into(),
             Metric::TimeoutRate => "Timeout Rate".into(),
             Metric::Rps => "Achieved QPS".into(),
@@ -165,12 +173,32 @@ impl Metric {
             Metric::Requests => "Requests".into(),
             Metric::TraceCoverage => "Trace Coverage".into(),
             Metric::MissingSpans => "Missing Spans".into(),
+            Metric::Sampled { stat, name } => format!("{} {name}", stat_label(stat)),
+            Metric::QueryLatency { stat } => format!("{} Query Latency", stat_label(stat)),
+            Metric::AlertsFired => "Alerts Fired".into(),
         }
+    }
+
+    /// Judged on what the samplers saw, not on request statistics.
+    pub fn is_observed(self) -> bool {
+        matches!(
+            self,
+            Metric::Sampled { .. } | Metric::QueryLatency { .. } | Metric::AlertsFired
+        )
     }
 
     /// Judged on the trace look-ups after the load, not on request statistics.
     pub fn is_trace(self) -> bool {
         matches!(self, Metric::TraceCoverage | Metric::MissingSpans)
+    }
+}
+
+fn stat_label(stat: Stat) -> String {
+    match stat {
+        Stat::Avg => "Avg".to_owned(),
+        Stat::Min => "Min".to_owned(),
+        Stat::Max => "Max".to_owned(),
+        other => other.key().to_uppercase(),
     }
 }
 
@@ -223,11 +251,46 @@ pub struct Threshold {
 impl Threshold {
     /// The bound as a report shows it: "< 950ms", "< 1%", ">= 150".
     pub fn target_display(&self) -> String {
+        if self.metric.unit() == Unit::Raw {
+            // A sampled value's bound is shown as written ("20GiB").
+            let written = self
+                .expression
+                .rsplit(self.op.symbol())
+                .next()
+                .unwrap_or("")
+                .trim();
+            return format!("{} {written}", self.op.symbol());
+        }
         format!(
             "{} {}",
             self.op.symbol(),
             format_value(self.metric.unit(), self.bound)
         )
+    }
+}
+
+impl Threshold {
+    /// An achieved value as the report shows it: in the metric's unit, or
+    /// for a sampled value in the unit its bound was written in ("90%",
+    /// "18.4GiB").
+    pub fn display_value(&self, value: f64) -> String {
+        if self.metric.unit() != Unit::Raw {
+            return format_value(self.metric.unit(), value);
+        }
+        let written = self
+            .expression
+            .rsplit(self.op.symbol())
+            .next()
+            .unwrap_or("")
+            .trim();
+        let suffix = written
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
+        match parse_raw_bound(&format!("1{suffix}")) {
+            Ok(factor) if !suffix.is_empty() && factor > 0.0 => {
+                format!("{}{suffix}", trim(value / factor, 2))
+            }
+            _ => trim(value, 3),
+        }
     }
 }
 
@@ -245,6 +308,7 @@ pub fn format_value(unit: Unit, value: f64) -> String {
         Unit::Fraction => format!("{}%", trim(value * 100.0, 2)),
         Unit::PerSecond => trim(value, 1),
         Unit::Count => format!("{value:.0}"),
+        Unit::Raw => trim(value, 3),
     }
 }
 
@@ -297,13 +361,13 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
                 stat.trim()
             )
         })?;
-        let of = Distribution::parse(inner).ok_or_else(|| {
-            format!(
-                "unknown metric `{inner}`; expected one of {}",
-                Distribution::NAMES
-            )
-        })?;
-        return Ok(Metric::Distribution { stat, of });
+        if let Some(of) = Distribution::parse(inner) {
+            return Ok(Metric::Distribution { stat, of });
+        }
+        if inner == "prom_query_latency" {
+            return Ok(Metric::QueryLatency { stat });
+        }
+        return sampled(stat, inner);
     }
     Ok(match text {
         "error_rate" => Metric::ErrorRate,
@@ -314,6 +378,7 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "requests" => Metric::Requests,
         "trace_coverage" => Metric::TraceCoverage,
         "missing_spans" => Metric::MissingSpans,
+        "alerts_fired" => Metric::AlertsFired,
         other => {
             return Err(format!(
                 "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, trace_coverage, missing_spans, or a statistic like p95(latency)"
@@ -322,8 +387,75 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
     })
 }
 
+/// `stat(name)` over a sampled value: any query name (checked against the
+/// plan's queries when the plan is resolved).
+fn sampled(stat: Stat, name: &str) -> Result<Metric, String> {
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "unknown metric `{name}`; expected one of {}, prom_query_latency, or a sampled value's name like gpu_util",
+            Distribution::NAMES
+        ));
+    }
+    if !matches!(stat, Stat::Max | Stat::Min | Stat::Avg | Stat::P95) {
+        return Err(format!(
+            "unknown metric `{name}`; expected one of {}, prom_query_latency, or with max, min, avg or p95 a sampled value's name (sampled values support max, min, avg and p95, not {})",
+            Distribution::NAMES,
+            stat.key()
+        ));
+    }
+    Ok(Metric::Sampled {
+        stat,
+        name: intern(name),
+    })
+}
+
+/// Sampled-value names live as long as the program: a plan names a handful,
+/// each stored once.
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// A sampled value's bound: a number with an optional unit — `%` (ratio),
+/// `ms`/`s` (seconds), `KiB`..`TiB`/`KB`..`TB` (bytes), `W`, `C`.
+fn parse_raw_bound(text: &str) -> Result<f64, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let n = parse_number(number.trim())?;
+    let factor = match suffix.trim() {
+        "" | "W" | "C" => 1.0,
+        "%" => 0.01,
+        "ms" => 0.001,
+        "s" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0_f64.powi(4),
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; expected %, ms, s, KiB..TiB, KB..TB, W or C"
+            ));
+        }
+    };
+    Ok(n * factor)
+}
+
 fn parse_bound(unit: Unit, text: &str) -> Result<f64, String> {
     let value = match unit {
+        Unit::Raw => parse_raw_bound(text)?,
         Unit::Milliseconds => parse_time_ms(text)?,
         Unit::Fraction => match text.strip_suffix('%') {
             Some(pct) => parse_number(pct)? / 100.0,
@@ -428,7 +560,7 @@ mod tests {
     #[test]
     fn rejects_bad_expressions_with_the_input_quoted() {
         let cases = [
-            ("p95(latncy) < 950ms", "unknown metric `latncy`"),
+            ("p90(latncy) < 950ms", "unknown metric `latncy`"),
             ("p97(latency) < 1s", "unknown statistic `p97`"),
             ("p95(latency) 950ms", "expected `<metric> <op> <value>`"),
             ("p95(latency) < fast", "expected a time"),
@@ -464,5 +596,50 @@ mod tests {
         assert!(Op::Lt.holds(1.0, 2.0) && !Op::Lt.holds(2.0, 2.0));
         assert!(Op::Le.holds(2.0, 2.0) && Op::Ge.holds(2.0, 2.0));
         assert!(Op::Gt.holds(3.0, 2.0) && Op::Eq.holds(0.0, 0.0));
+    }
+}
+
+#[cfg(test)]
+mod sampled_tests {
+    use super::*;
+
+    #[test]
+    fn sampled_values_parse_with_units_and_display_in_them() {
+        let t = parse("max(gpu_util) < 80%").unwrap();
+        assert_eq!(
+            t.metric,
+            Metric::Sampled {
+                stat: Stat::Max,
+                name: "gpu_util"
+            }
+        );
+        assert_eq!(t.bound, 0.8);
+        assert_eq!(t.display_value(0.9), "90%");
+        assert_eq!(t.target_display(), "< 80%");
+        let vram = parse("max(vram_used) < 20GiB").unwrap();
+        assert_eq!(vram.bound, 20.0 * 1024.0 * 1024.0 * 1024.0);
+        assert_eq!(
+            vram.display_value(18.4 * 1024.0 * 1024.0 * 1024.0),
+            "18.4GiB"
+        );
+        assert_eq!(parse("avg(cpu_load) < 12").unwrap().bound, 12.0);
+        assert_eq!(parse("max(server_ttft_p95) < 200ms").unwrap().bound, 0.2);
+        let latency = parse("p95(prom_query_latency) < 100ms").unwrap();
+        assert_eq!(latency.metric, Metric::QueryLatency { stat: Stat::P95 });
+        assert_eq!(latency.bound, 100.0);
+        assert_eq!(
+            parse("alerts_fired == 0").unwrap().metric,
+            Metric::AlertsFired
+        );
+        assert!(
+            parse("p99(gpu_util) < 1")
+                .unwrap_err()
+                .contains("max, min, avg and p95")
+        );
+        assert!(
+            parse("max(gpu_util) < 80parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
     }
 }

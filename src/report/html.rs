@@ -155,9 +155,18 @@ fn performance(report: &Report, page: &mut String) {
         page.push_str("<h3>Errors</h3>\n");
         table(&errors, page);
     }
-    if let Some(queue) = super::trace_view::queue_and_tasks(report) {
+    if let Some(resources) = super::observed_view::resources(report) {
+        page.push_str("<h3>System Resource Utilization</h3>\n");
+        table(&resources, page);
+    }
+    if let Some(queue) = super::markdown::queue_and_tasks(report) {
         page.push_str("<h3>Queue and Task Metrics</h3>\n");
         table(&queue, page);
+    }
+    let engine = super::observed_view::engine_facts(report);
+    if !engine.is_empty() {
+        page.push_str("<h2>Inference Engine Analysis</h2>\n");
+        facts(&engine, page);
     }
     let charts = [latency_chart(report), rps_chart(report)];
     if charts.iter().any(|c| c.has_points()) {
@@ -212,7 +221,8 @@ fn models(report: &Report, page: &mut String) {
 /// "Observability Validation": trace sampling and its detail tables.
 fn observability(report: &Report, page: &mut String) {
     use super::trace_view;
-    let trace_facts = trace_view::observability_facts(report);
+    let mut trace_facts = trace_view::observability_facts(report);
+    trace_facts.extend(super::observed_view::observability_facts(report));
     if trace_facts.is_empty() {
         return;
     }

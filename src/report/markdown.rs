@@ -8,6 +8,7 @@
 use std::io::{self, Write};
 
 use super::model::Report;
+use super::observed_view;
 use super::trace_view;
 use super::view::{self, Fact, Table};
 
@@ -119,12 +120,32 @@ fn performance(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         table(&errors, out)?;
     }
-    if let Some(queue) = trace_view::queue_and_tasks(report) {
+    if let Some(resources) = observed_view::resources(report) {
+        writeln!(out, "### System Resource Utilization")?;
+        writeln!(out)?;
+        table(&resources, out)?;
+    }
+    if let Some(queue) = queue_and_tasks(report) {
         writeln!(out, "### Queue and Task Metrics")?;
         writeln!(out)?;
         table(&queue, out)?;
     }
+    let engine = observed_view::engine_facts(report);
+    if !engine.is_empty() {
+        writeln!(out, "## Inference Engine Analysis")?;
+        writeln!(out)?;
+        facts(&engine, out)?;
+        writeln!(out)?;
+    }
     Ok(())
+}
+
+/// "Queue and Task Metrics": sampled rows, then trace coverage.
+pub(crate) fn queue_and_tasks(report: &Report) -> Option<Table> {
+    let mut queue = Table::new(&["Metric", "Max Value", "Target", "Status"]);
+    queue.rows = observed_view::queue_rows(report);
+    queue.rows.extend(trace_view::queue_rows(report));
+    (!queue.rows.is_empty()).then_some(queue)
 }
 
 fn phases(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -177,9 +198,11 @@ fn models(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// "Observability Validation": the trace sampling line, then the detail.
+/// "Observability Validation": the trace sampling line, the samplers'
+/// lines, then the detail.
 fn observability(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let facts_list = trace_view::observability_facts(report);
+    let mut facts_list = trace_view::observability_facts(report);
+    facts_list.extend(observed_view::observability_facts(report));
     if facts_list.is_empty() {
         return Ok(());
     }

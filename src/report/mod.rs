@@ -14,6 +14,8 @@ mod html;
 mod json;
 mod markdown;
 pub mod model;
+mod observed;
+mod observed_view;
 mod terminal;
 mod trace_model;
 mod trace_view;
@@ -22,6 +24,7 @@ mod view;
 use std::io;
 
 pub use model::*;
+pub use observed::*;
 pub use trace_model::*;
 
 /// A report file format.

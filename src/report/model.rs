@@ -45,6 +45,9 @@ pub struct Report {
     /// Trace coverage, when the plan checked it (`[traces]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traces: Option<super::TraceReport>,
+    /// Server-side values sampled during the run (`[observe]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<super::ObservedReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -28,13 +28,6 @@ fn run_threshold<'a>(report: &'a Report, label: &str) -> Option<&'a ThresholdRes
         .find(|t| t.scope == "run" && t.label == label)
 }
 
-/// "Queue and Task Metrics" (examples/000); None while no row has data.
-pub(crate) fn queue_and_tasks(report: &Report) -> Option<Table> {
-    let mut table = Table::new(&["Metric", "Max Value", "Target", "Status"]);
-    table.rows = queue_rows(report);
-    (!table.rows.is_empty()).then_some(table)
-}
-
 /// "Queue and Task Metrics" rows for traces: coverage against the plan's
 /// threshold (or the default 95 % target), and missing spans when the plan
 /// names required spans. Empty without a trace check.

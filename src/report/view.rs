@@ -310,7 +310,11 @@ pub(crate) fn http_metrics(report: &Report) -> Table {
     let mut unused: Vec<&ThresholdResult> = report
         .thresholds
         .iter()
-        .filter(|t| t.scope == "run" && !super::trace_view::is_trace_label(&t.label))
+        .filter(|t| {
+            t.scope == "run"
+                && !super::trace_view::is_trace_label(&t.label)
+                && !super::observed_view::is_observed(t)
+        })
         .collect();
     for (label, achieved) in http_rows(report) {
         let found = unused
@@ -764,6 +768,7 @@ mod tests {
             intervals: Vec::new(),
             series: Vec::new(),
             traces: None,
+            observed: None,
             notes: Vec::new(),
         }
     }

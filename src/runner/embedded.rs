@@ -12,6 +12,8 @@ use crate::sim::{SimConfig, SimServer};
 
 pub struct EmbeddedSim {
     pub base_url: String,
+    /// Its simulated DCGM exporter's /metrics, when one was configured.
+    pub dcgm_url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -36,7 +38,7 @@ impl EmbeddedSim {
                     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
                     match SimServer::start(listen, config).await {
                         Ok(server) => {
-                            let _ = ready_tx.send(Ok(server.base_url()));
+                            let _ = ready_tx.send(Ok((server.base_url(), server.dcgm_url())));
                             let _ = stop_rx.await;
                             server.stop().await;
                         }
@@ -44,11 +46,12 @@ impl EmbeddedSim {
                     }
                 });
             })?;
-        let base_url = ready_rx.recv().map_err(|_| {
+        let (base_url, dcgm_url) = ready_rx.recv().map_err(|_| {
             std::io::Error::other("the simulator thread ended before it started serving")
         })??;
         Ok(EmbeddedSim {
             base_url,
+            dcgm_url,
             stop: Some(stop_tx),
             thread: Some(thread),
         })

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Failure;
 use super::cpu::{CpuMeter, cores_available};
 use super::embedded::EmbeddedSim;
+use super::observe::{Observation, Sources};
 use super::output::RunDir;
 use super::progress::Progress;
 use crate::aggregate::Aggregator;
@@ -21,7 +22,7 @@ use anyhow::Context as _;
 
 use crate::load::{self, Client, Clock, Event, InFlight, Step, WorkerThreads};
 use crate::plan::{Overrides, Plan};
-use crate::report::{Report, StatsBlock, Target, TraceReport};
+use crate::report::{ObservedReport, Report, StatsBlock, Target, TraceReport};
 use crate::sim::SimConfig;
 use crate::stats::Series;
 use crate::traces::{RunFacts, TraceSession};
@@ -47,6 +48,11 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         model: args.model.clone(),
         duration_scale: args.duration_scale,
         otlp_listen: args.otlp_listen,
+        observe: crate::plan::ObserveOverrides {
+            prometheus: args.prometheus.clone(),
+            metrics_listen: args.metrics_listen,
+            target_pid: args.target_pid,
+        },
     };
     let plan = crate::plan::load(&args.plan, &overrides)
         .map_err(|e| Failure::new(exit::PLAN_INVALID, e))?;
@@ -93,14 +99,25 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         stream: plan.target.stream,
         embedded_simulator: embedded.is_some(),
     };
+    let sources = Sources {
+        base_url: &base_url,
+        dcgm_url: embedded.as_ref().and_then(|e| e.dcgm_url.as_deref()),
+    };
     let mut session = Session::new(plan.clone(), dir, !args.quiet, traces);
+    session.observe(sources);
     let measured = session.measure(client).await.map_err(Failure::io)?;
     // Stopping the simulator flushes its span exporter (into a receiver on
     // this runtime): wait for it off the async workers.
     let spans_flushed = embedded.is_some();
     let _ = tokio::task::spawn_blocking(move || drop(embedded)).await;
     let trace_report = session.check_traces(spans_flushed, args.quiet).await;
-    let report = session.judge(run_id, started, target, measured, trace_report);
+    let window = (
+        started.timestamp(),
+        (started + chrono::Duration::from_std(measured.elapsed).unwrap_or_default()).timestamp()
+            + 1,
+    );
+    let observed = session.finish_observing(window).await;
+    let report = session.judge(run_id, started, target, measured, trace_report, observed);
     let files = session.dir.write_reports(&report).map_err(Failure::io)?;
     print_summary(&report, &files);
     Ok(RunResult {
@@ -130,6 +147,9 @@ struct Session {
     cpu_series: Series,
     /// Trace coverage state, when the plan has a `[traces]` table.
     traces: Option<TraceSession>,
+    /// Server-side sampling, started with the load.
+    observation: Option<Observation>,
+    pending_sources: Option<(String, Option<String>)>,
 }
 
 /// How the load ended.
@@ -156,7 +176,41 @@ impl Session {
             cpu: CpuMeter::new(),
             cpu_series: Series::new("generator_cpu", "cores"),
             traces,
+            observation: None,
+            pending_sources: None,
         }
+    }
+
+    /// Remembers where to sample from; sampling starts with the load.
+    fn observe(&mut self, sources: Sources<'_>) {
+        let dcgm = sources.dcgm_url.map(str::to_string);
+        self.pending_sources = Some((sources.base_url.to_string(), dcgm));
+    }
+
+    async fn start_observing(&mut self, run_start: tokio::time::Instant) {
+        let Some((base_url, dcgm_url)) = self.pending_sources.take() else {
+            return;
+        };
+        let sources = Sources {
+            base_url: &base_url,
+            dcgm_url: dcgm_url.as_deref(),
+        };
+        let observation = Observation::start(&self.plan, sources, run_start).await;
+        for error in observation.startup_errors() {
+            eprintln!("infercheck: {error}");
+        }
+        if let Some(addr) = observation.metrics_addr() {
+            eprintln!("infercheck: serving its own metrics on http://{addr}/metrics");
+        }
+        self.observation = Some(observation);
+    }
+
+    /// After the load: gaps filled, alerts read, the report's section.
+    async fn finish_observing(
+        &mut self,
+        window: (i64, i64),
+    ) -> Option<(ObservedReport, Vec<Series>)> {
+        Some(self.observation.take()?.finish(window).await)
     }
 
     /// Drives the engine and folds its events until the last request is
@@ -164,6 +218,7 @@ impl Session {
     /// failing threshold under abort-on-fail.
     async fn measure(&mut self, client: Client) -> anyhow::Result<Measured> {
         let clock = Clock::start();
+        self.start_observing(clock.at(Duration::ZERO)).await;
         let cancel = CancellationToken::new();
         let in_flight = Arc::new(InFlight::default());
         let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
@@ -241,6 +296,11 @@ impl Session {
                     if let (Some(traces), Event::Outcome(outcome)) = (&mut self.traces, &event) {
                         traces.record(outcome, clock);
                     }
+                    if let (Some(observation), Event::Outcome(outcome)) =
+                        (&self.observation, &event)
+                    {
+                        observation.record(outcome);
+                    }
                     self.aggregator.record(event)
                 }
                 Err(mpsc::error::TryRecvError::Empty) => return false,
@@ -257,7 +317,11 @@ impl Session {
         if interval.duration_s >= 0.99 {
             self.progress.update(&interval);
         }
-        self.dir.append_interval(&interval)
+        let sampled = match &mut self.observation {
+            Some(observation) => observation.interval(&interval),
+            None => Default::default(),
+        };
+        self.dir.append_interval(&interval, &sampled)
     }
 
     /// Under abort-on-fail, the first run-scope threshold failing on the
@@ -300,7 +364,12 @@ impl Session {
         target: Target,
         measured: Measured,
         traces: Option<TraceReport>,
+        observed: Option<(ObservedReport, Vec<Series>)>,
     ) -> Report {
+        let (observed, sampled_series) = match observed {
+            Some((report, series)) => (Some(report), series),
+            None => (None, Vec::new()),
+        };
         let ended = started + chrono::Duration::from_std(measured.elapsed).unwrap_or_default();
         let record = RunRecord {
             plan: &self.plan,
@@ -316,6 +385,8 @@ impl Session {
             generator_cpu: self.cpu_series.clone(),
             cores_available: cores_available(),
             traces,
+            observed,
+            sampled_series,
         };
         analysis::build_report(&record)
     }
@@ -332,6 +403,10 @@ fn embedded_config(plan: &Plan, args: &RunArgs, otlp_endpoint: Option<String>) -
         .cloned()
         .unwrap_or_default()
         .serving(&names);
+    // Its simulated GPUs are sampled like a DCGM exporter's.
+    if config.dcgm_listen.is_none() {
+        config.dcgm_listen = Some(([127, 0, 0, 1], 0).into());
+    }
     if otlp_endpoint.is_some() {
         config.otlp_endpoint = otlp_endpoint;
     }

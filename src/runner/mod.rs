@@ -6,7 +6,9 @@
 mod cpu;
 mod embedded;
 mod execute;
+mod observe;
 mod output;
+mod own_metrics;
 mod progress;
 
 use std::io::Write;

@@ -2,6 +2,7 @@
 //! and flushed every second (an interrupted run loses nothing), and the
 //! reports written once at the end.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::report::{self, Format, IntervalSummary, Report};
+
+/// One line of intervals.jsonl: the client's second, and the server-side
+/// values sampled in it (`null`: a gap).
+#[derive(serde::Serialize)]
+struct IntervalLine<'a> {
+    #[serde(flatten)]
+    interval: &'a IntervalSummary,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    sampled: &'a BTreeMap<String, Option<f64>>,
+}
 
 pub struct RunDir {
     pub path: PathBuf,
@@ -27,8 +38,13 @@ impl RunDir {
     }
 
     /// Appends one interval as a JSON line and hands it to the OS at once.
-    pub fn append_interval(&mut self, interval: &IntervalSummary) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(interval).context("cannot encode an interval")?;
+    pub fn append_interval(
+        &mut self,
+        interval: &IntervalSummary,
+        sampled: &BTreeMap<String, Option<f64>>,
+    ) -> anyhow::Result<()> {
+        let line = IntervalLine { interval, sampled };
+        let mut line = serde_json::to_vec(&line).context("cannot encode an interval")?;
         line.push(b'\n');
         self.intervals.write_all(&line).with_context(|| {
             format!(

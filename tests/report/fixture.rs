@@ -445,6 +445,7 @@ fn assemble(sc: Scenario) -> Report {
         series: vec![cpu],
         traces: None,
         notes: Vec::new(),
+        observed: None,
     };
     report.thresholds = sc
         .thresholds

@@ -45,8 +45,29 @@ impl Prometheus {
     /// Starts a Prometheus scraping each `(job, address)` at `/metrics`
     /// every second, and returns once it answers `/-/ready`.
     pub async fn start(targets: &[(&str, SocketAddr)]) -> Prometheus {
+        Prometheus::start_with_rules(targets, None).await
+    }
+
+    /// Like [`start`](Self::start), also evaluating `rules` (a rule-file
+    /// YAML) every second.
+    pub async fn start_with_rules(
+        targets: &[(&str, SocketAddr)],
+        rules: Option<&str>,
+    ) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir for prometheus");
-        std::fs::write(dir.path().join("prometheus.yml"), config(targets)).unwrap();
+        let mut yaml = config(targets);
+        if let Some(rules) = rules {
+            std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+            yaml = yaml.replacen(
+                "scrape_configs:",
+                &format!(
+                    "  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:",
+                    dir.path().join("rules.yml").display()
+                ),
+                1,
+            );
+        }
+        std::fs::write(dir.path().join("prometheus.yml"), yaml).unwrap();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -165,7 +186,13 @@ impl Prometheus {
         read_log(self.dir.path())
     }
 
-    fn kill(&mut self) {
+    /// The server's base URL, as infercheck's `--prometheus` takes it.
+    pub fn url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Stops the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

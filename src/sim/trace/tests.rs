@@ -166,7 +166,7 @@ async fn engine_spans_reach_the_receiver_under_the_incoming_trace() {
     assert_eq!(engine.attribute("gen_ai.usage.output_tokens"), Some("6"));
     assert_eq!(
         engine.attribute("gen_ai.response.finish_reasons"),
-        Some("stop")
+        Some("length")
     );
     let phases = [("queue", 0, 5), ("prefill", 5, 45), ("decode", 45, 100)];
     for (name, start_ms, end_ms) in phases {

@@ -1,0 +1,230 @@
+//! Rows for the server-side sections of a report (examples/000): "System
+//! Resource Utilization", the sampled rows of "Queue and Task Metrics", the
+//! engine analysis facts, and the sampling lines of "Observability
+//! Validation". Shared by the Markdown, HTML and terminal renderers, like
+//! `view`. A threshold on a sampled value shows in the row of that value.
+
+use super::view::{Fact, NONE, Table, count, fact, ms, pct, status_mark};
+use super::{ObservedReport, Report, ThresholdResult, ThresholdStatus};
+use crate::sample::SampledSummary;
+
+/// Whether a threshold is judged on sampled values (it belongs in these
+/// tables, not in "HTTP Metrics").
+pub(crate) fn is_observed(t: &ThresholdResult) -> bool {
+    crate::plan::threshold::parse(&t.expression).is_ok_and(|p| p.metric.is_observed())
+}
+
+/// The run-scope threshold on the sampled value `name`, if any.
+fn threshold_on<'a>(report: &'a Report, name: &str) -> Option<&'a ThresholdResult> {
+    report.thresholds.iter().find(|t| {
+        t.scope == "run"
+            && crate::plan::threshold::parse(&t.expression).is_ok_and(|p| match p.metric {
+                crate::plan::threshold::Metric::Sampled { name: n, .. } => n == name,
+                _ => false,
+            })
+    })
+}
+
+fn target_and_status(report: &Report, name: &str) -> (String, String) {
+    match threshold_on(report, name) {
+        Some(t) => (t.target.clone(), status_mark(t.status).to_owned()),
+        None => (NONE.to_owned(), NONE.to_owned()),
+    }
+}
+
+fn observed(report: &Report) -> Option<&ObservedReport> {
+    report.observed.as_ref()
+}
+
+fn sampled<'a>(report: &'a Report, name: &str) -> Option<&'a SampledSummary> {
+    observed(report)?.value(name).filter(|v| v.samples > 0)
+}
+
+fn gib(bytes: f64) -> String {
+    format!("{:.1}GiB", bytes / 1024.0 / 1024.0 / 1024.0)
+}
+
+/// "System Resource Utilization": peak GPU utilisation, system memory,
+/// VRAM (of the GPU's total when known) and CPU load.
+pub(crate) fn resources(report: &Report) -> Option<Table> {
+    let mut table = Table::new(&["Resource", "Peak Usage", "Target", "Status"]);
+    let mut row = |label: &str, name: &str, show: &dyn Fn(&SampledSummary) -> String| {
+        if let Some(v) = sampled(report, name) {
+            let (target, status) = target_and_status(report, name);
+            table
+                .rows
+                .push(vec![label.to_owned(), show(v), target, status]);
+        }
+    };
+    row("GPU Util", "gpu_util", &|v| {
+        v.max.map_or_else(|| NONE.into(), pct)
+    });
+    row("Memory (System)", "memory_used", &|v| {
+        v.max.map_or_else(|| NONE.into(), pct)
+    });
+    let free = sampled(report, "vram_free").and_then(|f| f.min);
+    row("VRAM Usage", "vram_used", &|v| match (v.max, free) {
+        (Some(used), Some(free)) => format!("{}/{}", gib(used), gib(used + free)),
+        (Some(used), None) => gib(used),
+        _ => NONE.into(),
+    });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    row("CPU Load", "cpu_load", &|v| {
+        v.max
+            .map_or_else(|| NONE.into(), |c| format!("{c:.1}/{cores} cores"))
+    });
+    row("GPU Power", "gpu_power", &|v| {
+        v.max.map_or_else(|| NONE.into(), |w| format!("{w:.0}W"))
+    });
+    row("Target RSS", "target_rss", &|v| {
+        v.max.map_or_else(|| NONE.into(), gib)
+    });
+    (!table.rows.is_empty()).then_some(table)
+}
+
+/// The sampled rows of "Queue and Task Metrics": queue depth, orphaned
+/// tasks, average processing time.
+pub(crate) fn queue_rows(report: &Report) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = |label: &str, name: &str, show: &dyn Fn(&SampledSummary) -> Option<String>| {
+        if let Some(value) = sampled(report, name).and_then(show) {
+            let (target, status) = target_and_status(report, name);
+            rows.push(vec![label.to_owned(), value, target, status]);
+        }
+    };
+    row("Queue Depth", "queue_depth", &|v| {
+        v.max.map(|m| format!("{} tasks", count(m as u64)))
+    });
+    row("Orphaned Tasks", "orphaned_tasks", &|v| {
+        v.max.map(|m| count(m as u64))
+    });
+    row("Avg Processing Time", "avg_processing_time", &|v| {
+        v.avg.map(|s| ms(s * 1000.0))
+    });
+    rows
+}
+
+/// "Inference Engine Analysis": batch size, token rate, KV and prefix
+/// cache, preemptions, cold starts — what was sampled.
+pub(crate) fn engine_facts(report: &Report) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    let mut add = |label: &str, name: &str, show: &dyn Fn(&SampledSummary) -> Option<String>| {
+        if let Some(value) = sampled(report, name).and_then(show) {
+            facts.push(fact(label, value));
+        }
+    };
+    add("Batch Size (tokens per step)", "batch_size", &|v| {
+        Some(format!("avg {:.1}, max {:.1}", v.avg?, v.max?))
+    });
+    add("Token Generation Rate", "gen_tokens_rate", &|v| {
+        Some(format!("{:.0} tokens/sec peak, {:.0} avg", v.max?, v.avg?))
+    });
+    add("KV Cache Usage", "kv_usage", &|v| {
+        Some(format!("{} peak", pct(v.max?)))
+    });
+    add("Prefix Cache Hit Rate", "prefix_hit_rate", &|v| {
+        Some(pct(v.avg?))
+    });
+    add("Preemptions", "preemptions", &|v| {
+        v.value.map(|d| count(d.max(0.0) as u64))
+    });
+    add("Cold Starts", "cold_starts", &|v| {
+        v.value.map(|d| count(d.max(0.0) as u64))
+    });
+    add("Server TTFT p95 (peak)", "server_ttft_p95", &|v| {
+        v.max.map(|s| ms(s * 1000.0))
+    });
+    facts
+}
+
+/// Sampling lines for "Observability Validation": sources, Prometheus
+/// query latency and failures, gaps, alerts (false positives when every
+/// threshold passed), and the GPU line.
+pub(crate) fn observability_facts(report: &Report) -> Vec<Fact> {
+    let Some(o) = observed(report) else {
+        return Vec::new();
+    };
+    let mut facts = vec![fact(
+        "Sampled from",
+        format!("{} every {}s", o.sources.join("; "), o.interval_s),
+    )];
+    if let Some(q) = o.query_latency_ms {
+        facts.push(fact(
+            "Prometheus query latency",
+            format!(
+                "p50 {}, p95 {}, max {} over {} queries ({} failed)",
+                ms(q.p50),
+                ms(q.p95),
+                ms(q.max),
+                count(o.queries),
+                count(o.failed_queries)
+            ),
+        ));
+    }
+    let gaps: Vec<String> = o
+        .values
+        .iter()
+        .filter(|v| v.gaps > 0 && v.samples > 0)
+        .map(|v| format!("{} {}", v.name, v.gaps))
+        .collect();
+    if !gaps.is_empty() {
+        facts.push(fact("Gaps (samples missing)", gaps.join(", ")));
+    }
+    let absent: Vec<&str> = o
+        .values
+        .iter()
+        .filter(|v| v.samples == 0)
+        .map(|v| v.name.as_str())
+        .collect();
+    if !absent.is_empty() {
+        facts.push(fact("Not exported by the target", absent.join(", ")));
+    }
+    if o.backfilled > 0 {
+        facts.push(fact("Backfilled after the run", count(o.backfilled)));
+    }
+    if let Some(alerts) = &o.alerts {
+        facts.push(fact("Alerts", alerts_line(report, alerts)));
+    }
+    if let Some(gpu) = &o.gpu {
+        facts.push(fact("GPU", gpu.trim_start_matches("GPU: ").to_owned()));
+    }
+    facts
+}
+
+fn alerts_line(report: &Report, alerts: &super::AlertsReport) -> String {
+    if let Some(error) = &alerts.error {
+        return format!("could not be read ({error})");
+    }
+    let all_passed = !report.thresholds.is_empty()
+        && report
+            .thresholds
+            .iter()
+            .all(|t| t.status == ThresholdStatus::Pass);
+    let names: Vec<&str> = alerts
+        .fired
+        .iter()
+        .filter(|a| a.began_during_run)
+        .map(|a| a.name.as_str())
+        .collect();
+    let already = alerts.fired.len() - alerts.began_during_run;
+    let mut line = match (names.is_empty(), all_passed) {
+        (true, _) => "none fired during the run".to_owned(),
+        (false, true) => format!(
+            "{} alert false positives: {} fired while every threshold passed",
+            names.len(),
+            names.join(", ")
+        ),
+        (false, false) => format!("{} fired: {}", names.len(), names.join(", ")),
+    };
+    if already > 0 {
+        line.push_str(&format!("; {already} already firing before the run"));
+    }
+    if let Some(rules) = &alerts.rules {
+        line.push_str(&format!(
+            "; {} rules, {} unhealthy",
+            rules.rules,
+            rules.unhealthy.len()
+        ));
+    }
+    line
+}

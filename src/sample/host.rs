@@ -1,0 +1,176 @@
+//! Host metrics from /proc: system memory in use, CPU load in cores busy
+//! (from /proc/stat deltas), and a target process's RSS and CPU when a pid
+//! is given. Linux only; elsewhere every read is `None` and the report says
+//! the host was not sampled.
+
+use std::time::Instant;
+
+/// Cumulative CPU counters, in clock ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct CpuTicks {
+    busy: u64,
+    total: u64,
+}
+
+/// One host reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HostReading {
+    /// Cores busy over the last interval.
+    pub cpu_load: Option<f64>,
+    /// System memory in use, 0..=1.
+    pub memory_used: Option<f64>,
+    pub target_rss_bytes: Option<f64>,
+    /// Cores the target process used over the last interval.
+    pub target_cpu: Option<f64>,
+}
+
+/// Reads the host every interval, keeping what deltas need.
+#[derive(Debug)]
+pub struct HostSampler {
+    pid: Option<u32>,
+    last_cpu: Option<CpuTicks>,
+    last_target: Option<(u64, Instant)>,
+    ticks_per_second: f64,
+}
+
+impl HostSampler {
+    pub fn new(pid: Option<u32>) -> HostSampler {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        HostSampler {
+            pid,
+            last_cpu: None,
+            last_target: None,
+            ticks_per_second: if hz > 0 { hz as f64 } else { 100.0 },
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The reading now (CPU values need a previous reading).
+    pub fn read(&mut self) -> HostReading {
+        let cpu = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| cpu_ticks(&t));
+        let cpu_load = match (self.last_cpu, cpu) {
+            (Some(a), Some(b)) if b.total > a.total => {
+                let cores = online_cores();
+                Some((b.busy - a.busy) as f64 / (b.total - a.total) as f64 * cores)
+            }
+            _ => None,
+        };
+        self.last_cpu = cpu;
+        let memory_used = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| memory_used(&t));
+        let (target_rss_bytes, target_cpu) = self.read_target();
+        HostReading {
+            cpu_load,
+            memory_used,
+            target_rss_bytes,
+            target_cpu,
+        }
+    }
+
+    fn read_target(&mut self) -> (Option<f64>, Option<f64>) {
+        let Some(pid) = self.pid else {
+            return (None, None);
+        };
+        let now = Instant::now();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let Some((ticks, rss_pages)) = stat.as_deref().and_then(process_stat) else {
+            return (None, None);
+        };
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as f64;
+        let cpu = self.last_target.and_then(|(before, at)| {
+            let secs = now.duration_since(at).as_secs_f64();
+            (secs > 0.0)
+                .then(|| (ticks.saturating_sub(before)) as f64 / self.ticks_per_second / secs)
+        });
+        self.last_target = Some((ticks, now));
+        (Some(rss_pages as f64 * page), cpu)
+    }
+}
+
+fn online_cores() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}
+
+/// The aggregate `cpu` line of /proc/stat.
+fn cpu_ticks(stat: &str) -> Option<CpuTicks> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 5 {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let idle = v[3] + v[4];
+    let total: u64 = v.iter().take(8).sum();
+    Some(CpuTicks {
+        busy: total - idle,
+        total,
+    })
+}
+
+/// 1 - MemAvailable / MemTotal.
+fn memory_used(meminfo: &str) -> Option<f64> {
+    let field = |name: &str| {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let (total, available) = (field("MemTotal:")?, field("MemAvailable:")?);
+    (total > 0.0).then(|| 1.0 - available / total)
+}
+
+/// utime + stime (ticks) and RSS (pages) from /proc/<pid>/stat.
+fn process_stat(stat: &str) -> Option<(u64, u64)> {
+    // The command name may hold spaces; fields restart after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i)?.parse::<u64>().ok();
+    // Fields 14, 15 (utime, stime) and 24 (rss), counted from 1 with
+    // pid=1, comm=2, state=3: here state is index 0.
+    Some((num(11)? + num(12)?, num(21)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_files() {
+        let stat = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n";
+        assert_eq!(
+            cpu_ticks(stat),
+            Some(CpuTicks {
+                busy: 150,
+                total: 1000
+            })
+        );
+        let meminfo = "MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 250 kB\n";
+        assert_eq!(memory_used(meminfo), Some(0.75));
+        let pstat = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 30 12 13 14 15 16 17 18 19 20 777 22";
+        assert_eq!(process_stat(pstat), Some((42, 777)));
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let mut host = HostSampler::new(Some(std::process::id()));
+        let first = host.read();
+        assert!(first.memory_used.is_some_and(|m| (0.0..=1.0).contains(&m)));
+        assert!(first.target_rss_bytes.is_some_and(|r| r > 1e5));
+        let second = host.read();
+        assert!(second.cpu_load.is_none_or(|c| c >= 0.0));
+        assert!(second.target_cpu.is_some());
+    }
+}

@@ -1,0 +1,255 @@
+//! The Prometheus sampler, through prometheus-http-query: every interval the
+//! query set runs as concurrent instant queries, each value stored with the
+//! query's latency; a query that returns nothing falls back to its aliases
+//! (renamed metrics) and remembers the one that answered. After the run,
+//! range queries over the window at the same step fill the gaps, and the
+//! alerts that fired during the window are read back.
+//!
+//! Prometheus down or slow is measured (a gap and an error), never a crash:
+//! every call has an HTTP timeout one interval long, so a slow server cannot
+//! pile queries up.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use prometheus_http_query::response::{Data, Rule};
+use prometheus_http_query::{Client, reqwest};
+
+use super::queries::{Query, expand};
+
+/// One query's answer at one instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub value: Option<f64>,
+    pub latency: Duration,
+    pub error: Option<String>,
+}
+
+/// The sampler for one Prometheus server and one set of queries.
+pub struct PromSampler {
+    client: Client,
+    queries: Vec<Query>,
+    interval: Duration,
+    /// Per query, the expression that last answered (0 = `promql`).
+    chosen: Vec<usize>,
+}
+
+impl std::fmt::Debug for PromSampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromSampler")
+            .field("queries", &self.queries.len())
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PromSampler {
+    pub fn new(url: &str, queries: Vec<Query>, interval: Duration) -> Result<PromSampler, String> {
+        let http = reqwest::Client::builder()
+            .timeout(interval.max(Duration::from_millis(200)))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = Client::from(http, url).map_err(|e| format!("Prometheus URL {url}: {e}"))?;
+        Ok(PromSampler {
+            chosen: vec![0; queries.len()],
+            client,
+            queries,
+            interval,
+        })
+    }
+
+    pub fn queries(&self) -> &[Query] {
+        &self.queries
+    }
+
+    /// Every query once, concurrently; answers in query order.
+    pub async fn sample(&mut self) -> Vec<Answer> {
+        let this = &*self;
+        let answers = join_all((0..this.queries.len()).map(|i| this.answer(i))).await;
+        answers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (answer, chosen))| {
+                self.chosen[i] = chosen;
+                answer
+            })
+            .collect()
+    }
+
+    /// Query `i`: its chosen expression, then the others in order while
+    /// they return no data.
+    async fn answer(&self, i: usize) -> (Answer, usize) {
+        let q = &self.queries[i];
+        let exprs: Vec<&String> = std::iter::once(&q.promql).chain(&q.aliases).collect();
+        let start = Instant::now();
+        let order = std::iter::once(self.chosen[i])
+            .chain((0..exprs.len()).filter(|j| *j != self.chosen[i]));
+        let mut last_error = None;
+        for j in order {
+            match self.instant(exprs[j]).await {
+                Ok(Some(value)) => {
+                    let answer = Answer {
+                        value: Some(value),
+                        latency: start.elapsed(),
+                        error: None,
+                    };
+                    return (answer, j);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // The server failed, not the name: aliases would too.
+                    last_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let answer = Answer {
+            value: None,
+            latency: start.elapsed(),
+            error: last_error,
+        };
+        (answer, self.chosen[i])
+    }
+
+    async fn instant(&self, expr: &str) -> Result<Option<f64>, String> {
+        let expr = expand(expr, self.interval.as_secs_f64());
+        let timeout_ms = self.interval.as_millis().max(100) as i64;
+        let result = self
+            .client
+            .query(expr)
+            .timeout(timeout_ms)
+            .get()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(value_of(result.data()))
+    }
+
+    /// A range query over `[start, end]` (Unix seconds) at this sampler's
+    /// step, with the expression that answered during the run.
+    pub async fn range(&self, i: usize, start: i64, end: i64) -> Result<Vec<(f64, f64)>, String> {
+        let q = &self.queries[i];
+        let expr = std::iter::once(&q.promql)
+            .chain(&q.aliases)
+            .nth(self.chosen[i])
+            .unwrap_or(&q.promql);
+        let step = self.interval.as_secs_f64().max(1.0);
+        let result = self
+            .client
+            .query_range(expand(expr, step), start, end, step)
+            .get()
+            .await
+            .map_err(|e| e.to_string())?;
+        let Data::Matrix(series) = result.data() else {
+            return Ok(Vec::new());
+        };
+        // Summed over series per timestamp, as instant answers are.
+        let mut by_time: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+        for s in series {
+            for sample in s.samples() {
+                let key = (sample.timestamp() * 1000.0).round() as i64;
+                by_time.entry(key).or_insert((sample.timestamp(), 0.0)).1 += sample.value();
+            }
+        }
+        Ok(by_time
+            .into_values()
+            .filter(|(_, v)| v.is_finite())
+            .collect())
+    }
+
+    /// Alerts firing at any point in `[start, end]` (Unix seconds), each
+    /// with whether it was already firing before the window began.
+    pub async fn alerts(&self, start: i64, end: i64) -> Result<Vec<FiredAlert>, String> {
+        let step = self.interval.as_secs_f64().max(1.0);
+        let firing = self
+            .client
+            .query_range("ALERTS{alertstate=\"firing\"}", start, end, step)
+            .get()
+            .await
+            .map_err(|e| e.to_string())?;
+        let Data::Matrix(series) = firing.data() else {
+            return Ok(Vec::new());
+        };
+        let mut alerts = Vec::new();
+        for s in series {
+            let labels = s.metric();
+            let name = labels.get("alertname").cloned().unwrap_or_default();
+            let first = s.samples().first().map_or(start as f64, |x| x.timestamp());
+            let began = self.active_since(labels, start).await;
+            alerts.push(FiredAlert {
+                name,
+                labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                first_seen_unix: first,
+                began_during_run: began.is_none_or(|t| t >= start as f64),
+            });
+        }
+        Ok(alerts)
+    }
+
+    /// When an alert became active, from ALERTS_FOR_STATE at `at`.
+    async fn active_since(
+        &self,
+        labels: &std::collections::HashMap<String, String>,
+        at: i64,
+    ) -> Option<f64> {
+        let selector: Vec<String> = labels
+            .iter()
+            .filter(|(k, _)| *k != "__name__" && *k != "alertstate")
+            .map(|(k, v)| format!("{k}={:?}", v))
+            .collect();
+        let expr = format!("ALERTS_FOR_STATE{{{}}}", selector.join(","));
+        let result = self.client.query(expr).at(at).get().await.ok()?;
+        value_of(result.data())
+    }
+
+    /// Rule health: (rules, rules whose last evaluation failed, names).
+    pub async fn rules_health(&self) -> Result<RulesHealth, String> {
+        let groups = self.client.rules().get().await.map_err(|e| e.to_string())?;
+        let mut health = RulesHealth::default();
+        for group in &groups {
+            for rule in group.rules() {
+                let (name, ok) = match rule {
+                    Rule::Alerting(r) => (r.name().to_string(), r.health().is_good()),
+                    Rule::Recording(r) => (r.name().to_string(), r.health().is_good()),
+                };
+                health.rules += 1;
+                if !ok {
+                    health.unhealthy.push(name);
+                }
+            }
+        }
+        Ok(health)
+    }
+}
+
+/// An alert seen firing during a run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FiredAlert {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub first_seen_unix: f64,
+    /// False when it was already firing before the run started.
+    pub began_during_run: bool,
+}
+
+/// The health of the server's rules.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RulesHealth {
+    pub rules: usize,
+    pub unhealthy: Vec<String>,
+}
+
+/// The value of an instant answer: a scalar, or the sum of a vector's
+/// series (query sets aggregate, so this is normally one series); `None`
+/// for no data.
+fn value_of(data: &Data) -> Option<f64> {
+    match data {
+        Data::Scalar(s) => Some(s.value()).filter(|v| v.is_finite()),
+        Data::Vector(v) if v.is_empty() => None,
+        Data::Vector(v) => {
+            let sum: f64 = v.iter().map(|s| s.sample().value()).sum();
+            sum.is_finite().then_some(sum)
+        }
+        Data::Matrix(_) => None,
+    }
+}

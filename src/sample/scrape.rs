@@ -1,0 +1,195 @@
+//! Direct scrape: without a Prometheus server, read the target's `/metrics`
+//! (and a DCGM exporter's) every interval and derive the same named values
+//! as the query sets' PromQL: gauges as they are, rates from counter
+//! increases between two scrapes, quantiles from the increase of histogram
+//! buckets (interpolated within a bucket as `histogram_quantile` does).
+
+use std::collections::BTreeMap;
+
+use super::exposition::Exposition;
+use super::queries::{Recipe, ScrapeOp};
+
+/// The value of `recipe` given the current scrape and the one before it,
+/// `elapsed_s` seconds earlier. `None` when the metric is absent, or when a
+/// rate has no previous scrape yet.
+pub fn evaluate(
+    recipe: &Recipe,
+    now: &Exposition,
+    before: Option<(&Exposition, f64)>,
+) -> Option<f64> {
+    let name = first_present(&recipe.metric, now)?;
+    match recipe.op {
+        ScrapeOp::Sum => Some(now.named(name).map(|s| s.value).sum()),
+        ScrapeOp::Max => now.named(name).map(|s| s.value).reduce(f64::max),
+        ScrapeOp::Min => now.named(name).map(|s| s.value).reduce(f64::min),
+        ScrapeOp::Rate => rate(name, now, before?),
+        ScrapeOp::RatioOfRates => {
+            let over = first_present(&recipe.over, now)?;
+            let (num, den) = (rate(name, now, before?)?, rate(over, now, before?)?);
+            (den > 0.0).then(|| num / den)
+        }
+        ScrapeOp::HistogramMean => {
+            let sum = rate(&format!("{name}_sum"), now, before?)?;
+            let count = rate(&format!("{name}_count"), now, before?)?;
+            (count > 0.0).then(|| sum / count)
+        }
+        ScrapeOp::Quantile => {
+            let q = recipe.quantile?;
+            let (earlier, _) = before?;
+            quantile(q, &bucket_increase(name, now, earlier))
+        }
+    }
+}
+
+/// The first of `names` the scrape has (histograms by their `_bucket`,
+/// `_sum` or `_count`).
+fn first_present<'a>(names: &'a [String], e: &Exposition) -> Option<&'a str> {
+    names
+        .iter()
+        .map(String::as_str)
+        .find(|n| e.has(n) || e.has(&format!("{n}_bucket")) || e.has(&format!("{n}_count")))
+}
+
+fn total(name: &str, e: &Exposition) -> Option<f64> {
+    let mut values = e.named(name).map(|s| s.value).peekable();
+    values.peek()?;
+    Some(values.sum())
+}
+
+/// Per-second increase of a summed counter; a reset (the total went down)
+/// counts from zero, as Prometheus does.
+fn rate(name: &str, now: &Exposition, (before, elapsed_s): (&Exposition, f64)) -> Option<f64> {
+    let (a, b) = (total(name, before).unwrap_or(0.0), total(name, now)?);
+    if elapsed_s <= 0.0 {
+        return None;
+    }
+    let increase = if b >= a { b - a } else { b };
+    Some(increase / elapsed_s)
+}
+
+/// Cumulative bucket counts (by upper bound) gained between two scrapes,
+/// summed over every other label.
+fn bucket_increase(name: &str, now: &Exposition, before: &Exposition) -> Vec<(f64, f64)> {
+    let bucket = format!("{name}_bucket");
+    let sum_by_le = |e: &Exposition| {
+        let mut by_le: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+        for s in e.named(&bucket) {
+            let Some(le) = s.labels.get("le").and_then(|l| parse_le(l)) else {
+                continue;
+            };
+            by_le.entry(order_key(le)).or_insert((le, 0.0)).1 += s.value;
+        }
+        by_le
+    };
+    let (now, before) = (sum_by_le(now), sum_by_le(before));
+    now.iter()
+        .map(|(k, (le, count))| {
+            let earlier = before.get(k).map_or(0.0, |b| b.1);
+            (*le, (count - earlier).max(0.0))
+        })
+        .collect()
+}
+
+fn parse_le(text: &str) -> Option<f64> {
+    match text {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        t => t.parse().ok(),
+    }
+}
+
+/// A sort key that orders non-negative floats (and +Inf) numerically.
+fn order_key(le: f64) -> u64 {
+    le.to_bits()
+}
+
+/// `histogram_quantile` over cumulative buckets sorted by upper bound:
+/// linear interpolation inside the bucket, the lower bound of the last
+/// finite bucket when the rank falls in +Inf.
+pub fn quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut previous = (0.0, 0.0);
+    for &(le, count) in buckets {
+        if count >= rank {
+            if le.is_infinite() {
+                return Some(previous.0);
+            }
+            let in_bucket = count - previous.1;
+            let fraction = if in_bucket > 0.0 {
+                (rank - previous.1) / in_bucket
+            } else {
+                1.0
+            };
+            return Some(previous.0 + (le - previous.0) * fraction);
+        }
+        previous = (le, count);
+    }
+    Some(previous.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::exposition::parse;
+
+    fn recipe(op: ScrapeOp, metric: &str) -> Recipe {
+        Recipe {
+            op,
+            metric: vec!["missing".into(), metric.into()],
+            over: vec!["q_total".into()],
+            quantile: Some(0.5),
+        }
+    }
+
+    #[test]
+    fn gauges_sum_and_max_over_series_with_aliases() {
+        let e = parse("g{a=\"1\"} 2\ng{a=\"2\"} 5\n").unwrap();
+        assert_eq!(evaluate(&recipe(ScrapeOp::Sum, "g"), &e, None), Some(7.0));
+        assert_eq!(evaluate(&recipe(ScrapeOp::Max, "g"), &e, None), Some(5.0));
+        assert_eq!(evaluate(&recipe(ScrapeOp::Sum, "nope"), &e, None), None);
+    }
+
+    #[test]
+    fn rates_need_two_scrapes_and_survive_resets() {
+        let a = parse("c_total 10\nq_total 100\n").unwrap();
+        let b = parse("c_total 30\nq_total 140\n").unwrap();
+        let r = recipe(ScrapeOp::Rate, "c_total");
+        assert_eq!(evaluate(&r, &b, None), None);
+        assert_eq!(evaluate(&r, &b, Some((&a, 2.0))), Some(10.0));
+        assert_eq!(evaluate(&r, &a, Some((&b, 1.0))), Some(10.0), "reset");
+        let ratio = recipe(ScrapeOp::RatioOfRates, "c_total");
+        assert_eq!(evaluate(&ratio, &b, Some((&a, 1.0))), Some(0.5));
+    }
+
+    #[test]
+    fn quantiles_come_from_bucket_increases() {
+        let a =
+            parse("h_bucket{le=\"0.1\"} 10\nh_bucket{le=\"0.2\"} 10\nh_bucket{le=\"+Inf\"} 10\n")
+                .unwrap();
+        let b =
+            parse("h_bucket{le=\"0.1\"} 10\nh_bucket{le=\"0.2\"} 20\nh_bucket{le=\"+Inf\"} 20\n")
+                .unwrap();
+        // The ten new observations all fell in (0.1, 0.2]: the median is
+        // halfway through that bucket.
+        let q = evaluate(&recipe(ScrapeOp::Quantile, "h"), &b, Some((&a, 1.0))).unwrap();
+        assert!((q - 0.15).abs() < 1e-9, "{q}");
+        assert_eq!(
+            quantile(0.99, &[(1.0, 0.0), (f64::INFINITY, 5.0)]),
+            Some(1.0)
+        );
+        assert_eq!(quantile(0.5, &[(1.0, 0.0)]), None);
+    }
+
+    #[test]
+    fn histogram_means_divide_sum_by_count_rates() {
+        let a = parse("h_sum 1\nh_count 2\n").unwrap();
+        let b = parse("h_sum 4\nh_count 5\n").unwrap();
+        assert_eq!(
+            evaluate(&recipe(ScrapeOp::HistogramMean, "h"), &b, Some((&a, 1.0))),
+            Some(1.0)
+        );
+    }
+}
