@@ -16,6 +16,7 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod sample;
+pub mod serve;
 pub mod sim;
 pub mod stats;
 pub mod traces;

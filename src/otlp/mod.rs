@@ -19,6 +19,7 @@
 //! Layout: `decode` (bodies → spans), `store` (the bounded map).
 
 mod decode;
+pub mod export;
 mod store;
 
 use std::io;
@@ -26,6 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::serve::Background;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -37,8 +39,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub use store::{Limits, ReceivedSpan, SpanStatus};
 
@@ -57,8 +57,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct OtlpReceiver {
     addr: SocketAddr,
     store: Arc<Store>,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<io::Result<()>>>,
+    server: Background,
 }
 
 impl OtlpReceiver {
@@ -73,19 +72,14 @@ impl OtlpReceiver {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let store = Arc::new(Store::new(limits));
-        let shutdown = CancellationToken::new();
         let app = Router::new()
             .route("/v1/traces", post(export))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(store.clone());
-        let serve =
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let task = tokio::spawn(async move { serve.await });
         Ok(OtlpReceiver {
             addr,
             store,
-            shutdown,
-            task: Some(task),
+            server: Background::serve(listener, app),
         })
     }
 
@@ -126,19 +120,7 @@ impl OtlpReceiver {
 
     /// Stops accepting and waits (bounded) for open requests.
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for OtlpReceiver {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.server.stop(STOP_GRACE).await;
     }
 }
 

@@ -228,3 +228,40 @@ fn alerts_line(report: &Report, alerts: &super::AlertsReport) -> String {
     }
     line
 }
+
+/// One line for the terminal summary: the sampled values a reader checks
+/// first, peaks unless said otherwise; `None` when nothing was sampled.
+pub(crate) fn server_line(report: &Report) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut add = |name: &str, show: &dyn Fn(&SampledSummary) -> Option<String>| {
+        if let Some(text) = sampled(report, name).and_then(show) {
+            parts.push(text);
+        }
+    };
+    add("queue_depth", &|v| {
+        Some(format!("queue max {}", count(v.max? as u64)))
+    });
+    add("kv_usage", &|v| Some(format!("KV {}", pct(v.max?))));
+    add("gen_tokens_rate", &|v| {
+        Some(format!("{:.0} tok/s avg", v.avg?))
+    });
+    add("gpu_util", &|v| Some(format!("GPU {}", pct(v.max?))));
+    add("vram_used", &|v| Some(format!("VRAM {}", gib(v.max?))));
+    add("cpu_load", &|v| {
+        Some(format!("host CPU {:.1} cores", v.max?))
+    });
+    let observed = observed(report)?;
+    if parts.is_empty() {
+        return None;
+    }
+    let gaps: u64 = observed
+        .values
+        .iter()
+        .filter(|v| v.samples > 0)
+        .map(|v| v.gaps)
+        .sum();
+    if gaps > 0 {
+        parts.push(format!("{gaps} gaps"));
+    }
+    Some(parts.join(", "))
+}

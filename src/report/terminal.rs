@@ -195,6 +195,9 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some(traces) = &report.traces {
         line("Traces", &super::trace_view::sampling_line(traces), out)?;
     }
+    if let Some(server) = super::observed_view::server_line(report) {
+        line("Server", &server, out)?;
+    }
     line("Generator", &generator_text(report), out)?;
     // The verdict already listed reasons it shares with the generator.
     let shared = &report.verdict.reasons;

@@ -15,13 +15,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::serve::Background;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use super::gpu::{GpuIdentity, GpuReading, GpuSample};
 
@@ -219,8 +218,7 @@ struct Exporter {
 #[derive(Debug)]
 pub struct DcgmExporter {
     addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<io::Result<()>>>,
+    server: Background,
 }
 
 impl DcgmExporter {
@@ -241,14 +239,9 @@ impl DcgmExporter {
         let app = Router::new()
             .route("/metrics", get(metrics))
             .with_state(exporter);
-        let shutdown = CancellationToken::new();
-        let serve =
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let task = tokio::spawn(async move { serve.await });
         Ok(DcgmExporter {
             addr,
-            shutdown,
-            task: Some(task),
+            server: Background::serve(listener, app),
         })
     }
 
@@ -264,19 +257,7 @@ impl DcgmExporter {
 
     /// Stops accepting and waits (bounded) for the serving task to end.
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for DcgmExporter {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.server.stop(STOP_GRACE).await;
     }
 }
 

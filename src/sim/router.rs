@@ -41,8 +41,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use std::future::IntoFuture;
+
+use crate::serve::Background;
 
 use super::trace::Tracing;
 use super::{bind, connectable};
@@ -68,8 +69,7 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 #[derive(Debug)]
 pub struct RouterServer {
     addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<io::Result<()>>>,
+    server: Background,
 }
 
 impl RouterServer {
@@ -95,15 +95,12 @@ impl RouterServer {
             .fallback(forward::forward)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(state);
-        let shutdown = CancellationToken::new();
-        let serve =
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let task = tokio::spawn(async move { serve.await });
-        Ok(RouterServer {
-            addr,
-            shutdown,
-            task: Some(task),
-        })
+        let server = Background::spawn(|shutdown| {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .into_future()
+        });
+        Ok(RouterServer { addr, server })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -118,19 +115,7 @@ impl RouterServer {
 
     /// Stops accepting and waits (bounded) for open exchanges to end.
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for RouterServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.server.stop(STOP_GRACE).await;
     }
 }
 

@@ -29,10 +29,8 @@ use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
+    BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
 };
 
 use super::timeline::{FinishReason, Timeline};
@@ -304,25 +302,13 @@ impl Tracing {
 
 impl Exporter {
     fn new(endpoint: &str, service_name: &str) -> anyhow::Result<Exporter> {
-        let traces_url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
-        let span_exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(traces_url.clone())
-            .with_timeout(EXPORT_TIMEOUT)
-            .build()
-            .with_context(|| format!("OTLP exporter for {traces_url}"))?;
-        let config = BatchConfigBuilder::default()
-            .with_max_queue_size(MAX_QUEUED_SPANS)
-            .with_scheduled_delay(EXPORT_INTERVAL)
-            .build();
-        let mut processor = BatchSpanProcessor::builder(span_exporter)
-            .with_batch_config(config)
-            .build();
-        let resource = Resource::builder_empty()
-            .with_service_name(service_name.to_string())
-            .build();
-        processor.set_resource(&resource);
+        let batching = crate::otlp::export::Batching {
+            max_queued: MAX_QUEUED_SPANS,
+            interval: EXPORT_INTERVAL,
+            timeout: EXPORT_TIMEOUT,
+        };
+        let (processor, traces_url) =
+            crate::otlp::export::batch_processor(endpoint, service_name, batching)?;
         let scope = InstrumentationScope::builder("infercheck-sim")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();

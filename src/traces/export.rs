@@ -17,10 +17,8 @@ use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
+    BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
 };
 
 use super::id::client_span_id;
@@ -46,25 +44,13 @@ pub struct ClientSpans {
 impl ClientSpans {
     /// Exports to `<endpoint>/v1/traces`.
     pub fn new(endpoint: &str) -> anyhow::Result<ClientSpans> {
-        let traces_url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(traces_url.clone())
-            .with_timeout(EXPORT_TIMEOUT)
-            .build()
-            .with_context(|| format!("OTLP exporter for {traces_url}"))?;
-        let config = BatchConfigBuilder::default()
-            .with_max_queue_size(MAX_QUEUED_SPANS)
-            .with_scheduled_delay(EXPORT_INTERVAL)
-            .build();
-        let mut processor = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(config)
-            .build();
-        let resource = Resource::builder_empty()
-            .with_service_name(SERVICE_NAME)
-            .build();
-        processor.set_resource(&resource);
+        let batching = crate::otlp::export::Batching {
+            max_queued: MAX_QUEUED_SPANS,
+            interval: EXPORT_INTERVAL,
+            timeout: EXPORT_TIMEOUT,
+        };
+        let (processor, traces_url) =
+            crate::otlp::export::batch_processor(endpoint, SERVICE_NAME, batching)?;
         let scope = InstrumentationScope::builder("infercheck")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
