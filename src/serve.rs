@@ -5,6 +5,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -57,4 +58,15 @@ impl Drop for Background {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// An address a client can connect to: loopback in place of an
+/// unspecified IP (0.0.0.0, ::).
+pub fn connectable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
 }

@@ -23,11 +23,11 @@ pub mod export;
 mod store;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::serve::Background;
+use crate::serve::{Background, connectable};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -198,16 +198,6 @@ fn json_response(rejected: u64, message: &str) -> Vec<u8> {
 
 fn error_response(status: StatusCode, error: &DecodeError) -> Response {
     (status, error.to_string()).into_response()
-}
-
-/// Loopback in place of an unspecified IP.
-fn connectable(addr: SocketAddr) -> SocketAddr {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, addr.port())
 }
 
 #[cfg(test)]

@@ -253,13 +253,7 @@ impl Threshold {
     pub fn target_display(&self) -> String {
         if self.metric.unit() == Unit::Raw {
             // A sampled value's bound is shown as written ("20GiB").
-            let written = self
-                .expression
-                .rsplit(self.op.symbol())
-                .next()
-                .unwrap_or("")
-                .trim();
-            return format!("{} {written}", self.op.symbol());
+            return format!("{} {}", self.op.symbol(), self.written_bound());
         }
         format!(
             "{} {}",
@@ -270,6 +264,15 @@ impl Threshold {
 }
 
 impl Threshold {
+    /// The bound as the plan wrote it (after the operator).
+    fn written_bound(&self) -> &str {
+        self.expression
+            .rsplit(self.op.symbol())
+            .next()
+            .unwrap_or("")
+            .trim()
+    }
+
     /// An achieved value as the report shows it: in the metric's unit, or
     /// for a sampled value in the unit its bound was written in ("90%",
     /// "18.4GiB").
@@ -277,13 +280,8 @@ impl Threshold {
         if self.metric.unit() != Unit::Raw {
             return format_value(self.metric.unit(), value);
         }
-        let written = self
-            .expression
-            .rsplit(self.op.symbol())
-            .next()
-            .unwrap_or("")
-            .trim();
-        let suffix = written
+        let suffix = self
+            .written_bound()
             .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
         match parse_raw_bound(&format!("1{suffix}")) {
             Ok(factor) if !suffix.is_empty() && factor > 0.0 => {

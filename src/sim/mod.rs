@@ -42,7 +42,7 @@ mod tokens;
 mod trace;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +60,8 @@ pub use state::SimStats;
 pub use trace::{SpanDrops, TraceConfig, TraceParent, Tracing};
 
 use state::Shared;
+
+pub(crate) use crate::serve::connectable;
 
 /// How long [`SimServer::stop`] waits for connections to wind down before
 /// it abandons the serving task.
@@ -206,16 +208,6 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".to_string())
-}
-
-/// Loopback in place of an unspecified IP.
-fn connectable(addr: SocketAddr) -> SocketAddr {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, addr.port())
 }
 
 /// For `infercheck serve-sim`: serve until Ctrl-C (with `backends` > 1,
