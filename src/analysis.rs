@@ -119,6 +119,27 @@ fn peak_rps(intervals: &[IntervalSummary], phase: Option<&str>) -> Option<f64> {
 
 /// Seconds a step actually covered: its planned length, or less when the
 /// run stopped early.
+/// A statistic of the sampled series `name` over a `(start, end)` window
+/// of the run clock (the GPU columns of a stress sweep).
+fn sampled_in(
+    record: &RunRecord<'_>,
+    name: &str,
+    window: Option<(f64, f64)>,
+    stat: fn(&Series) -> Option<f64>,
+) -> Option<f64> {
+    let (start, end) = window?;
+    let series = record.sampled_series.iter().find(|s| s.name == name)?;
+    let mut inside = Series::new(&series.name, &series.unit);
+    for s in series
+        .samples
+        .iter()
+        .filter(|s| s.t > start && s.t <= end + 0.5)
+    {
+        inside.push(s.t, s.value);
+    }
+    stat(&inside)
+}
+
 fn step_seconds(step: &Step, state: &StepState, elapsed_s: f64) -> f64 {
     match state.started_at {
         Some(start) => (elapsed_s - start.as_secs_f64()).clamp(0.0, step.duration.as_secs_f64()),
@@ -145,10 +166,15 @@ fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
                 for (i, sum) in models.iter_mut().enumerate() {
                     *sum += step_state.model(i);
                 }
+                let window = step_state
+                    .started_at
+                    .map(|start| (start.as_secs_f64(), start.as_secs_f64() + secs));
                 step_reports.push(StepReport {
                     label: step.label.clone(),
                     concurrency: step.concurrency().map(|c| c as u64),
                     stats: StatsBlock::from_set(&step_state.overall, secs, target),
+                    gpu_util_avg: sampled_in(record, "gpu_util", window, Series::mean),
+                    vram_max_bytes: sampled_in(record, "vram_used", window, Series::max),
                 });
             }
             PhaseReport {

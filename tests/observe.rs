@@ -358,3 +358,30 @@ fn a_threshold_on_an_unknown_sampled_value_is_a_plan_error() {
         "{text}"
     );
 }
+
+/// A stress sweep against the embedded simulator fills the table's GPU
+/// columns (examples/001): average utilisation and peak VRAM per level,
+/// from the simulated DCGM exporter, rising with concurrency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_reports_gpu_utilisation_and_memory_per_level() {
+    let plan = "name = 'sweep'\n[workload]\nmax_tokens = 32\n\
+        [[phases]]\nname = 'sweep'\nload = { type = 'sweep', levels = [1, 16], step_duration = '3s' }\n";
+    let (result, _dir) = crate::util::run(plan, None).await;
+    let steps = &result.report.phases[0].steps;
+    let util: Vec<f64> = steps
+        .iter()
+        .map(|s| s.gpu_util_avg.expect("GPU util per level"))
+        .collect();
+    let vram: Vec<f64> = steps
+        .iter()
+        .map(|s| s.vram_max_bytes.expect("VRAM per level"))
+        .collect();
+    assert!(util[1] > util[0] && util[0] > 0.0, "{util:?}");
+    assert!(vram[1] >= vram[0], "{vram:?}");
+    let md = std::fs::read_to_string(result.dir.join("report.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| 16 |"))
+        .expect("the c=16 row");
+    assert!(!row.contains("—"), "{row}");
+}

@@ -224,6 +224,12 @@ pub struct StepReport {
     /// Concurrency of a closed-loop step, if any.
     pub concurrency: Option<u64>,
     pub stats: StatsBlock,
+    /// Mean sampled GPU utilisation (0..1) while the step ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_util_avg: Option<f64>,
+    /// Highest sampled VRAM use (bytes) while the step ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram_max_bytes: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -424,9 +424,13 @@ pub(crate) fn sweep(phase: &PhaseReport) -> Option<Table> {
             .latency_ms
             .map_or_else(|| NONE.to_owned(), |q| secs2(q.p95));
         let rps = fixed(step.stats.rps, 2);
-        table
-            .rows
-            .push(vec![level, rps, p95, NONE.to_owned(), NONE.to_owned()]);
+        let gpu = step
+            .gpu_util_avg
+            .map_or_else(|| NONE.to_owned(), |u| fixed(u * 100.0, 1));
+        let mem = step
+            .vram_max_bytes
+            .map_or_else(|| NONE.to_owned(), |b| fixed(b / 1_048_576.0, 0));
+        table.rows.push(vec![level, rps, p95, gpu, mem]);
     }
     Some(table)
 }

@@ -263,6 +263,8 @@ fn phase_reports(
                     label: s.label.to_owned(),
                     concurrency: s.concurrency,
                     stats: StatsBlock::from_set(set, s.duration_s, spec.target_rps),
+                    gpu_util_avg: None,
+                    vram_max_bytes: None,
                 });
             let in_phase = ivals.iter().filter(|i| i.phase == spec.name);
             PhaseReport {
