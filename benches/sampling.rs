@@ -127,7 +127,9 @@ fn main() {
         }
         let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
         let now = chrono::Utc::now().timestamp();
-        drop(samplers.finish(&mut store, (now - seconds as i64, now)));
+        samplers
+            .finish(&mut store, (now - seconds as i64, now))
+            .await;
         (cpu, wall, store)
     });
     let _ = child.kill();

@@ -232,41 +232,61 @@ struct Judged<'a> {
     observed: Option<&'a crate::report::ObservedReport>,
 }
 
+/// One scope's request statistics and trace group.
+struct Scope<'a> {
+    name: &'a str,
+    stats: &'a StatsBlock,
+    peak_rps: Option<f64>,
+    /// `None` at run scope; a phase's or model's coverage group otherwise.
+    group: Option<Option<&'a CoverageGroup>>,
+}
+
 fn evaluate_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult> {
     let (intervals, traces) = (judged.intervals, judged.traces);
+    let run = Scope {
+        name: "run",
+        stats: judged.overall,
+        peak_rps: peak_rps(intervals, None),
+        group: None,
+    };
     let mut results: Vec<ThresholdResult> = plan
         .thresholds
         .iter()
-        .map(|t| match (t.metric.is_trace(), t.metric.is_observed()) {
-            (true, _) => evaluate_trace(t, "run", traces, None),
-            (_, true) => evaluate_observed(t, "run", judged.observed),
-            _ => evaluate(t, "run", judged.overall, peak_rps(intervals, None)),
-        })
+        .map(|t| judge(t, &run, judged))
         .collect();
     for (i, (phase, report)) in plan.phases.iter().zip(judged.phases).enumerate() {
-        let peak = peak_rps(intervals, Some(&phase.name));
-        let group = traces.and_then(|t| t.by_phase.get(i));
-        results.extend(phase.thresholds.iter().map(|t| {
-            match (t.metric.is_trace(), t.metric.is_observed()) {
-                (true, _) => evaluate_trace(t, &phase.name, traces, Some(group)),
-                // Sampled values are judged over the whole run.
-                (_, true) => evaluate_observed(t, &phase.name, judged.observed),
-                _ => evaluate(t, &phase.name, &report.stats, peak),
-            }
-        }));
+        let scope = Scope {
+            name: &phase.name,
+            stats: &report.stats,
+            peak_rps: peak_rps(intervals, Some(&phase.name)),
+            group: Some(traces.and_then(|t| t.by_phase.get(i))),
+        };
+        results.extend(phase.thresholds.iter().map(|t| judge(t, &scope, judged)));
     }
     for (i, (model, report)) in plan.models.iter().zip(judged.models).enumerate() {
-        let scope = format!("model {}", model.name);
-        let group = traces.and_then(|t| t.by_model.get(i));
-        results.extend(model.thresholds.iter().map(|t| {
-            match (t.metric.is_trace(), t.metric.is_observed()) {
-                (true, _) => evaluate_trace(t, &scope, traces, Some(group)),
-                (_, true) => evaluate_observed(t, &scope, judged.observed),
-                _ => evaluate(t, &scope, &report.stats, None),
-            }
-        }));
+        let name = format!("model {}", model.name);
+        let scope = Scope {
+            name: &name,
+            stats: &report.stats,
+            peak_rps: None,
+            group: Some(traces.and_then(|t| t.by_model.get(i))),
+        };
+        results.extend(model.thresholds.iter().map(|t| judge(t, &scope, judged)));
     }
     results
+}
+
+/// Judges one threshold in `scope`: trace metrics on the look-ups, sampled
+/// values on what the samplers saw (over the whole run, whatever the
+/// scope), the rest on the scope's request statistics.
+fn judge(t: &Threshold, scope: &Scope<'_>, judged: &Judged<'_>) -> ThresholdResult {
+    if t.metric.is_trace() {
+        evaluate_trace(t, scope.name, judged.traces, scope.group)
+    } else if t.metric.is_observed() {
+        evaluate_observed(t, scope.name, judged.observed)
+    } else {
+        evaluate(t, scope.name, scope.stats, scope.peak_rps)
+    }
 }
 
 /// Judges a threshold on what the samplers saw: a sampled value's

@@ -840,9 +840,9 @@ async fn a_repeated_prompt_hits_the_prefix_cache() {
         }
         let (_, text) = server.get_text("/metrics").await;
         assert_eq!(sample(&text, "vllm:prefix_cache_queries_total"), 3.0 * 64.0);
-        // The first request computes every block; the next two find the
-        // three full blocks before the last (always computed) token... and
-        // the fourth block up to that token.
+        // The first request computes all four 16-word blocks; the next two
+        // find them cached, less the last prompt token, which is always
+        // computed: 63 hits each.
         assert_eq!(sample(&text, "vllm:prefix_cache_hits_total"), 2.0 * 63.0);
         server.stop().await;
     })

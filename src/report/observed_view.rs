@@ -68,7 +68,7 @@ pub(crate) fn resources(report: &Report) -> Option<Table> {
         (Some(used), None) => gib(used),
         _ => NONE.into(),
     });
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = report.generator.cores_available;
     row("CPU Load", "cpu_load", &|v| {
         v.max
             .map_or_else(|| NONE.into(), |c| format!("{c:.1}/{cores} cores"))

@@ -104,8 +104,10 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         dcgm_url: embedded.as_ref().and_then(|e| e.dcgm_url.as_deref()),
     };
     let mut session = Session::new(plan.clone(), dir, !args.quiet, traces);
-    session.observe(sources);
-    let measured = session.measure(client).await.map_err(Failure::io)?;
+    let measured = session
+        .measure(client, sources)
+        .await
+        .map_err(Failure::io)?;
     // Stopping the simulator flushes its span exporter (into a receiver on
     // this runtime): wait for it off the async workers.
     let spans_flushed = embedded.is_some();
@@ -149,7 +151,6 @@ struct Session {
     traces: Option<TraceSession>,
     /// Server-side sampling, started with the load.
     observation: Option<Observation>,
-    pending_sources: Option<(String, Option<String>)>,
 }
 
 /// How the load ended.
@@ -177,24 +178,11 @@ impl Session {
             cpu_series: Series::new("generator_cpu", "cores"),
             traces,
             observation: None,
-            pending_sources: None,
         }
     }
 
-    /// Remembers where to sample from; sampling starts with the load.
-    fn observe(&mut self, sources: Sources<'_>) {
-        let dcgm = sources.dcgm_url.map(str::to_string);
-        self.pending_sources = Some((sources.base_url.to_string(), dcgm));
-    }
-
-    async fn start_observing(&mut self, run_start: tokio::time::Instant) {
-        let Some((base_url, dcgm_url)) = self.pending_sources.take() else {
-            return;
-        };
-        let sources = Sources {
-            base_url: &base_url,
-            dcgm_url: dcgm_url.as_deref(),
-        };
+    /// Starts sampling the server side on the run clock.
+    async fn start_observing(&mut self, sources: Sources<'_>, run_start: tokio::time::Instant) {
         let observation = Observation::start(&self.plan, sources, run_start).await;
         for error in observation.startup_errors() {
             eprintln!("infercheck: {error}");
@@ -216,9 +204,10 @@ impl Session {
     /// Drives the engine and folds its events until the last request is
     /// done; closes an interval every second; stops early on Ctrl-C or a
     /// failing threshold under abort-on-fail.
-    async fn measure(&mut self, client: Client) -> anyhow::Result<Measured> {
+    async fn measure(&mut self, client: Client, sources: Sources<'_>) -> anyhow::Result<Measured> {
         let clock = Clock::start();
-        self.start_observing(clock.at(Duration::ZERO)).await;
+        self.start_observing(sources, clock.at(Duration::ZERO))
+            .await;
         let cancel = CancellationToken::new();
         let in_flight = Arc::new(InFlight::default());
         let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);

@@ -35,6 +35,8 @@ pub struct Observation {
     store: SampledStore,
     nvml: Option<NvmlSampler>,
     gpu_line: Option<String>,
+    /// NVML started (its values are in the store).
+    nvml_read: bool,
     own: Option<Arc<OwnMetrics>>,
     errors: Vec<String>,
 }
@@ -99,6 +101,7 @@ impl Observation {
             samplers,
             rx,
             store: SampledStore::default(),
+            nvml_read: nvml.is_some(),
             nvml,
             gpu_line,
             own,
@@ -265,11 +268,7 @@ impl Observation {
         if self.plan.host {
             sources.push("host".into());
         }
-        if self
-            .gpu_line
-            .as_deref()
-            .is_some_and(|l| !l.contains("not available"))
-        {
+        if self.nvml_read {
             sources.push("nvml".into());
         }
         sources

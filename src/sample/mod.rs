@@ -31,7 +31,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use prom::{FiredAlert, RulesHealth};
 pub use queries::{Aggregate, Query, Unit};
-#[allow(unused_imports)]
 pub use store::{Reading, SampledStore, SampledSummary};
 
 use exposition::Exposition;
@@ -128,7 +127,11 @@ impl Samplers {
         };
         let mut after = AfterRun::default();
         let step = self.interval.as_secs_f64().max(1.0);
+        // Only the queries that missed samples are asked again.
         for (i, q) in sampler.queries().iter().enumerate() {
+            if !store.has_gaps(&q.name) {
+                continue;
+            }
             if let Ok(samples) = sampler.range(i, window.0, window.1).await {
                 let on_run_clock: Vec<(f64, f64)> = samples
                     .iter()
@@ -243,8 +246,8 @@ impl Ticker {
                 ("target_cpu", "cores", r.target_cpu, Aggregate::Avg),
             ];
             for (name, unit, value, aggregate) in values {
-                let is_target = name.starts_with("target_");
-                if is_target && value.is_none() && host.pid().is_none() {
+                // Process values only when a process was named.
+                if name.starts_with("target_") && host.pid().is_none() {
                     continue;
                 }
                 self.send(Reading {

@@ -83,6 +83,11 @@ impl SampledStore {
         }
     }
 
+    /// Whether `name` missed any sample.
+    pub fn has_gaps(&self, name: &str) -> bool {
+        self.entries.get(name).is_some_and(|e| e.gaps > 0)
+    }
+
     /// Fills gaps from a range query after the run: samples at instants
     /// (run-clock seconds) where the series has none within half a step.
     pub fn backfill(&mut self, name: &str, samples: &[(f64, f64)], step_s: f64) -> u64 {

@@ -41,14 +41,13 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/model/unload", post(unload))
 }
 
+/// `strategy` (greedy, top_k, top_p) and other fields are accepted and
+/// ignored: they do not change the simulated text.
 #[derive(Deserialize)]
 struct GenerateBody {
     prompt: String,
     max_tokens: Option<u32>,
     model: Option<String>,
-    /// greedy, top_k, top_p: accepted, no effect on the simulated text.
-    #[allow(dead_code)]
-    strategy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,8 +55,6 @@ struct BatchGenerateBody {
     prompts: Vec<String>,
     max_tokens: Option<u32>,
     model: Option<String>,
-    #[allow(dead_code)]
-    strategy: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -249,7 +249,6 @@ impl Tracing {
     /// with children `queue`, `prefill` and `decode`. The drop draws depend
     /// on (seed, `timeline.seq`) only. A `parent` that is not sampled is
     /// honoured: nothing is exported.
-    #[allow(dead_code)] // Called by the engine once it is wired (in progress).
     pub(crate) fn export(
         &self,
         parent: Option<TraceParent>,

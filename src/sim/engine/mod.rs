@@ -94,11 +94,13 @@ impl Engine {
         let driver = Driver {
             scheduler: Scheduler::new(spec.costs, spec.limits),
             rx,
-            ctx,
-            metrics,
-            gpu: gpu.clone(),
             status: status.clone(),
-            clock: Clock::new(),
+            publisher: Publisher {
+                ctx,
+                metrics,
+                gpu: gpu.clone(),
+                clock: Clock::new(),
+            },
             prefix_seen: PrefixStats::default(),
             preemptions_seen: 0,
         };
@@ -176,13 +178,20 @@ impl Clock {
 struct Driver {
     scheduler: Scheduler<Arc<SeqSlot>>,
     rx: mpsc::UnboundedReceiver<NewSeq<Arc<SeqSlot>>>,
+    status: Arc<EngineStatus>,
+    publisher: Publisher,
+    prefix_seen: PrefixStats,
+    preemptions_seen: u64,
+}
+
+/// Where the scheduler's events go: the requests' slots, the metrics and
+/// the spans. Apart from the scheduler, so that the scheduler's callbacks
+/// publish each event as it happens (no buffer, no clone per token).
+struct Publisher {
     ctx: EngineContext,
     metrics: EngineMetrics,
     gpu: Arc<SimGpu>,
-    status: Arc<EngineStatus>,
     clock: Clock,
-    prefix_seen: PrefixStats,
-    preemptions_seen: u64,
 }
 
 impl Driver {
@@ -191,7 +200,9 @@ impl Driver {
         loop {
             if !self.scheduler.has_work() {
                 self.publish_gauges();
-                self.gpu.record_idle(self.scheduler.kv_blocks_used());
+                self.publisher
+                    .gpu
+                    .record_idle(self.scheduler.kv_blocks_used());
                 let Some(new) = self.next_request().await else {
                     break;
                 };
@@ -217,7 +228,7 @@ impl Driver {
     async fn next_request(&mut self) -> Option<NewSeq<Arc<SeqSlot>>> {
         tokio::select! {
             new = self.rx.recv() => new,
-            _ = self.ctx.shutdown.cancelled() => None,
+            _ = self.publisher.ctx.shutdown.cancelled() => None,
         }
     }
 
@@ -226,13 +237,13 @@ impl Driver {
     async fn hold_back(&mut self, due: Instant) -> Option<Instant> {
         let mut start = due;
         if self.status.cold.swap(false, Ordering::AcqRel) {
-            let delay = self.ctx.faults.load().faults.cold_start;
+            let delay = self.publisher.ctx.faults.load().faults.cold_start;
             if !delay.is_zero() {
-                self.metrics.cold_starts.inc();
+                self.publisher.metrics.cold_starts.inc();
                 start = Instant::now().max(due) + delay;
             }
         }
-        start = self.ctx.faults.load().release_at(start);
+        start = self.publisher.ctx.faults.load().release_at(start);
         if start > Instant::now() {
             self.sleep_until(start).await?;
         }
@@ -242,31 +253,30 @@ impl Driver {
     async fn sleep_until(&self, at: Instant) -> Option<()> {
         tokio::select! {
             _ = tokio::time::sleep_until(at) => Some(()),
-            _ = self.ctx.shutdown.cancelled() => None,
+            _ = self.publisher.ctx.shutdown.cancelled() => None,
         }
     }
 
     /// One iteration from `start`; returns its end, `None` on stop.
     async fn step(&mut self, start: Instant) -> Option<Instant> {
-        let faults = self.ctx.faults.load_full();
+        let faults = self.publisher.ctx.faults.load_full();
         self.drop_or_orphan_cancelled(faults.faults.orphan_on_disconnect);
-        let virtual_start = self.clock.offset(start);
+        let virtual_start = self.publisher.clock.offset(start);
         let slow = faults.slow_factor(start);
-        let mut events = Vec::new();
+        let publisher = &self.publisher;
         let plan = self.scheduler.plan_step(virtual_start, slow, |slot, e| {
-            events.push((slot.clone(), e))
+            publisher.apply(slot, e, start)
         });
-        self.apply_all(events.drain(..), start);
         self.count_scheduler_totals();
         self.publish_gauges();
         let end = start + plan.duration;
         self.sleep_until(end).await?;
+        let publisher = &self.publisher;
         let produced = self
             .scheduler
-            .finish_step(self.clock.offset(end), |slot, e| {
-                events.push((slot.clone(), e))
+            .finish_step(publisher.clock.offset(end), |slot, e| {
+                publisher.apply(slot, e, end)
             });
-        self.apply_all(events.drain(..), end);
         self.account_step(&plan, end, produced);
         Some(end)
     }
@@ -277,26 +287,91 @@ impl Driver {
         if orphan {
             for slot in self.scheduler.payloads() {
                 if slot.is_cancelled() && slot.mark_orphaned() {
-                    self.metrics.orphaned_total.inc();
-                    self.metrics.orphaned_running.inc();
+                    self.publisher.metrics.orphaned_total.inc();
+                    self.publisher.metrics.orphaned_running.inc();
                 }
             }
             return;
         }
-        let mut events = Vec::new();
+        let (publisher, now) = (&self.publisher, Instant::now());
         self.scheduler.abort_where(
             |slot| slot.is_cancelled(),
-            |slot, e| events.push((slot.clone(), e)),
+            |slot, e| publisher.apply(slot, e, now),
         );
-        self.apply_all(events.into_iter(), Instant::now());
     }
 
-    fn apply_all(&self, events: impl Iterator<Item = (Arc<SeqSlot>, SeqEvent)>, at: Instant) {
-        for (slot, event) in events {
-            self.apply(&slot, event, at);
+    /// Moves the scheduler's cumulative totals into the counters.
+    fn count_scheduler_totals(&mut self) {
+        let prefix = self.scheduler.prefix_stats();
+        self.publisher
+            .metrics
+            .prefix_queries
+            .inc_by(prefix.queries - self.prefix_seen.queries);
+        self.publisher
+            .metrics
+            .prefix_hits
+            .inc_by(prefix.hits - self.prefix_seen.hits);
+        self.prefix_seen = prefix;
+        let preemptions = self.scheduler.preemptions();
+        self.publisher
+            .metrics
+            .preemptions
+            .inc_by(preemptions - self.preemptions_seen);
+        self.preemptions_seen = preemptions;
+    }
+
+    fn publish_gauges(&self) {
+        self.publisher
+            .metrics
+            .running
+            .set(self.scheduler.running() as f64);
+        self.publisher
+            .metrics
+            .waiting
+            .set(self.scheduler.waiting() as f64);
+        self.publisher
+            .metrics
+            .kv_usage
+            .set(self.scheduler.kv_usage());
+    }
+
+    fn account_step(&self, plan: &StepPlan, end: Instant, produced: u32) {
+        self.publisher
+            .metrics
+            .generation_tokens
+            .inc_by(u64::from(produced));
+        bump(
+            &self.publisher.ctx.counters.output_tokens,
+            u64::from(produced),
+        );
+        self.publisher
+            .metrics
+            .iteration_tokens
+            .observe(f64::from(plan.tokens()));
+        let host_gap = self
+            .scheduler
+            .costs()
+            .per_token
+            .mul_f64(self.publisher.gpu.spec().host_fraction);
+        let busy = plan.duration.saturating_sub(host_gap);
+        self.publisher
+            .gpu
+            .record_step(end, busy, plan.tokens(), self.scheduler.kv_blocks_used());
+    }
+
+    /// The server is stopping: every request still here ends.
+    fn abort_all(&mut self) {
+        let (publisher, now) = (&self.publisher, Instant::now());
+        self.scheduler
+            .abort_where(|_| true, |slot, e| publisher.apply(slot, e, now));
+        self.rx.close();
+        while let Ok(new) = self.rx.try_recv() {
+            new.payload.set_status(Status::Aborted);
         }
+        self.publish_gauges();
     }
-
+}
+impl Publisher {
     fn apply(&self, slot: &SeqSlot, event: SeqEvent, at: Instant) {
         match event {
             SeqEvent::Scheduled { cached, first } => {
@@ -415,58 +490,7 @@ impl Driver {
         m.request_prompt_tokens.observe(t.prompt_tokens as f64);
         m.request_generation_tokens.observe(t.output_tokens as f64);
     }
-
-    /// Moves the scheduler's cumulative totals into the counters.
-    fn count_scheduler_totals(&mut self) {
-        let prefix = self.scheduler.prefix_stats();
-        self.metrics
-            .prefix_queries
-            .inc_by(prefix.queries - self.prefix_seen.queries);
-        self.metrics
-            .prefix_hits
-            .inc_by(prefix.hits - self.prefix_seen.hits);
-        self.prefix_seen = prefix;
-        let preemptions = self.scheduler.preemptions();
-        self.metrics
-            .preemptions
-            .inc_by(preemptions - self.preemptions_seen);
-        self.preemptions_seen = preemptions;
-    }
-
-    fn publish_gauges(&self) {
-        self.metrics.running.set(self.scheduler.running() as f64);
-        self.metrics.waiting.set(self.scheduler.waiting() as f64);
-        self.metrics.kv_usage.set(self.scheduler.kv_usage());
-    }
-
-    fn account_step(&self, plan: &StepPlan, end: Instant, produced: u32) {
-        self.metrics.generation_tokens.inc_by(u64::from(produced));
-        bump(&self.ctx.counters.output_tokens, u64::from(produced));
-        self.metrics
-            .iteration_tokens
-            .observe(f64::from(plan.tokens()));
-        let host_gap = self
-            .scheduler
-            .costs()
-            .per_token
-            .mul_f64(self.gpu.spec().host_fraction);
-        let busy = plan.duration.saturating_sub(host_gap);
-        self.gpu
-            .record_step(end, busy, plan.tokens(), self.scheduler.kv_blocks_used());
-    }
-
-    /// The server is stopping: every request still here ends.
-    fn abort_all(&mut self) {
-        let mut events = Vec::new();
-        self.scheduler
-            .abort_where(|_| true, |slot, e| events.push((slot.clone(), e)));
-        self.apply_all(events.into_iter(), Instant::now());
-        self.rx.close();
-        while let Ok(new) = self.rx.try_recv() {
-            new.payload.set_status(Status::Aborted);
-        }
-        self.publish_gauges();
-    }
 }
+
 #[cfg(test)]
 mod calibration;
