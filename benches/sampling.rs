@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use infercheck::sample::queries::parse_set;
-use infercheck::sample::{SampledStore, Samplers, SamplingPlan};
+use infercheck::sample::{Samplers, SamplingPlan};
 
 /// Twenty queries over Prometheus's own metrics, so each one returns data
 /// (rates, quantiles, aggregations) like a real query set does.
@@ -94,7 +94,7 @@ fn main() {
         .collect();
     let queries = parse_set(&toml, "bench").unwrap();
     let result = runtime.block_on(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let ready = format!("{url}/-/ready");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !client
@@ -114,29 +114,24 @@ fn main() {
             queries,
             ..SamplingPlan::default()
         };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
-        let samplers = Samplers::start(&plan, tokio::time::Instant::now(), tx).unwrap();
-        let mut store = SampledStore::default();
+        let mut samplers = Samplers::start(&plan, tokio::time::Instant::now());
+        assert!(samplers.errors().is_empty(), "{:?}", samplers.errors());
         let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
         while tokio::time::Instant::now() < end {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            while let Ok(r) = rx.try_recv() {
-                store.add(r);
-            }
+            samplers.drain();
         }
         let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
         let now = chrono::Utc::now().timestamp();
-        samplers
-            .finish(&mut store, (now - seconds as i64, now))
-            .await;
-        (cpu, wall, store)
+        let (observed, _) = samplers.finish((now - seconds as i64, now)).await;
+        (cpu, wall, observed)
     });
     let _ = child.kill();
     let _ = child.wait();
-    let (cpu, wall, store) = result;
-    let (queries, failed) = store.query_counts();
-    let latency = store.query_latency().unwrap();
+    let (cpu, wall, observed) = result;
+    let (queries, failed) = (observed.queries, observed.failed_queries);
+    let latency = observed.query_latency_ms.unwrap();
     println!(
         "{} queries every 1s for {wall:.1}s: {queries} queries ({failed} failed), \
          CPU {cpu:.3}s = {:.2}% of one core; query latency p50 {:.2}ms p95 {:.2}ms max {:.2}ms",

@@ -16,7 +16,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use infercheck::plan::traces::{DEFAULT_CONCURRENCY, DEFAULT_LOOKUP_RATE, DEFAULT_LOOKUP_TIMEOUT};
-use infercheck::traces::{Api, Backend, HttpBackend, Lookup, Pace, RequestTracer, look_up_all};
+use infercheck::trace_id::RequestTracer;
+use infercheck::traces::{Api, Backend, HttpBackend, Lookup, Pace, look_up_all};
 use jaeger::{Behaviour, Flavor, JaegerServer};
 
 fn env(name: &str, default: u64) -> u64 {

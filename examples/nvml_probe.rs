@@ -1,9 +1,11 @@
-//! Prints what the NVML sampler sees: three readings of every GPU, then a
-//! summary. For checking the sampler against a real driver on a GPU machine.
+//! Prints what the NVML sampler sees: three readings of every GPU, each
+//! also as the named values a run records (`gpu_util`, `vram_used`, ...,
+//! the DCGM queries' names). For checking the sampler against a real
+//! driver on a GPU machine.
 //!
 //! ```sh
 //! cargo run --example nvml_probe                      # libnvidia-ml.so.1 from the loader path
-//! cargo run --example nvml_probe -- /path/to/libnvidia-ml.so.1 [interval_ms]
+//! cargo run --example nvml_probe -- /path/to/libnvidia-ml.so.1 [interval_ms] [pid]
 //! ```
 //!
 //! Exits 0 after three readings, 3 when no GPU is available (and says why).
@@ -11,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use infercheck::sample::nvml::{NvmlOptions, NvmlSampler, summarize};
+use infercheck::sample::nvml::{NvmlOptions, NvmlSampler, readings};
 
 const READINGS: usize = 3;
 
@@ -22,6 +24,7 @@ fn main() {
         .next()
         .map(|ms| Duration::from_millis(ms.parse().expect("interval in milliseconds")))
         .unwrap_or(Duration::from_secs(1));
+    let pid: Option<u32> = args.next().map(|p| p.parse().expect("a process id"));
     let clock_start = Instant::now();
 
     let sampler = match NvmlSampler::start(NvmlOptions { lib_path, interval }, clock_start) {
@@ -64,6 +67,11 @@ fn main() {
                             .collect::<Vec<_>>(),
                     );
                 }
+                let named: Vec<String> = readings(&snapshot, pid)
+                    .iter()
+                    .map(|r| format!("{}={} {}", r.name, show(r.value), r.unit))
+                    .collect();
+                println!("  as recorded: {}", named.join(", "));
                 snapshots.push(snapshot);
             }
             Err(e) => {
@@ -73,9 +81,13 @@ fn main() {
         }
     }
     let stopping = Instant::now();
-    snapshots.extend(sampler.stop());
-    println!("stopped in {:?}", stopping.elapsed());
-    println!("{:#?}", summarize(&snapshots));
+    let rest = sampler.stop();
+    println!(
+        "stopped in {:?}; {} readings taken, {} more after the last one shown",
+        stopping.elapsed(),
+        snapshots.len(),
+        rest.len()
+    );
 }
 
 fn show<T: std::fmt::Display>(value: Option<T>) -> String {

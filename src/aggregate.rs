@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use crate::load::{Event, Outcome, Slot, Step};
+use crate::load::{Event, Step};
+use crate::outcome::{Outcome, Slot};
 use crate::plan::Plan;
 use crate::report::IntervalSummary;
-use crate::stats::{Histogram, MetricSet};
+use crate::stats::{Distribution, Histogram, MetricSet};
 
 /// A send later than this after its intended time counts as late.
 pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
@@ -33,8 +34,9 @@ impl StepState {
     }
 }
 
-/// What one second needs for its summary line: fewer histograms than a
-/// full [`MetricSet`], since it is recorded for every request.
+/// What one second needs for its summary line: three of the
+/// distributions of a full [`MetricSet`], measured the same way, since it
+/// is recorded for every request.
 #[derive(Debug)]
 struct IntervalStats {
     requests: u64,
@@ -62,13 +64,18 @@ impl Default for IntervalStats {
 impl IntervalStats {
     fn record(&mut self, outcome: &Outcome) {
         self.requests += 1;
-        self.schedule_lag.record_duration(outcome.schedule_lag());
         if outcome.is_ok() {
             self.ok += 1;
             self.output_tokens += u64::from(outcome.output_tokens);
-            self.latency.record_duration(outcome.latency());
-            if let Some(ttft) = outcome.ttft() {
-                self.ttft.record_duration(ttft);
+        }
+        let kept = [
+            (Distribution::Latency, &mut self.latency),
+            (Distribution::Ttft, &mut self.ttft),
+            (Distribution::ScheduleLag, &mut self.schedule_lag),
+        ];
+        for (distribution, histogram) in kept {
+            if let Some(value) = distribution.measure(outcome) {
+                histogram.record(value);
             }
         }
     }
@@ -149,9 +156,9 @@ impl Aggregator {
             Event::Outcome(outcome) => self.record_outcome(&outcome),
             Event::Itl { slot, histogram } => {
                 let step = self.step_mut(slot);
-                step.overall.itl += &histogram;
+                *step.overall.histogram_mut(Distribution::Itl) += &histogram;
                 if let Some(model) = step.models.get_mut(usize::from(slot.model)) {
-                    model.itl += &histogram;
+                    *model.histogram_mut(Distribution::Itl) += &histogram;
                 }
             }
             Event::StepFinished {
@@ -237,7 +244,8 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{ErrorKind, plan_steps};
+    use crate::load::plan_steps;
+    use crate::outcome::ErrorKind;
     use crate::plan::{Overrides, resolve_source};
 
     fn plan() -> Plan {
@@ -334,8 +342,8 @@ mod tests {
         let step = &agg.phases[0].steps[0];
         assert_eq!(
             (
-                step.overall.itl.len(),
-                step.models[1].itl.len(),
+                step.overall.histogram(Distribution::Itl).len(),
+                step.models[1].histogram(Distribution::Itl).len(),
                 step.unsent
             ),
             (1, 1, 7)

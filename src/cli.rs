@@ -216,5 +216,5 @@ fn parse_scale(text: &str) -> Result<f64, String> {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::plan::units::parse_duration(text)
+    crate::units::parse_duration(text)
 }

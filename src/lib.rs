@@ -6,17 +6,26 @@
 //! else lives here so that tests can drive it in-process. See ARCHITECTURE.md
 //! for the module map and the invariants each module keeps.
 
+// The ground floor: shared vocabulary that imports nothing of the project.
+pub mod clock;
+pub mod exit;
+pub mod outcome;
+pub mod serve;
+pub mod tls;
+pub mod trace_id;
+pub mod units;
+
+// The stages of a run, bottom to top (ARCHITECTURE.md, "Layers").
 pub mod aggregate;
 pub mod analysis;
 pub mod cli;
-pub mod exit;
 pub mod load;
+pub mod metric;
 pub mod otlp;
 pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod sample;
-pub mod serve;
 pub mod sim;
 pub mod stats;
 pub mod traces;

@@ -15,9 +15,10 @@ use infercheck::plan::{Overrides, resolve_source};
 use infercheck::report::{Report, ThresholdStatus, TraceReport};
 use infercheck::runner::{RunResult, run_plan};
 use infercheck::sim::{Faults, SimConfig};
+use infercheck::trace_id::parse_trace_id;
 use infercheck::traces::parse::{jaeger_v1, otlp_json};
 use infercheck::traces::{
-    Api, Backend, HttpBackend, Lookup, LookupError, Pace, examine, look_up_all, parse_trace_id,
+    Api, Backend, HttpBackend, Lookup, LookupError, Pace, examine, look_up_all,
 };
 use jaeger::{Behaviour, Flavor, JaegerServer, fixture};
 use serde_json::Value;

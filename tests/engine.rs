@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use infercheck::report::{Outcome, ThresholdStatus};
 use infercheck::sim::{Faults, SimConfig, Stall};
+use infercheck::stats::Distribution;
 
 use crate::util::{dead_address, exact_sim, run, sim};
 
@@ -32,11 +33,11 @@ async fn constant_rate_and_latency_match_what_the_server_was_set_to() {
         "rps {}",
         phase.rps
     );
-    let lag = phase.schedule_lag_ms.unwrap();
+    let lag = phase.quantiles(Distribution::ScheduleLag).unwrap();
     assert!(lag.p99 < 5.0, "schedule lag p99 {}ms", lag.p99);
     // Tokens come out at the ends of 5 ms engine steps: a request waits up
     // to one step to be scheduled and its first token up to one more.
-    let latency = phase.latency_ms.unwrap();
+    let latency = phase.quantiles(Distribution::Latency).unwrap();
     let (low, high) = (145.0, 155.0);
     for (name, value) in [("p50", latency.p50), ("p99", latency.p99)] {
         assert!(
@@ -64,18 +65,18 @@ async fn streaming_ttft_itl_and_tpot_are_measured_per_chunk() {
     .await;
     let s = &result.report.overall;
     // 40 ms, plus up to one 8 ms step to be scheduled and one to end on.
-    let ttft = s.ttft_ms.unwrap();
+    let ttft = s.quantiles(Distribution::Ttft).unwrap();
     assert!((39.0..=58.0).contains(&ttft.p50), "ttft p50 {}", ttft.p50);
-    let itl = s.itl_ms.unwrap();
+    let itl = s.quantiles(Distribution::Itl).unwrap();
     assert_eq!(
         itl.count,
         60 * 15,
         "one gap per content chunk after the first"
     );
     assert!((itl.p50 - 8.0).abs() < 1.5, "itl p50 {}", itl.p50);
-    let tpot = s.tpot_ms.unwrap();
+    let tpot = s.quantiles(Distribution::Tpot).unwrap();
     assert!((tpot.mean - 8.0).abs() < 1.0, "tpot mean {}", tpot.mean);
-    let speed = s.tokens_per_s.unwrap();
+    let speed = s.quantiles(Distribution::TokensPerS).unwrap();
     assert!(
         speed.p50 > 50.0 && speed.p50 < 110.0,
         "tokens/s {}",
@@ -105,8 +106,8 @@ async fn a_stall_shows_in_latency_from_intended_not_only_in_service_time() {
         .replace("timeout = '10s'", "timeout = '10s'\nmax_in_flight = 10");
     let (result, _dir) = run(&plan, Some(&server.base_url())).await;
     let s = &result.report.overall;
-    let latency = s.latency_ms.unwrap();
-    let service = s.service_time_ms.unwrap();
+    let latency = s.quantiles(Distribution::Latency).unwrap();
+    let service = s.quantiles(Distribution::ServiceTime).unwrap();
     assert!(
         latency.p99 > 1_500.0,
         "latency p99 {}ms must show the 2 s stall",
@@ -261,17 +262,17 @@ async fn two_models_split_by_weight_with_their_own_thresholds() {
     let models = &result.report.models;
     let share = models[0].stats.requests as f64 / result.report.overall.requests as f64;
     assert!((share - 0.7).abs() < 0.05, "model a share {share}");
-    let by_scope: Vec<(&str, ThresholdStatus)> = result
+    let by_scope: Vec<(String, ThresholdStatus)> = result
         .report
         .thresholds
         .iter()
-        .map(|t| (t.scope.as_str(), t.status))
+        .map(|t| (t.scope.label(), t.status))
         .collect();
     assert_eq!(
         by_scope,
         [
-            ("model a", ThresholdStatus::Pass),
-            ("model b", ThresholdStatus::Fail)
+            ("model a".to_owned(), ThresholdStatus::Pass),
+            ("model b".to_owned(), ThresholdStatus::Fail)
         ]
     );
     assert_eq!(result.exit_code, infercheck::exit::THRESHOLDS_FAILED);

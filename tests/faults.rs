@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use infercheck::report::StatsBlock;
 use infercheck::sim::{Faults, SimConfig, SimServer, Spike};
+use infercheck::stats::Distribution;
 use serde_json::{Value, json};
 use tokio::sync::MutexGuard;
 use tokio::time::Instant;
@@ -125,7 +126,7 @@ const INJECTED: &str = "infercheck_sim_injected_faults_total";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_rate_is_measured_under_the_status_kind_at_the_rate() {
     bounded(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let rate = 0.25;
         for (status, stream, kind) in [
             (429, true, "http_4xx"),
@@ -179,7 +180,7 @@ async fn a_latency_spike_shows_in_the_tail_not_the_median() {
         assert_eq!((s.requests, s.ok), (60, 60));
         // 20 + 7 × 5 = 55 ms unspiked; 160 + 7 × 40 = 440 ms wholly inside.
         // About 16 of 60 requests (27%) have their first step in the window.
-        let latency = s.latency_ms.unwrap();
+        let latency = s.quantiles(Distribution::Latency).unwrap();
         assert!(latency.p50 < 100.0, "p50 {}ms", latency.p50);
         assert!(latency.p90 > 150.0, "p90 {}ms", latency.p90);
         assert!(latency.max > 350.0, "max {}ms", latency.max);
@@ -205,7 +206,7 @@ async fn a_latency_spike_shows_in_the_tail_not_the_median() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_streams_are_measured_as_stream_errors() {
     bounded(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let cases = [
             Faults {
                 truncate_rate: 1.0,
@@ -284,7 +285,7 @@ const SUCCESS: &str = "vllm:request_success_total";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timed_out_requests_are_orphaned_or_aborted() {
     bounded(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let plan = constant(20, "500ms", true, "100ms", 64);
 
         let faults = Faults {
@@ -346,7 +347,7 @@ async fn timed_out_requests_are_orphaned_or_aborted() {
 async fn metrics_faults_delay_or_fail_the_scrape_only() {
     bounded(async {
         let _held = exclusive().await;
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let delay = Duration::from_millis(300);
         let faults = Faults {
             metrics_delay: delay,
@@ -430,7 +431,7 @@ async fn a_crash_mid_run_is_measured_and_still_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_start_delays_only_the_first_request() {
     bounded(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let cold = 500.0;
         let faults = Faults {
             cold_start: Duration::from_millis(cold as u64),
@@ -440,7 +441,7 @@ async fn a_cold_start_delays_only_the_first_request() {
         let s = run_on(&held, &one_user("1s", 4), &server).await;
         assert_eq!(s.ok, s.requests);
         assert!(s.requests >= 10, "{} requests", s.requests);
-        let latency = s.latency_ms.unwrap();
+        let latency = s.quantiles(Distribution::Latency).unwrap();
         assert!(latency.max >= cold, "max {}ms", latency.max);
         assert!(latency.p50 < cold / 10.0, "p50 {}ms", latency.p50);
         let text = metrics(&client, &server).await;
@@ -458,7 +459,7 @@ async fn a_cold_start_delays_only_the_first_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_set_at_run_time_are_measured() {
     bounded(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let (held, server) = locked_sim(exact_sim(5, 1)).await;
         let admin = format!("{}/admin/faults", server.base_url());
         let plan = constant(20, "500ms", true, "5s", 4);
@@ -527,7 +528,7 @@ async fn faults_set_at_run_time_are_measured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unloading_and_loading_the_model_is_measured() {
     bounded(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let cold = 200.0;
         let faults = Faults {
             cold_start: Duration::from_millis(cold as u64),
@@ -563,7 +564,7 @@ async fn unloading_and_loading_the_model_is_measured() {
         assert_eq!(answer["changed"], false, "already loaded");
         let s = run_on(&held, &one_user("600ms", 2), &server).await;
         assert_eq!(s.ok, s.requests);
-        let latency = s.latency_ms.unwrap();
+        let latency = s.quantiles(Distribution::Latency).unwrap();
         assert!(latency.max >= cold, "max {}ms", latency.max);
         assert!(latency.p50 < cold / 10.0, "p50 {}ms", latency.p50);
         assert_eq!(cold_starts(&metrics(&client, &server).await), 2.0);
@@ -587,7 +588,7 @@ async fn unloading_and_loading_the_model_is_measured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_endpoints_serve_template_plans() {
     bounded(async {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         let (held, server) = locked_sim(exact_sim(5, 1)).await;
         let base = server.base_url();
         let plan = "name = 'native'\n[target]\napi = 'template'\ntimeout = '5s'\n\

@@ -12,7 +12,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use infercheck::sample::nvml::{GpuSnapshot, NvmlOptions, NvmlSampler, summarize};
+use infercheck::report::SampledSummary;
+use infercheck::sample::SampledStore;
+use infercheck::sample::nvml::{GpuSnapshot, NvmlOptions, NvmlSampler, readings};
 
 const MIB: u64 = 1024 * 1024;
 const INTERVAL: Duration = Duration::from_millis(20);
@@ -85,6 +87,20 @@ fn first(sampler: &NvmlSampler, n: usize) -> Vec<GpuSnapshot> {
     snapshots
 }
 
+/// The run's summary of one named value, as `SampledStore` makes it from
+/// the snapshots' readings (the path a run takes).
+fn summary(snapshots: &[GpuSnapshot], pid: Option<u32>, name: &str) -> SampledSummary {
+    let mut store = SampledStore::default();
+    for reading in snapshots.iter().flat_map(|s| readings(s, pid)) {
+        store.add(reading);
+    }
+    store
+        .summaries()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
 #[test]
 fn ramp_shows_in_order_and_peaks_at_90() {
     let fake = FakeNvml::new(
@@ -127,12 +143,15 @@ fn ramp_shows_in_order_and_peaks_at_90() {
 
     let mut all = snapshots;
     all.extend(rest);
-    let summary = summarize(&all);
-    assert_eq!(summary.peak_util_percent, Some(90));
-    assert_eq!(summary.peak_mem_used_bytes, Some(70000 * MIB));
-    assert_eq!(summary.peak_power_watts, Some(690.0));
-    assert_eq!(summary.peak_temperature_c, Some(72));
-    assert_eq!(summary.gpus[0].peak_mem_util_percent, Some(45));
+    let peak = |name| summary(&all, None, name).max;
+    assert_eq!(peak("gpu_util"), Some(0.9));
+    assert_eq!(peak("vram_used"), Some((70000 * MIB) as f64));
+    assert_eq!(peak("gpu_power"), Some(690.0));
+    assert_eq!(peak("gpu_temp"), Some(72.0));
+    assert_eq!(
+        summary(&all, None, "vram_free").min,
+        Some(((81559 - 70000) * MIB) as f64)
+    );
 }
 
 #[test]
@@ -163,11 +182,11 @@ fn failed_read_gives_none_and_sampler_continues() {
     assert_eq!(after.temperature_c, Some(60));
     assert_eq!(after.processes, vec![(7, 3 * MIB)]);
 
-    let summary = summarize(&snapshots);
+    let util = summary(&snapshots, None, "gpu_util");
     assert_eq!(
-        summary.mean_util_percent,
-        Some(20.0),
-        "failures are not zeros"
+        (util.avg, util.samples, util.gaps),
+        (Some(0.2), 2, 1),
+        "a failed read is a gap, not a zero"
     );
 }
 
@@ -309,12 +328,13 @@ fn two_gpus_are_both_reported() {
         "kept from row 1"
     );
 
-    let summary = summarize(&snapshots);
-    assert_eq!(summary.peak_util_percent, Some(80));
-    assert_eq!(summary.peak_mem_used_bytes, Some(50000 * MIB));
-    assert_eq!(summary.peak_total_mem_used_bytes, Some(52000 * MIB));
-    assert_eq!(summary.mem_total_bytes, Some((40960 + 81920) * MIB));
-    assert_eq!(summary.gpus.len(), 2);
+    // As the DCGM queries read them: busiest, fullest, least free, power
+    // summed over both GPUs.
+    let value = |name| summary(&snapshots, None, name);
+    assert_eq!(value("gpu_util").max, Some(0.8));
+    assert_eq!(value("vram_used").max, Some((50000 * MIB) as f64));
+    assert_eq!(value("vram_free").min, Some(((81920 - 50000) * MIB) as f64));
+    assert_eq!(value("gpu_power").last, Some(100.0 + 300.0));
 }
 
 #[test]
@@ -339,11 +359,9 @@ fn per_process_memory_is_read() {
             vec![(4343, 30000 * MIB)],
         ]
     );
-    let summary = summarize(&snapshots);
-    assert_eq!(
-        summary.gpus[0].peak_process_bytes,
-        [(4242, 512 * MIB), (4343, 30000 * MIB)]
-    );
+    let target = summary(&snapshots, Some(4343), "target_vram");
+    assert_eq!(target.max, Some((30000 * MIB) as f64));
+    assert_eq!(target.samples, 3, "a pid with no memory yet reads 0");
 }
 
 #[test]

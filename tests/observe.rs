@@ -49,7 +49,7 @@ fn watch(metrics: String, dcgm: String) -> (Arc<Mutex<Truth>>, tokio::task::Join
     let truth = Arc::new(Mutex::new(Truth::default()));
     let seen = truth.clone();
     let task = tokio::spawn(async move {
-        let client = reqwest::Client::new();
+        let client = infercheck::tls::client();
         loop {
             let (Some(m), Some(d)) = (text(&client, &metrics).await, text(&client, &dcgm).await)
             else {
@@ -77,7 +77,7 @@ async fn text(client: &reqwest::Client, url: &str) -> Option<String> {
 const BACKLOG_RULE: &str = "groups:\n- name: infercheck-test\n  rules:\n  - alert: QueueBacklog\n    \
      expr: sum(vllm:num_requests_waiting) > 2\n    labels:\n      severity: warning\n";
 
-fn value(report: &Report, name: &str) -> infercheck::sample::SampledSummary {
+fn value(report: &Report, name: &str) -> infercheck::report::SampledSummary {
     let observed = report.observed.as_ref().expect("an observed section");
     observed
         .value(name)

@@ -12,6 +12,7 @@ use infercheck::report::Report;
 use infercheck::sim::{
     DcgmExporter, GpuIdentity, GpuReading, GpuSample, GpuSource, SimConfig, SimServer,
 };
+use infercheck::stats::Distribution;
 use serde_json::Value;
 
 use crate::util::prometheus::{Labels, Prometheus};
@@ -258,7 +259,13 @@ async fn prometheus_median_ttft_agrees_with_the_clients() {
     let held = exclusive().await;
     // TTFT 30 ms: the middle of the (20 ms, 40 ms] bucket.
     let run = scraped_run(&held, exact_sim(30, 5), &constant_plan(20, 10, 8)).await;
-    let client_s = run.report.overall.ttft_ms.expect("streamed TTFT").p50 / 1000.0;
+    let client_s = run
+        .report
+        .overall
+        .quantiles(Distribution::Ttft)
+        .expect("streamed TTFT")
+        .p50
+        / 1000.0;
     let promql = "histogram_quantile(0.5, sum by (le) \
                   (rate(vllm:time_to_first_token_seconds_bucket[1m])))";
     let server_s = run

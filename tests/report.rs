@@ -1,17 +1,29 @@
-//! Integration tests: report renderers. A realistic run is simulated here
-//! (synthetic request outcomes recorded into `MetricSet`s and summarised
-//! with `StatsBlock::from_set`, as the aggregator does), then rendered:
-//! Markdown and the terminal summary are pinned by golden files in
-//! tests/golden/<case>/ (regenerate with INFERCHECK_BLESS=1 and review the
-//! diff), HTML is checked at the parse level, JSON by round trip and
-//! against docs/report-schema.json.
+//! Integration tests: report renderers, on runs taken through the real
+//! path (`fixture`: a resolved plan, engine events folded by the real
+//! aggregator, sampled values and trace look-ups through their real
+//! analyses, `analysis::build_report`). Every renderer is pinned by golden
+//! files in tests/golden/<case>/ — report.md, report.html, report.json and
+//! summary.txt; regenerate with INFERCHECK_BLESS=1 and review the diff. A
+//! change in the aggregator or the analysis (a verdict, a threshold's
+//! status, a figure) fails them. HTML is also checked at the parse level,
+//! JSON by round trip and against docs/report-schema.json.
 
 mod fixture;
 
 use std::path::PathBuf;
 
 use fixture::{cases, invalid_case, sweep_case};
-use infercheck::report::{self, Format, Report};
+use infercheck::metric::Family;
+use infercheck::report::{self, Format, Report, Scope, ThresholdStatus};
+
+/// The mark a status gets in a table cell.
+fn mark(status: ThresholdStatus) -> &'static str {
+    match status {
+        ThresholdStatus::Pass => "✅ PASS",
+        ThresholdStatus::Fail => "❌ FAIL",
+        ThresholdStatus::NoData => "⚠️ NO DATA",
+    }
+}
 
 fn render(report: &Report, format: Format) -> String {
     let mut out = Vec::new();
@@ -90,6 +102,22 @@ fn markdown_matches_golden_files() {
 }
 
 #[test]
+fn html_matches_golden_files() {
+    for (case, report) in cases() {
+        golden(case, "report.html", &render(&report, Format::Html));
+    }
+}
+
+/// The whole model, histograms included: a change in what the aggregator
+/// records or the analysis judges shows here first.
+#[test]
+fn json_matches_golden_files() {
+    for (case, report) in cases() {
+        golden(case, "report.json", &render(&report, Format::Json));
+    }
+}
+
+#[test]
 fn summary_matches_golden_files() {
     for (case, report) in cases() {
         golden(case, "summary.txt", &summary_text(&report));
@@ -123,8 +151,10 @@ fn summary_shows_verdict_rates_latency_streaming_thresholds_and_generator() {
         "target 10 req/s",
         "(from intended send)",
         "service time p95",
-        "TTFT p50",
-        "TPOT p95",
+        "Client distributions",
+        "TTFT (service) ",
+        "ITL ",
+        "TPOT ",
         "NO DATA",
         "PASS ",
         "timeout ",
@@ -140,8 +170,107 @@ fn summary_shows_verdict_rates_latency_streaming_thresholds_and_generator() {
     );
     assert!(
         !text.contains("TTFT"),
-        "no streaming line without streaming:\n{text}"
+        "no TTFT row without streaming:\n{text}"
     );
+}
+
+/// Every threshold of the plan shows in every format, once each in the
+/// place `placement` gives it, and the rows without a threshold carry no
+/// status: only thresholds enter the verdict.
+#[test]
+fn every_threshold_shows_in_every_format_with_its_status() {
+    let report = sweep_case();
+    let md = render(&report, Format::Markdown);
+    let html = render(&report, Format::Html);
+    let terminal = summary_text(&report);
+    // Markdown: one mark per threshold in the tables (the verdict line has
+    // its own ❌ FAIL, without a trailing cell).
+    let cells = |text: &str| {
+        ["| ✅ PASS |", "| ❌ FAIL |", "| ⚠️ NO DATA |"]
+            .iter()
+            .map(|m| text.matches(m).count())
+            .sum::<usize>()
+    };
+    assert_eq!(cells(&md), report.thresholds.len(), "{md}");
+    let html_cells = [
+        "class=\"pass\">✅ PASS</td>",
+        "class=\"fail\">❌ FAIL</td>",
+        "class=\"warn\">⚠️ NO DATA</td>",
+    ]
+    .iter()
+    .map(|m| html.matches(m).count())
+    .sum::<usize>();
+    assert_eq!(html_cells, report.thresholds.len());
+    let lines = terminal
+        .lines()
+        .skip_while(|l| *l != "Thresholds")
+        .filter(|l| {
+            ["  PASS ", "  FAIL ", "  NO DATA "]
+                .iter()
+                .any(|w| l.starts_with(w))
+        })
+        .count();
+    assert_eq!(lines, report.thresholds.len(), "{terminal}");
+    // The two thresholds of the issue, with target, achieved and status.
+    let other = section(&md, "### Other Thresholds");
+    for name in ["kv_usage", "router_backlog"] {
+        let t = report
+            .thresholds
+            .iter()
+            .find(|t| t.expression.starts_with(&format!("max({name})")))
+            .unwrap();
+        let row = format!(
+            "| {} | {} | {} | {} |",
+            t.label,
+            t.target,
+            t.achieved_display,
+            mark(t.status)
+        );
+        assert!(other.contains(&row), "{row} in {other}");
+    }
+    // A fixed row takes its threshold; one without shows no status.
+    let resources = section(&md, "### System Resource Utilization");
+    assert!(
+        resources.contains("| < 80% | ✅ PASS |") || resources.contains("| < 80% | ❌ FAIL |"),
+        "{resources}"
+    );
+    assert!(
+        resources.contains("| Memory (System) | 52.00% | — | — |"),
+        "{resources}"
+    );
+}
+
+#[test]
+fn trace_coverage_shows_a_status_only_with_a_threshold() {
+    let coverage = |report: &Report| {
+        format!(
+            "{:.2}%",
+            report.traces.as_ref().unwrap().coverage.unwrap() * 100.0
+        )
+    };
+    let sweep = sweep_case();
+    let with = section(
+        &render(&sweep, Format::Markdown),
+        "### Queue and Task Metrics",
+    );
+    let t = sweep
+        .thresholds
+        .iter()
+        .find(|t| t.expression.starts_with("trace_coverage"))
+        .unwrap();
+    let row = format!(
+        "| Trace Coverage | {} | >= 95% | {} |",
+        coverage(&sweep),
+        mark(t.status)
+    );
+    assert!(with.contains(&row), "{row} in {with}");
+    let smoke = invalid_case();
+    let without = section(
+        &render(&smoke, Format::Markdown),
+        "### Queue and Task Metrics",
+    );
+    let row = format!("| Trace Coverage | {} | — | — |", coverage(&smoke));
+    assert!(without.contains(&row), "{row} in {without}");
 }
 
 #[test]
@@ -173,6 +302,7 @@ fn markdown_http_metrics_take_targets_from_run_scope_thresholds() {
         "Achieved QPS",
         "P95 TTFT",
         "P95 ITL",
+        "P99 TPOT",
     ];
     assert_eq!(
         labels, want,
@@ -184,22 +314,24 @@ fn markdown_http_metrics_take_targets_from_run_scope_thresholds() {
             .unwrap()
             .to_string()
     };
-    assert!(
-        row("P95 Latency").starts_with("| P95 Latency | < 1.5s |")
-            && row("P95 Latency").ends_with("| ✅ PASS |")
-    );
-    assert!(
-        row("P99 Latency").ends_with("| ❌ FAIL |"),
-        "{}",
-        row("P99 Latency")
-    );
+    // Each run-scope request threshold fills its row's Target and Status.
+    let report = sweep_case();
+    let request_thresholds = report
+        .thresholds
+        .iter()
+        .filter(|t| t.scope == Scope::Run && t.metric.family() == Family::Requests);
+    for t in request_thresholds {
+        let r = row(&t.label);
+        assert!(
+            r.starts_with(&format!("| {} | {} |", t.label, t.target))
+                && r.ends_with(&format!("| {} |", mark(t.status))),
+            "{r} for {t:?}"
+        );
+    }
     assert!(
         row("P50 Latency").starts_with("| P50 Latency | — |")
-            && row("P50 Latency").ends_with("| — |")
-    );
-    assert_eq!(
-        row("P95 ITL"),
-        "| P95 ITL | < 50ms | no data | ⚠️ NO DATA |"
+            && row("P50 Latency").ends_with("| — |"),
+        "a row without a threshold has no status"
     );
     // Phase thresholds stay in their phase: the warmup's "< 1s" is not a run row.
     assert!(!http.contains("< 2%") || http.contains("| Timeout Rate | < 2% |"));
@@ -232,7 +364,15 @@ fn markdown_sweep_table_has_the_shape_of_examples_001() {
             cells[2].parse::<f64>().is_ok_and(|s| s > 0.1 && s < 5.0),
             "p95 in seconds: {row}"
         );
-        assert_eq!(&cells[3..], ["—", "—"]);
+        // From the sampled series within the step's window.
+        assert!(
+            cells[3].parse::<f64>().is_ok_and(|u| u > 0.0 && u <= 100.0)
+                && cells[4]
+                    .replace(',', "")
+                    .parse::<f64>()
+                    .is_ok_and(|m| m > 1000.0),
+            "GPU util % and memory MiB: {row}"
+        );
     }
     let warmup = section(&md, "### Phase 1: warmup");
     assert!(
@@ -250,11 +390,20 @@ fn markdown_has_every_section_of_a_full_run() {
         "## Performance Results",
         "### HTTP Metrics",
         "### Errors",
+        "### System Resource Utilization",
+        "### Queue and Task Metrics",
+        "### Other Thresholds",
+        "### Client Distributions",
+        "## Inference Engine Analysis",
         "## Test Phases",
         "### Phase 1: warmup (30s, constant 10 req/s)",
+        "#### Stress Sweep",
         "## Streaming UX",
         "## Per-Model Breakdown",
         "### Model Thresholds",
+        "## Observability Validation",
+        "### Trace Coverage by Group",
+        "### Server Spans",
         "## Generator Health",
         "## Notes",
     ];
@@ -271,14 +420,28 @@ fn markdown_has_every_section_of_a_full_run() {
             && section(&md, "### Errors").contains("| http_5xx |")
     );
     assert!(section(&md, "## Streaming UX").contains("| Metric | Average | p95 | Best Case |"));
-    assert!(
-        section(&md, "## Streaming UX").contains("| ITL | — | — | — |"),
-        "ITL has no data here"
+    let report = sweep_case();
+    let missed = report
+        .thresholds
+        .iter()
+        .filter(|t| t.status != ThresholdStatus::Pass)
+        .count();
+    let verdict = format!(
+        "- **Overall Result**: ❌ FAIL — {missed} of {} thresholds not met",
+        report.thresholds.len()
     );
     assert!(
-        section(&md, "## Executive Summary")
-            .contains("- **Overall Result**: ❌ FAIL — 3 of 10 thresholds not met")
+        section(&md, "## Executive Summary").contains(&verdict),
+        "{verdict}"
     );
+    // Every distribution of the table with data has a row.
+    let distributions = section(&md, "### Client Distributions");
+    for d in infercheck::stats::Distribution::ALL {
+        assert!(
+            distributions.contains(&format!("| {} | ", d.spec().label)),
+            "{d:?} in {distributions}"
+        );
+    }
 }
 
 #[test]
@@ -288,7 +451,8 @@ fn markdown_leaves_out_sections_without_data() {
         "### Errors",
         "## Streaming UX",
         "## Per-Model Breakdown",
-        "## Notes",
+        "### System Resource Utilization",
+        "### Other Thresholds",
         "#### Stress Sweep",
     ] {
         assert!(!md.contains(absent), "{absent:?} in:\n{md}");
@@ -380,9 +544,16 @@ fn html_has_the_markdown_tables() {
     for header in tables {
         assert!(html.contains(header), "{header}");
     }
-    assert!(html.contains(
-        "<td>P95 Latency</td><td>&lt; 1.5s</td><td>951ms</td><td class=\"pass\">✅ PASS</td>"
-    ));
+    let report = sweep_case();
+    let p95 = report
+        .overall
+        .quantiles(infercheck::stats::Distribution::Latency)
+        .unwrap()
+        .p95;
+    assert!(html.contains(&format!(
+        "<td>P95 Latency</td><td>&lt; 1.5s</td><td>{:.0}ms</td><td class=\"pass\">✅ PASS</td>",
+        p95
+    )));
     assert!(
         html.contains("<td class=\"fail\">❌ FAIL</td>")
             && html.contains("<td class=\"warn\">⚠️ NO DATA</td>")
@@ -402,7 +573,8 @@ fn html_has_the_markdown_tables() {
 
 #[test]
 fn html_draws_latency_throughput_and_sweep_charts() {
-    let html = render(&sweep_case(), Format::Html);
+    let report = sweep_case();
+    let html = render(&report, Format::Html);
     let svgs: Vec<&str> = html
         .split("<svg ")
         .skip(1)
@@ -425,10 +597,18 @@ fn html_draws_latency_throughput_and_sweep_charts() {
         );
         assert!(svg.contains("<polyline"), "a line is drawn");
     }
+    // One polyline per run of seconds with data, for each of p50/p95/p99:
+    // a second without a successful request is a gap, never a zero.
+    let runs = |pick: fn(&infercheck::report::IntervalSummary) -> Option<f64>| {
+        let present: Vec<bool> = report.intervals.iter().map(|i| pick(i).is_some()).collect();
+        present.split(|p| !p).filter(|run| run.len() > 1).count()
+    };
+    let lines =
+        runs(|i| i.latency_p50_ms) + runs(|i| i.latency_p95_ms) + runs(|i| i.latency_p99_ms);
     assert_eq!(
         svgs[0].matches("<polyline").count(),
-        3,
-        "p50, p95, p99 without gaps"
+        lines,
+        "p50, p95, p99, split at gaps"
     );
     assert!(
         svgs[1].contains("stroke-dasharray"),
@@ -484,7 +664,11 @@ fn json_round_trips_to_an_equal_report() {
         );
         let back: Report = serde_json::from_slice(json.as_bytes()).unwrap();
         assert_eq!(back, report, "{case}");
-        let latency = back.overall.histogram("latency_us").unwrap().unwrap();
+        let latency = back
+            .overall
+            .histogram(infercheck::stats::Distribution::Latency)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             latency.len(),
             report.overall.ok,
@@ -554,7 +738,7 @@ fn json_schema_rejects_what_the_model_cannot_hold() {
         ("no schema_version", |r| {
             _ = r.as_object_mut().unwrap().remove("schema_version")
         }),
-        ("another schema_version", |r| r["schema_version"] = 2.into()),
+        ("another schema_version", |r| r["schema_version"] = 3.into()),
         ("an unknown outcome", |r| {
             r["verdict"]["outcome"] = "great".into()
         }),
@@ -602,7 +786,7 @@ fn format_names_parse_and_errors_list_the_choices() {
 #[test]
 fn render_writes_the_format_it_is_asked_for() {
     let report = invalid_case();
-    assert!(render(&report, Format::Json).starts_with("{\n  \"schema_version\": 1,"));
+    assert!(render(&report, Format::Json).starts_with("{\n  \"schema_version\": 2,"));
     assert!(render(&report, Format::Markdown).starts_with("# infercheck report — smoke\n"));
     assert!(render(&report, Format::Html).starts_with("<!DOCTYPE html>"));
 }

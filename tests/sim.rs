@@ -44,7 +44,7 @@ async fn start(config: SimConfig) -> Sim {
         .expect("start simulator");
     Sim {
         server,
-        client: reqwest::Client::new(),
+        client: infercheck::tls::client(),
     }
 }
 

@@ -50,7 +50,7 @@ fn chat(model: &str, max_tokens: u32, stream: bool) -> Value {
 }
 
 async fn post_chat(base_url: &str, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
+    infercheck::tls::client()
         .post(format!("{base_url}/v1/chat/completions"))
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -259,7 +259,7 @@ async fn the_router_span_parents_the_span_id_it_forwards() {
     let router = router(vec![backend.clone()], tracing.clone()).await;
 
     let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let response = reqwest::Client::new()
+    let response = infercheck::tls::client()
         .post(format!("{}/v1/chat/completions", router.base_url()))
         .header("traceparent", incoming)
         .header("content-type", "application/json")
@@ -314,7 +314,7 @@ async fn without_tracing_the_router_passes_the_context_through() {
     let (backend, seen) = recording_backend().await;
     let router = router(vec![backend], disabled()).await;
     let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let response = reqwest::Client::new()
+    let response = infercheck::tls::client()
         .post(format!("{}/v1/chat/completions", router.base_url()))
         .header("traceparent", incoming)
         .header("content-type", "application/json")
@@ -359,7 +359,7 @@ async fn an_endpoint_turns_export_on_at_its_v1_traces_path() {
 /// Sends `n` streaming requests with fresh trace contexts through `base_url`
 /// (a few at a time); returns the trace ids and the span ids sent.
 async fn traced_requests(base_url: &str, n: u64) -> Vec<TraceParent> {
-    let client = reqwest::Client::new();
+    let client = infercheck::tls::client();
     let parents: Vec<TraceParent> = (1..=n)
         .map(|i| TraceParent {
             trace_id: (u128::from(i) << 64) | 0xabcd,
@@ -484,7 +484,7 @@ async fn one_by_one(seed: u64, n: u64) -> Vec<(String, (u64, u64))> {
         ..util::exact_sim(7, 3)
     };
     let server = util::sim(config).await;
-    let client = reqwest::Client::new();
+    let client = infercheck::tls::client();
     let mut out = Vec::new();
     for i in 1..=n {
         let parent = TraceParent {

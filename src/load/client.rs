@@ -16,7 +16,8 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AG
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::sse::{self, Chunk};
-use super::{Clock, ErrorKind};
+use crate::clock::Clock;
+use crate::outcome::ErrorKind;
 use crate::plan::{Api, Plan};
 use crate::stats::Histogram;
 
@@ -130,7 +131,7 @@ impl Client {
             }))
         } else {
             Transport::Pooled(
-                reqwest::Client::builder()
+                crate::tls::client_builder()
                     .no_proxy() // load must go where the plan says, never through a proxy
                     .tcp_nodelay(true)
                     .pool_max_idle_per_host(pool_size)

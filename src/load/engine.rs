@@ -15,10 +15,12 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::client::Connection;
 use super::schedule::{self, Arrivals, Step, StepLoad};
-use super::{Client, Clock, Outcome, RequestSet, Slot, WorkerThreads, sse};
+use super::{Client, RequestSet, WorkerThreads, sse};
+use crate::clock::Clock;
+use crate::outcome::{Outcome, Slot};
 use crate::plan::Plan;
 use crate::stats::Histogram;
-use crate::traces::RequestTracer;
+use crate::trace_id::RequestTracer;
 
 /// Messages from the engine to the aggregator (the single owner of run state).
 #[derive(Debug)]

@@ -8,18 +8,14 @@
 //! arrivals the step ended before sending are counted.
 
 mod client;
-mod clock;
 mod engine;
-mod outcome;
 mod request;
 pub mod schedule;
 pub mod sse;
 mod threads;
 
 pub use client::{Client, ClientError, Timing};
-pub use clock::Clock;
 pub use engine::{Event, InFlight, drive, plan_steps};
-pub use outcome::{ErrorKind, Outcome, Slot};
-pub use request::{Prepared, RequestSet, fill_template};
+pub use request::{Prepared, RequestSet};
 pub use schedule::{Arrivals, Step, StepLoad};
 pub use threads::WorkerThreads;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rand::Rng;
 use serde_json::json;
 
-use crate::plan::{Api, Phase, Plan, SERVER_DEFAULT_MODEL};
+use crate::plan::{Api, Phase, Plan, SERVER_DEFAULT_MODEL, fill_template};
 
 /// A body ready to send and the model it targets.
 #[derive(Clone, Debug)]
@@ -115,27 +115,6 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
     serde_json::to_vec(&value).expect("a JSON value always serialises")
 }
 
-/// Fills `{{prompt}}`, `{{model}}` (JSON-escaped, without quotes: the
-/// template writes the quotes), `{{max_tokens}}` and `{{temperature}}`.
-pub fn fill_template(
-    template: &str,
-    prompt: &str,
-    max_tokens: u32,
-    model: &str,
-    temperature: f64,
-) -> String {
-    template
-        .replace("{{prompt}}", &escape(prompt))
-        .replace("{{model}}", &escape(model))
-        .replace("{{max_tokens}}", &max_tokens.to_string())
-        .replace("{{temperature}}", &temperature.to_string())
-}
-
-fn escape(text: &str) -> String {
-    let quoted = serde_json::to_string(text).expect("a string always serialises");
-    quoted[1..quoted.len() - 1].to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -146,18 +125,6 @@ mod tests {
 
     fn plan(source: &str) -> Plan {
         resolve_source("t.toml", source, None, &Overrides::default()).unwrap()
-    }
-
-    #[test]
-    fn templates_escape_text_and_fill_numbers() {
-        let filled = fill_template(
-            r#"{"prompt": "{{prompt}}", "n": {{max_tokens}}}"#,
-            "say \"hi\"\n",
-            5,
-            "m",
-            0.5,
-        );
-        assert_eq!(filled, r#"{"prompt": "say \"hi\"\n", "n": 5}"#);
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub fn batch_processor(
     batching: Batching,
 ) -> anyhow::Result<(BatchSpanProcessor, String)> {
     let traces_url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+    // The exporter builds its own reqwest client.
+    crate::tls::install();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)

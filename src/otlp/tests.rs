@@ -36,7 +36,7 @@ async fn post(
     body: Vec<u8>,
 ) -> reqwest::Response {
     let url = format!("{}/v1/traces", receiver.endpoint());
-    let mut post = reqwest::Client::new()
+    let mut post = crate::tls::client()
         .post(url)
         .header("content-type", content_type)
         .body(body);

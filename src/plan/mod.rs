@@ -13,7 +13,6 @@ pub mod raw;
 mod resolve;
 pub mod threshold;
 pub mod traces;
-pub mod units;
 
 use std::time::Duration;
 
@@ -27,8 +26,9 @@ pub use resolve::{Overrides, load, resolve_source};
 pub use threshold::Threshold;
 pub use traces::{TraceBackend, TracePlan};
 
-/// The model the embedded simulator serves, used when a plan names none.
-pub const SIMULATOR_MODEL: &str = crate::sim::DEFAULT_MODEL;
+/// The model a plan gets when it names none and runs against the embedded
+/// simulator (which serves whatever models the plan names).
+pub const SIMULATOR_MODEL: &str = "sim-llama-8b";
 
 /// The name a plan's only model gets when it names none and targets a real
 /// server: requests then carry no `model` field and the server uses its
@@ -91,6 +91,27 @@ pub struct Template {
     pub path: String,
     pub body: Option<String>,
     pub tokens_pointer: Option<String>,
+}
+
+/// Fills `{{prompt}}`, `{{model}}` (JSON-escaped, without quotes: the
+/// template writes the quotes), `{{max_tokens}}` and `{{temperature}}`.
+pub fn fill_template(
+    template: &str,
+    prompt: &str,
+    max_tokens: u32,
+    model: &str,
+    temperature: f64,
+) -> String {
+    template
+        .replace("{{prompt}}", &escape(prompt))
+        .replace("{{model}}", &escape(model))
+        .replace("{{max_tokens}}", &max_tokens.to_string())
+        .replace("{{temperature}}", &temperature.to_string())
+}
+
+fn escape(text: &str) -> String {
+    let quoted = serde_json::to_string(text).expect("a string always serialises");
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -161,7 +182,7 @@ pub enum Load {
 impl Load {
     /// The load in words, for reports.
     pub fn describe(&self) -> String {
-        let r = |v: f64| threshold::format_value(threshold::Unit::PerSecond, v);
+        let r = |v: f64| crate::metric::format_value(crate::metric::Unit::PerSecond, v);
         match self {
             Load::Constant { rate } => format!("constant {} req/s", r(*rate)),
             Load::Ramp { from, to } => format!("ramp {}→{} req/s", r(*from), r(*to)),
@@ -172,8 +193,8 @@ impl Load {
                 think_max,
             } => format!(
                 "{users} users, think {}–{}",
-                units::format_duration(*think_min),
-                units::format_duration(*think_max)
+                crate::units::format_duration(*think_min),
+                crate::units::format_duration(*think_max)
             ),
             Load::Concurrency { concurrency } => format!("concurrency {concurrency}"),
             Load::Sweep { levels, .. } => {
@@ -204,4 +225,21 @@ impl Load {
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_escape_text_and_fill_numbers() {
+        let filled = fill_template(
+            r#"{"prompt": "{{prompt}}", "n": {{max_tokens}}}"#,
+            "say \"hi\"\n",
+            5,
+            "m",
+            0.5,
+        );
+        assert_eq!(filled, r#"{"prompt": "say \"hi\"\n", "n": 5}"#);
+    }
 }

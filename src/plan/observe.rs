@@ -170,17 +170,12 @@ fn queries_of(
     Ok(all)
 }
 
-/// Values sampled without a query: the host and NVML.
-pub const BUILTIN_VALUES: &[&str] = &[
-    "cpu_load",
-    "memory_used",
-    "target_rss",
-    "target_cpu",
-    "gpu_util",
-    "vram_used",
-    "gpu_power",
-    "gpu_temp",
-];
+/// Values sampled without a query: the host's and NVML's.
+fn builtin_values() -> impl Iterator<Item = &'static str> {
+    crate::sample::host::HostSource::NAMES
+        .into_iter()
+        .chain(crate::sample::nvml::NvmlSource::NAMES)
+}
 
 /// Checks that every sampled value a threshold names is sampled.
 pub fn check_thresholds<'a>(
@@ -188,17 +183,17 @@ pub fn check_thresholds<'a>(
     thresholds: impl Iterator<Item = &'a super::Threshold>,
 ) -> Result<(), String> {
     for t in thresholds {
-        if let super::threshold::Metric::Sampled { name, .. } = t.metric {
-            let known =
-                BUILTIN_VALUES.contains(&name) || observe.queries.iter().any(|q| q.name == name);
+        if let crate::metric::Metric::Sampled { name, .. } = &t.metric {
+            let known = builtin_values().any(|b| b == name)
+                || observe.queries.iter().any(|q| &q.name == name);
             if !known {
                 let mut names: Vec<&str> =
                     observe.queries.iter().map(|q| q.name.as_str()).collect();
-                names.extend(BUILTIN_VALUES);
+                names.extend(builtin_values().map(|b| -> &str { b }));
                 return Err(format!(
                     "threshold \"{}\": unknown metric `{name}`: not a request metric ({}) and no sampled value has that name; sampled here: {}",
                     t.expression,
-                    super::threshold::Distribution::NAMES,
+                    crate::stats::Distribution::names(),
                     names.join(", ")
                 ));
             }

@@ -13,7 +13,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde_spanned::Spanned;
 
 use super::threshold::{self, Threshold};
-use super::units;
+use crate::units;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -245,7 +245,7 @@ impl Ctx<'_> {
             ));
         }
         if let Some(body) = &t.body {
-            let sample = crate::load::fill_template(body, "hello world", 16, "model", 0.0);
+            let sample = super::fill_template(body, "hello world", 16, "model", 0.0);
             serde_json::from_str::<serde_json::Value>(&sample).map_err(|e| {
                 self.error(
                     span.clone(),

@@ -1,242 +1,14 @@
 //! Threshold expressions, k6-like: `p95(latency) < 950ms`, `error_rate < 1%`,
-//! `rps >= 150`. Parsed once when the plan is resolved; evaluation lives in
-//! `analysis` and reads only the report model.
+//! `rps >= 150`. Parsed once when the plan is resolved into a typed
+//! [`Metric`] (see `crate::metric`), an operator and a bound in the
+//! metric's unit; evaluation lives in `analysis`.
 
 use std::fmt;
 
 use serde::Serialize;
 
-/// A statistic of a per-request distribution.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stat {
-    P50,
-    P90,
-    P95,
-    P99,
-    Avg,
-    Min,
-    Max,
-}
-
-impl Stat {
-    fn parse(name: &str) -> Option<Stat> {
-        Some(match name {
-            "p50" | "med" | "median" => Stat::P50,
-            "p90" => Stat::P90,
-            "p95" => Stat::P95,
-            "p99" => Stat::P99,
-            "avg" | "mean" => Stat::Avg,
-            "min" => Stat::Min,
-            "max" => Stat::Max,
-            _ => return None,
-        })
-    }
-
-    /// The key used by `Quantiles::get`.
-    pub fn key(self) -> &'static str {
-        match self {
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P95 => "p95",
-            Stat::P99 => "p99",
-            Stat::Avg => "avg",
-            Stat::Min => "min",
-            Stat::Max => "max",
-        }
-    }
-}
-
-/// A per-request distribution thresholds can name.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Distribution {
-    Latency,
-    ServiceTime,
-    Ttft,
-    TtftService,
-    Itl,
-    Tpot,
-    ScheduleLag,
-    TokensPerS,
-}
-
-impl Distribution {
-    pub const NAMES: &'static str =
-        "latency, service_time, ttft, ttft_service, itl, tpot, schedule_lag, tokens_per_s";
-
-    fn parse(name: &str) -> Option<Distribution> {
-        Some(match name {
-            "latency" => Distribution::Latency,
-            "service_time" => Distribution::ServiceTime,
-            "ttft" => Distribution::Ttft,
-            "ttft_service" => Distribution::TtftService,
-            "itl" => Distribution::Itl,
-            "tpot" => Distribution::Tpot,
-            "schedule_lag" => Distribution::ScheduleLag,
-            "tokens_per_s" => Distribution::TokensPerS,
-            _ => return None,
-        })
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Distribution::Latency => "Latency",
-            Distribution::ServiceTime => "Service Time",
-            Distribution::Ttft => "TTFT",
-            Distribution::TtftService => "TTFT (service)",
-            Distribution::Itl => "ITL",
-            Distribution::Tpot => "TPOT",
-            Distribution::ScheduleLag => "Schedule Lag",
-            Distribution::TokensPerS => "Tokens/s per Request",
-        }
-    }
-
-    pub fn is_time(self) -> bool {
-        self != Distribution::TokensPerS
-    }
-}
-
-/// What a threshold measures.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Metric {
-    /// A statistic of a distribution; times in milliseconds.
-    Distribution {
-        stat: Stat,
-        of: Distribution,
-    },
-    /// Errors / requests, as a fraction.
-    ErrorRate,
-    TimeoutRate,
-    /// Completed requests per second over the scope's duration.
-    Rps,
-    /// Highest 1-second completed-request rate in the scope.
-    PeakRps,
-    /// Output tokens per second over the scope's duration.
-    OutputTokensPerS,
-    Requests,
-    /// Checked traced requests whose trace arrived with every required
-    /// span, as a fraction (see `traces`).
-    TraceCoverage,
-    /// Required spans absent from the traces that arrived.
-    MissingSpans,
-    /// A statistic of a sampled server-side value (`max(gpu_util)`,
-    /// `avg(cpu_load)`), in the value's stored unit.
-    Sampled {
-        stat: Stat,
-        name: &'static str,
-    },
-    /// A statistic of the Prometheus queries' latency, in milliseconds.
-    QueryLatency {
-        stat: Stat,
-    },
-    /// Alerts that began firing during the run.
-    AlertsFired,
-}
-
-/// What kind of number a metric is, for parsing bounds and display.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
-    Milliseconds,
-    Fraction,
-    PerSecond,
-    Count,
-    /// A sampled value in its own unit (bytes, seconds, ratio, ...).
-    Raw,
-}
-
-impl Metric {
-    pub fn unit(self) -> Unit {
-        match self {
-            Metric::Distribution { of, .. } if of.is_time() => Unit::Milliseconds,
-            Metric::Distribution { .. }
-            | Metric::Rps
-            | Metric::PeakRps
-            | Metric::OutputTokensPerS => Unit::PerSecond,
-            Metric::ErrorRate | Metric::TimeoutRate | Metric::TraceCoverage => Unit::Fraction,
-            Metric::Requests | Metric::MissingSpans | Metric::AlertsFired => Unit::Count,
-            Metric::QueryLatency { .. } => Unit::Milliseconds,
-            Metric::Sampled { .. } => Unit::Raw,
-        }
-    }
-
-    /// The report's row label, e.g. "P95 Latency".
-    pub fn label(self) -> String {
-        match self {
-            Metric::Distribution { stat, of } => format!("{} {}", stat_label(stat), of.label()),
-            Metric::ErrorRate => "Error Rate".into(),
-            Metric::TimeoutRate => "Timeout Rate".into(),
-            Metric::Rps => "Achieved QPS".into(),
-            Metric::PeakRps => "Peak QPS".into(),
-            Metric::OutputTokensPerS => "Output Tokens/s".into(),
-            Metric::Requests => "Requests".into(),
-            Metric::TraceCoverage => "Trace Coverage".into(),
-            Metric::MissingSpans => "Missing Spans".into(),
-            Metric::Sampled { stat, name } => format!("{} {name}", stat_label(stat)),
-            Metric::QueryLatency { stat } => format!("{} Query Latency", stat_label(stat)),
-            Metric::AlertsFired => "Alerts Fired".into(),
-        }
-    }
-
-    /// Judged on what the samplers saw, not on request statistics.
-    pub fn is_observed(self) -> bool {
-        matches!(
-            self,
-            Metric::Sampled { .. } | Metric::QueryLatency { .. } | Metric::AlertsFired
-        )
-    }
-
-    /// Judged on the trace look-ups after the load, not on request statistics.
-    pub fn is_trace(self) -> bool {
-        matches!(self, Metric::TraceCoverage | Metric::MissingSpans)
-    }
-}
-
-fn stat_label(stat: Stat) -> String {
-    match stat {
-        Stat::Avg => "Avg".to_owned(),
-        Stat::Min => "Min".to_owned(),
-        Stat::Max => "Max".to_owned(),
-        other => other.key().to_uppercase(),
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Op {
-    #[serde(rename = "<")]
-    Lt,
-    #[serde(rename = "<=")]
-    Le,
-    #[serde(rename = ">")]
-    Gt,
-    #[serde(rename = ">=")]
-    Ge,
-    #[serde(rename = "==")]
-    Eq,
-}
-
-impl Op {
-    pub fn holds(self, achieved: f64, bound: f64) -> bool {
-        match self {
-            Op::Lt => achieved < bound,
-            Op::Le => achieved <= bound,
-            Op::Gt => achieved > bound,
-            Op::Ge => achieved >= bound,
-            Op::Eq => (achieved - bound).abs() < 1e-9,
-        }
-    }
-
-    fn symbol(self) -> &'static str {
-        match self {
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            Op::Eq => "==",
-        }
-    }
-}
+use crate::metric::{Metric, Op, Stat, Unit, format_value, trim};
+use crate::stats::Distribution;
 
 /// A parsed threshold. `bound` is in the metric's canonical unit:
 /// milliseconds, a fraction (0.01 for 1%), per second, or a count.
@@ -298,27 +70,6 @@ impl fmt::Display for Threshold {
     }
 }
 
-/// Formats a value of `unit` for humans: "950ms", "1.5s", "0.23%", "152.3".
-pub fn format_value(unit: Unit, value: f64) -> String {
-    match unit {
-        Unit::Milliseconds if value >= 1000.0 => format!("{}s", trim(value / 1000.0, 2)),
-        Unit::Milliseconds => format!("{}ms", trim(value, if value >= 100.0 { 0 } else { 1 })),
-        Unit::Fraction => format!("{}%", trim(value * 100.0, 2)),
-        Unit::PerSecond => trim(value, 1),
-        Unit::Count => format!("{value:.0}"),
-        Unit::Raw => trim(value, 3),
-    }
-}
-
-fn trim(value: f64, decimals: usize) -> String {
-    let text = format!("{value:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        text
-    }
-}
-
 /// Parses one threshold expression.
 pub fn parse(expression: &str) -> Result<Threshold, String> {
     let text = expression.trim();
@@ -338,16 +89,9 @@ pub fn parse(expression: &str) -> Result<Threshold, String> {
 }
 
 fn split_operator(text: &str) -> Option<(&str, Op, &str)> {
-    // Two-character operators first so "<=" is not read as "<".
-    let ops = [
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("==", Op::Eq),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-    ];
-    ops.iter()
-        .find_map(|(symbol, op)| text.split_once(symbol).map(|(l, r)| (l, *op, r)))
+    Op::ALL
+        .iter()
+        .find_map(|op| text.split_once(op.symbol()).map(|(l, r)| (l, *op, r)))
 }
 
 fn parse_metric(text: &str) -> Result<Metric, String> {
@@ -359,7 +103,7 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
                 stat.trim()
             )
         })?;
-        if let Some(of) = Distribution::parse(inner) {
+        if let Some(of) = Distribution::from_name(inner) {
             return Ok(Metric::Distribution { stat, of });
         }
         if inner == "prom_query_latency" {
@@ -392,33 +136,20 @@ fn sampled(stat: Stat, name: &str) -> Result<Metric, String> {
     if !valid {
         return Err(format!(
             "unknown metric `{name}`; expected one of {}, prom_query_latency, or a sampled value's name like gpu_util",
-            Distribution::NAMES
+            Distribution::names()
         ));
     }
-    if !matches!(stat, Stat::Max | Stat::Min | Stat::Avg | Stat::P95) {
+    if !stat.sampled() {
         return Err(format!(
             "unknown metric `{name}`; expected one of {}, prom_query_latency, or with max, min, avg or p95 a sampled value's name (sampled values support max, min, avg and p95, not {})",
-            Distribution::NAMES,
+            Distribution::names(),
             stat.key()
         ));
     }
     Ok(Metric::Sampled {
         stat,
-        name: intern(name),
+        name: name.to_owned(),
     })
-}
-
-/// Sampled-value names live as long as the program: a plan names a handful,
-/// each stored once.
-fn intern(name: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = names.iter().find(|n| **n == name) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.push(leaked);
-    leaked
 }
 
 /// A sampled value's bound: a number with an optional unit — `%` (ratio),
@@ -550,7 +281,7 @@ mod tests {
         ];
         for (text, metric, op, bound) in cases {
             let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!((t.metric, t.op), (*metric, *op), "{text}");
+            assert_eq!((&t.metric, t.op), (metric, *op), "{text}");
             assert!((t.bound - bound).abs() < 1e-9, "{text}: {}", t.bound);
         }
     }
@@ -588,13 +319,6 @@ mod tests {
             ("Peak QPS".into(), ">= 150".into())
         );
     }
-
-    #[test]
-    fn operators_hold_as_written() {
-        assert!(Op::Lt.holds(1.0, 2.0) && !Op::Lt.holds(2.0, 2.0));
-        assert!(Op::Le.holds(2.0, 2.0) && Op::Ge.holds(2.0, 2.0));
-        assert!(Op::Gt.holds(3.0, 2.0) && Op::Eq.holds(0.0, 0.0));
-    }
 }
 
 #[cfg(test)]
@@ -608,7 +332,7 @@ mod sampled_tests {
             t.metric,
             Metric::Sampled {
                 stat: Stat::Max,
-                name: "gpu_util"
+                name: "gpu_util".into()
             }
         );
         assert_eq!(t.bound, 0.8);

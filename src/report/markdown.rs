@@ -1,29 +1,50 @@
 //! `report.md`: the report as the Markdown tables users write by hand
 //! today (examples/000 and 001), for a PR or a wiki page.
 //!
-//! Owns only Markdown syntax and escaping; every number and every row comes
-//! from [`super::view`], so the Markdown, HTML and terminal renderers agree.
+//! Owns only Markdown syntax and escaping; the sections come from
+//! [`super::document`] and every number and row from [`super::view`], so
+//! the Markdown, HTML and terminal renderers agree.
 //! It must not compute statistics, open files or read clocks.
 
 use std::io::{self, Write};
 
+use super::document::{Block, document};
 use super::model::Report;
-use super::observed_view;
-use super::trace_view;
 use super::view::{self, Fact, Table};
 
 /// Writes the whole report.
 pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     header(report, out)?;
-    executive_summary(report, out)?;
-    performance(report, out)?;
-    phases(report, out)?;
-    streaming(report, out)?;
-    models(report, out)?;
-    observability(report, out)?;
-    generator(report, out)?;
-    notes(report, out)?;
+    for block in document(report) {
+        write_block(&block, out)?;
+    }
     footer(report, out)
+}
+
+fn write_block(block: &Block, out: &mut dyn Write) -> io::Result<()> {
+    match block {
+        Block::Heading(level, title) => {
+            let hashes = "#".repeat(usize::from(*level));
+            writeln!(out, "{hashes} {}", text(title))?;
+            writeln!(out)
+        }
+        Block::Facts(list) => {
+            facts(list, out)?;
+            writeln!(out)
+        }
+        Block::List(items) => {
+            for item in items {
+                writeln!(out, "- {}", text(item))?;
+            }
+            writeln!(out)
+        }
+        Block::Note(note) => {
+            writeln!(out, "> {note}")?;
+            writeln!(out)
+        }
+        Block::Table(t) => table(t, out),
+        Block::Charts(..) => Ok(()),
+    }
 }
 
 /// Neutralises text from the model for Markdown: a `<` that could open an
@@ -67,6 +88,7 @@ fn table(t: &Table, out: &mut dyn Write) -> io::Result<()> {
 fn facts(list: &[Fact], out: &mut dyn Write) -> io::Result<()> {
     for f in list {
         writeln!(out, "- **{}**: {}", text(&f.label), text(&f.value))?;
+        sub_list(&f.details, out)?;
     }
     Ok(())
 }
@@ -89,169 +111,6 @@ fn header(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         text(&started),
         text(&target)
     )?;
-    writeln!(out)
-}
-
-fn executive_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "## Executive Summary")?;
-    writeln!(out)?;
-    facts(&view::executive_facts(report), out)?;
-    let verdict = report.verdict.outcome;
-    writeln!(
-        out,
-        "- **Overall Result**: {} — {}",
-        view::outcome_mark(verdict),
-        text(&view::outcome_gloss(report))
-    )?;
-    sub_list(&report.verdict.reasons, out)?;
-    writeln!(out)
-}
-
-fn performance(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "## Performance Results")?;
-    writeln!(out)?;
-    writeln!(out, "### HTTP Metrics")?;
-    writeln!(out)?;
-    writeln!(out, "> {}", view::LATENCY_NOTE)?;
-    writeln!(out)?;
-    table(&view::http_metrics(report), out)?;
-    if let Some(errors) = view::errors(&report.overall) {
-        writeln!(out, "### Errors")?;
-        writeln!(out)?;
-        table(&errors, out)?;
-    }
-    if let Some(resources) = observed_view::resources(report) {
-        writeln!(out, "### System Resource Utilization")?;
-        writeln!(out)?;
-        table(&resources, out)?;
-    }
-    if let Some(queue) = queue_and_tasks(report) {
-        writeln!(out, "### Queue and Task Metrics")?;
-        writeln!(out)?;
-        table(&queue, out)?;
-    }
-    let engine = observed_view::engine_facts(report);
-    if !engine.is_empty() {
-        writeln!(out, "## Inference Engine Analysis")?;
-        writeln!(out)?;
-        facts(&engine, out)?;
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
-/// "Queue and Task Metrics": sampled rows, then trace coverage.
-pub(crate) fn queue_and_tasks(report: &Report) -> Option<Table> {
-    let mut queue = Table::new(&["Metric", "Max Value", "Target", "Status"]);
-    queue.rows = observed_view::queue_rows(report);
-    queue.rows.extend(trace_view::queue_rows(report));
-    (!queue.rows.is_empty()).then_some(queue)
-}
-
-fn phases(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    if report.phases.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "## Test Phases")?;
-    writeln!(out)?;
-    for (i, phase) in report.phases.iter().enumerate() {
-        writeln!(out, "### {}", text(&view::phase_heading(i, phase)))?;
-        writeln!(out)?;
-        facts(&view::phase_facts(phase), out)?;
-        writeln!(out)?;
-        if let Some(thresholds) = view::scope_thresholds(report, &phase.name) {
-            table(&thresholds, out)?;
-        }
-        if let Some(sweep) = view::sweep(phase) {
-            writeln!(out, "#### Stress Sweep")?;
-            writeln!(out)?;
-            table(&sweep, out)?;
-        }
-    }
-    Ok(())
-}
-
-fn streaming(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let Some(ux) = view::streaming(&report.overall) else {
-        return Ok(());
-    };
-    writeln!(out, "## Streaming UX")?;
-    writeln!(out)?;
-    table(&ux, out)
-}
-
-fn models(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let (models, thresholds) = (view::models(report), view::model_thresholds(report));
-    if models.is_none() && thresholds.is_none() {
-        return Ok(());
-    }
-    writeln!(out, "## Per-Model Breakdown")?;
-    writeln!(out)?;
-    if let Some(models) = models {
-        table(&models, out)?;
-    }
-    if let Some(thresholds) = thresholds {
-        writeln!(out, "### Model Thresholds")?;
-        writeln!(out)?;
-        table(&thresholds, out)?;
-    }
-    Ok(())
-}
-
-/// "Observability Validation": the trace sampling line, the samplers'
-/// lines, then the detail.
-fn observability(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut facts_list = trace_view::observability_facts(report);
-    facts_list.extend(observed_view::observability_facts(report));
-    if facts_list.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "## Observability Validation")?;
-    writeln!(out)?;
-    facts(&facts_list, out)?;
-    sub_list(trace_view::notes(report), out)?;
-    writeln!(out)?;
-    if let Some(groups) = trace_view::coverage_groups(report) {
-        writeln!(out, "### Trace Coverage by Group")?;
-        writeln!(out)?;
-        table(&groups, out)?;
-    }
-    if let Some(spans) = trace_view::span_durations(report) {
-        writeln!(out, "### Server Spans")?;
-        writeln!(out)?;
-        table(&spans, out)?;
-    }
-    if let Some((heading, parts)) = trace_view::slowest(report) {
-        writeln!(out, "### {}", text(&heading))?;
-        writeln!(out)?;
-        table(&parts, out)?;
-    }
-    Ok(())
-}
-
-fn generator(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "## Generator Health")?;
-    writeln!(out)?;
-    let status = if report.generator.valid {
-        "✅ valid — the generator kept up with its schedule"
-    } else {
-        "⚠️ INVALID — the generator was the bottleneck"
-    };
-    writeln!(out, "- **Status**: {status}")?;
-    sub_list(&report.generator.reasons, out)?;
-    facts(&view::generator_facts(report), out)?;
-    writeln!(out)
-}
-
-fn notes(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    if report.notes.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "## Notes")?;
-    writeln!(out)?;
-    for note in &report.notes {
-        writeln!(out, "- {}", text(note))?;
-    }
     writeln!(out)
 }
 

@@ -10,13 +10,18 @@
 //! HTML and terminal renderers share their rows and unit formatting through
 //! `view`, so the three never disagree on a number.
 
+mod chart;
+mod document;
 mod html;
 mod json;
 mod markdown;
 pub mod model;
 mod observed;
 mod observed_view;
+mod placement;
 mod terminal;
+#[cfg(test)]
+mod test_report;
 mod trace_model;
 mod trace_view;
 mod view;

@@ -10,9 +10,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{ErrorCounts, Histogram, HistogramError, MetricSet, Quantiles, Series};
+use crate::metric::Metric;
+use crate::stats::{
+    Distribution, ErrorCounts, Histogram, HistogramError, MetricSet, Quantiles, Series,
+    distribution,
+};
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: request distributions keyed by `stats::Distribution` under
+/// `distributions`; thresholds carry their typed metric and scope.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -102,8 +108,8 @@ pub struct Summary {
     pub peak_target_rps: Option<f64>,
 }
 
-/// Statistics of a group of requests. Times in milliseconds; latency is
-/// measured from the intended send time, service time from the actual send.
+/// Statistics of a group of requests. Latency is measured from the
+/// intended send time, service time from the actual send.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatsBlock {
     pub requests: u64,
@@ -121,16 +127,12 @@ pub struct StatsBlock {
     pub output_tokens_per_s: f64,
     pub tokens_counted_from_chunks: u64,
     pub late_sends: u64,
-    pub latency_ms: Option<Quantiles>,
-    pub service_time_ms: Option<Quantiles>,
-    pub ttft_ms: Option<Quantiles>,
-    pub ttft_service_ms: Option<Quantiles>,
-    pub itl_ms: Option<Quantiles>,
-    pub tpot_ms: Option<Quantiles>,
-    /// Per-request output tokens per second.
-    pub tokens_per_s: Option<Quantiles>,
-    pub schedule_lag_ms: Option<Quantiles>,
-    /// Lossless HDR histograms (V2 deflate, base64), keyed by metric.
+    /// Quantiles of every client distribution that has data, keyed by its
+    /// entry in `stats::Distribution` (`latency_ms`, `ttft_ms`,
+    /// `tokens_per_s`): times in milliseconds, rates per second.
+    pub distributions: BTreeMap<String, Quantiles>,
+    /// Lossless HDR histograms (V2 deflate, base64), keyed by
+    /// distribution in its recorded unit (`latency_us`, `tokens_per_s_milli`).
     pub histograms: BTreeMap<String, String>,
 }
 
@@ -144,7 +146,14 @@ impl StatsBlock {
                 0.0
             }
         };
-        let ms = |h: &Histogram| h.quantiles(1000.0);
+        let mut distributions = BTreeMap::new();
+        let mut histograms = BTreeMap::new();
+        for (d, h) in set.histograms() {
+            if let Some(q) = h.quantiles(distribution::Unit::RECORDED_PER_REPORTED) {
+                distributions.insert(d.spec().key.to_owned(), q);
+                histograms.insert(d.spec().histogram_key.to_owned(), h.to_base64());
+            }
+        }
         StatsBlock {
             requests: set.requests,
             ok: set.ok,
@@ -158,22 +167,23 @@ impl StatsBlock {
             output_tokens_per_s: per_s(set.output_tokens),
             tokens_counted_from_chunks: set.tokens_counted_from_chunks,
             late_sends: set.late_sends,
-            latency_ms: ms(&set.latency),
-            service_time_ms: ms(&set.service_time),
-            ttft_ms: ms(&set.ttft),
-            ttft_service_ms: ms(&set.ttft_service),
-            itl_ms: ms(&set.itl),
-            tpot_ms: ms(&set.tpot),
-            tokens_per_s: set.tokens_per_second_milli.quantiles(1000.0),
-            schedule_lag_ms: ms(&set.schedule_lag),
-            histograms: histogram_map(set),
+            distributions,
+            histograms,
         }
     }
 
-    /// Decodes one embedded histogram (e.g. "latency_us") for re-analysis.
-    pub fn histogram(&self, key: &str) -> Option<Result<Histogram, HistogramError>> {
+    /// The quantiles of `distribution`; `None` without data.
+    pub fn quantiles(&self, distribution: Distribution) -> Option<Quantiles> {
+        self.distributions.get(distribution.spec().key).copied()
+    }
+
+    /// Decodes the lossless histogram of `distribution` for re-analysis.
+    pub fn histogram(
+        &self,
+        distribution: Distribution,
+    ) -> Option<Result<Histogram, HistogramError>> {
         self.histograms
-            .get(key)
+            .get(distribution.spec().histogram_key)
             .map(|text| Histogram::from_base64(text))
     }
 }
@@ -182,23 +192,6 @@ fn error_map(errors: &ErrorCounts) -> BTreeMap<String, u64> {
     errors
         .nonzero()
         .map(|(kind, n)| (kind.name().to_owned(), n))
-        .collect()
-}
-
-fn histogram_map(set: &MetricSet) -> BTreeMap<String, String> {
-    let all = [
-        ("latency_us", &set.latency),
-        ("service_time_us", &set.service_time),
-        ("ttft_us", &set.ttft),
-        ("ttft_service_us", &set.ttft_service),
-        ("itl_us", &set.itl),
-        ("tpot_us", &set.tpot),
-        ("tokens_per_s_milli", &set.tokens_per_second_milli),
-        ("schedule_lag_us", &set.schedule_lag),
-    ];
-    all.into_iter()
-        .filter(|(_, h)| !h.is_empty())
-        .map(|(key, h)| (key.to_owned(), h.to_base64()))
         .collect()
 }
 
@@ -249,18 +242,42 @@ pub enum ThresholdStatus {
     NoData,
 }
 
+/// Where a threshold applies: the whole run, one phase, or one model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Scope {
+    Run,
+    Phase(String),
+    Model(String),
+}
+
+impl Scope {
+    /// "run", the phase's name, or "model <name>".
+    pub fn label(&self) -> String {
+        match self {
+            Scope::Run => "run".to_owned(),
+            Scope::Phase(name) => name.clone(),
+            Scope::Model(name) => format!("model {name}"),
+        }
+    }
+}
+
+/// One threshold as judged: what it measures (typed, so renderers place
+/// it without reading the expression), where, the bound, the figure
+/// achieved and the status that entered the verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     /// As written in the plan, e.g. "p95(latency) < 950ms".
     pub expression: String,
-    /// "run" for global thresholds, else the phase name.
-    pub scope: String,
+    pub scope: Scope,
+    pub metric: Metric,
     /// Human label, e.g. "P95 Latency".
     pub label: String,
     /// The bound, e.g. "< 950ms".
     pub target: String,
     pub achieved: Option<f64>,
-    /// The achieved value in the threshold's unit, e.g. "847ms", "0.23%".
+    /// The achieved value in the threshold's unit, e.g. "847ms", "0.23%";
+    /// "no data" when there was none.
     pub achieved_display: String,
     pub status: ThresholdStatus,
 }

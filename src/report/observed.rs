@@ -2,12 +2,13 @@
 //! (one summary per named value, e.g. queue depth, KV usage, GPU
 //! utilisation, VRAM), where it came from, how Prometheus itself behaved
 //! (query latency, failures), the alerts that fired, and whether GPUs
-//! could be read. Plain serde data; built by the runner.
+//! could be read. Plain serde data; built by `sample`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::sample::{FiredAlert, RulesHealth, SampledSummary};
-use crate::stats::Quantiles;
+use std::collections::BTreeMap;
+
+use crate::stats::{Aggregate, Quantiles};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObservedReport {
@@ -42,4 +43,39 @@ pub struct AlertsReport {
     pub rules: Option<RulesHealth>,
     /// Why alerts could not be read, if they could not.
     pub error: Option<String>,
+}
+
+/// A named value's summary over the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampledSummary {
+    pub name: String,
+    pub unit: String,
+    pub source: String,
+    pub aggregate: Aggregate,
+    /// The value under `aggregate` (None: no sample at all).
+    pub value: Option<f64>,
+    pub max: Option<f64>,
+    pub min: Option<f64>,
+    pub avg: Option<f64>,
+    pub p95: Option<f64>,
+    pub last: Option<f64>,
+    pub samples: u64,
+    pub gaps: u64,
+}
+
+/// An alert seen firing during a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FiredAlert {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub first_seen_unix: f64,
+    /// False when it was already firing before the run started.
+    pub began_during_run: bool,
+}
+
+/// The health of the server's rules.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RulesHealth {
+    pub rules: usize,
+    pub unhealthy: Vec<String>,
 }

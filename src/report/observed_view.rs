@@ -4,32 +4,113 @@
 //! Validation". Shared by the Markdown, HTML and terminal renderers, like
 //! `view`. A threshold on a sampled value shows in the row of that value.
 
-use super::view::{Fact, NONE, Table, count, fact, ms, pct, status_mark};
-use super::{ObservedReport, Report, ThresholdResult, ThresholdStatus};
-use crate::sample::SampledSummary;
+use super::placement::Placement;
+use super::view::{Fact, NONE, Table, count, fact, ms, pct, target_and_status};
+use super::{ObservedReport, Report, SampledSummary, ThresholdStatus};
+use crate::metric::{Metric, Stat};
 
-/// Whether a threshold is judged on sampled values (it belongs in these
-/// tables, not in "HTTP Metrics").
-pub(crate) fn is_observed(t: &ThresholdResult) -> bool {
-    crate::plan::threshold::parse(&t.expression).is_ok_and(|p| p.metric.is_observed())
+/// A fixed row of a server-side table: the sampled value it shows, the
+/// statistic shown (a threshold on that statistic of that value fills the
+/// row's Target and Status), and how the value reads.
+struct Row {
+    label: &'static str,
+    name: &'static str,
+    stat: Stat,
+    show: fn(&Report, &SampledSummary) -> Option<String>,
 }
 
-/// The run-scope threshold on the sampled value `name`, if any.
-fn threshold_on<'a>(report: &'a Report, name: &str) -> Option<&'a ThresholdResult> {
-    report.thresholds.iter().find(|t| {
-        t.scope == "run"
-            && crate::plan::threshold::parse(&t.expression).is_ok_and(|p| match p.metric {
-                crate::plan::threshold::Metric::Sampled { name: n, .. } => n == name,
-                _ => false,
-            })
+impl Row {
+    fn metric(&self) -> Metric {
+        Metric::Sampled {
+            stat: self.stat,
+            name: self.name.to_owned(),
+        }
+    }
+}
+
+/// "System Resource Utilization" (examples/000), peaks.
+const RESOURCE_ROWS: &[Row] = &[
+    Row {
+        label: "GPU Util",
+        name: "gpu_util",
+        stat: Stat::Max,
+        show: |_, v| v.max.map(pct),
+    },
+    Row {
+        label: "Memory (System)",
+        name: "memory_used",
+        stat: Stat::Max,
+        show: |_, v| v.max.map(pct),
+    },
+    Row {
+        label: "VRAM Usage",
+        name: "vram_used",
+        stat: Stat::Max,
+        show: vram,
+    },
+    Row {
+        label: "CPU Load",
+        name: "cpu_load",
+        stat: Stat::Max,
+        show: |r, v| {
+            let cores = r.generator.cores_available;
+            v.max.map(|c| format!("{c:.1}/{cores} cores"))
+        },
+    },
+    Row {
+        label: "GPU Power",
+        name: "gpu_power",
+        stat: Stat::Max,
+        show: |_, v| v.max.map(|w| format!("{w:.0}W")),
+    },
+    Row {
+        label: "Target RSS",
+        name: "target_rss",
+        stat: Stat::Max,
+        show: |_, v| v.max.map(gib),
+    },
+];
+
+/// The sampled rows of "Queue and Task Metrics".
+const QUEUE_ROWS: &[Row] = &[
+    Row {
+        label: "Queue Depth",
+        name: "queue_depth",
+        stat: Stat::Max,
+        show: |_, v| v.max.map(|m| format!("{} tasks", count(m as u64))),
+    },
+    Row {
+        label: "Orphaned Tasks",
+        name: "orphaned_tasks",
+        stat: Stat::Max,
+        show: |_, v| v.max.map(|m| count(m as u64)),
+    },
+    Row {
+        label: "Avg Processing Time",
+        name: "avg_processing_time",
+        stat: Stat::Avg,
+        show: |_, v| v.avg.map(|s| ms(s * 1000.0)),
+    },
+];
+
+/// "18.4GiB/24.0GiB": peak use of the GPU's total, when the free memory
+/// was sampled too.
+fn vram(report: &Report, used: &SampledSummary) -> Option<String> {
+    let free = sampled(report, "vram_free").and_then(|f| f.min);
+    let used = used.max?;
+    Some(match free {
+        Some(free) => format!("{}/{}", gib(used), gib(used + free)),
+        None => gib(used),
     })
 }
 
-fn target_and_status(report: &Report, name: &str) -> (String, String) {
-    match threshold_on(report, name) {
-        Some(t) => (t.target.clone(), status_mark(t.status).to_owned()),
-        None => (NONE.to_owned(), NONE.to_owned()),
-    }
+/// The metrics of the fixed rows here (see `placement`).
+pub(crate) fn row_metrics() -> Vec<Metric> {
+    RESOURCE_ROWS
+        .iter()
+        .chain(QUEUE_ROWS)
+        .map(Row::metric)
+        .collect()
 }
 
 fn observed(report: &Report) -> Option<&ObservedReport> {
@@ -44,64 +125,36 @@ fn gib(bytes: f64) -> String {
     format!("{:.1}GiB", bytes / 1024.0 / 1024.0 / 1024.0)
 }
 
+/// The rows of `rows` that were sampled or carry a threshold (which shows
+/// even without a sample: its NO DATA is part of the verdict).
+fn table_rows(report: &Report, rows: &[Row]) -> Vec<Vec<String>> {
+    let placed = Placement::of(report);
+    rows.iter()
+        .filter_map(|row| {
+            let threshold = placed.on_row(&row.metric());
+            let value = sampled(report, row.name).and_then(|v| (row.show)(report, v));
+            if value.is_none() && threshold.is_none() {
+                return None;
+            }
+            let (target, status) = target_and_status(threshold);
+            let value = value.unwrap_or_else(|| NONE.to_owned());
+            Some(vec![row.label.to_owned(), value, target, status])
+        })
+        .collect()
+}
+
 /// "System Resource Utilization": peak GPU utilisation, system memory,
-/// VRAM (of the GPU's total when known) and CPU load.
+/// VRAM (of the GPU's total when known), CPU load, power, the target's RSS.
 pub(crate) fn resources(report: &Report) -> Option<Table> {
     let mut table = Table::new(&["Resource", "Peak Usage", "Target", "Status"]);
-    let mut row = |label: &str, name: &str, show: &dyn Fn(&SampledSummary) -> String| {
-        if let Some(v) = sampled(report, name) {
-            let (target, status) = target_and_status(report, name);
-            table
-                .rows
-                .push(vec![label.to_owned(), show(v), target, status]);
-        }
-    };
-    row("GPU Util", "gpu_util", &|v| {
-        v.max.map_or_else(|| NONE.into(), pct)
-    });
-    row("Memory (System)", "memory_used", &|v| {
-        v.max.map_or_else(|| NONE.into(), pct)
-    });
-    let free = sampled(report, "vram_free").and_then(|f| f.min);
-    row("VRAM Usage", "vram_used", &|v| match (v.max, free) {
-        (Some(used), Some(free)) => format!("{}/{}", gib(used), gib(used + free)),
-        (Some(used), None) => gib(used),
-        _ => NONE.into(),
-    });
-    let cores = report.generator.cores_available;
-    row("CPU Load", "cpu_load", &|v| {
-        v.max
-            .map_or_else(|| NONE.into(), |c| format!("{c:.1}/{cores} cores"))
-    });
-    row("GPU Power", "gpu_power", &|v| {
-        v.max.map_or_else(|| NONE.into(), |w| format!("{w:.0}W"))
-    });
-    row("Target RSS", "target_rss", &|v| {
-        v.max.map_or_else(|| NONE.into(), gib)
-    });
+    table.rows = table_rows(report, RESOURCE_ROWS);
     (!table.rows.is_empty()).then_some(table)
 }
 
 /// The sampled rows of "Queue and Task Metrics": queue depth, orphaned
 /// tasks, average processing time.
 pub(crate) fn queue_rows(report: &Report) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = |label: &str, name: &str, show: &dyn Fn(&SampledSummary) -> Option<String>| {
-        if let Some(value) = sampled(report, name).and_then(show) {
-            let (target, status) = target_and_status(report, name);
-            rows.push(vec![label.to_owned(), value, target, status]);
-        }
-    };
-    row("Queue Depth", "queue_depth", &|v| {
-        v.max.map(|m| format!("{} tasks", count(m as u64)))
-    });
-    row("Orphaned Tasks", "orphaned_tasks", &|v| {
-        v.max.map(|m| count(m as u64))
-    });
-    row("Avg Processing Time", "avg_processing_time", &|v| {
-        v.avg.map(|s| ms(s * 1000.0))
-    });
-    rows
+    table_rows(report, QUEUE_ROWS)
 }
 
 /// "Inference Engine Analysis": batch size, token rate, KV and prefix

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 
 use super::model::{Report, StatsBlock};
 use super::view;
+use crate::stats::Distribution;
 
 /// Lines never exceed this many characters.
 pub(crate) const WIDTH: usize = 100;
@@ -19,6 +20,7 @@ pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     verdict(report, out)?;
     writeln!(out)?;
     overview(report, out)?;
+    distributions(report, out)?;
     phases(report, out)?;
     thresholds(report, out)
 }
@@ -145,27 +147,16 @@ fn throughput_text(report: &Report) -> String {
 }
 
 fn latency_text(o: &StatsBlock) -> String {
-    let Some(q) = o.latency_ms else {
+    let Some(q) = o.quantiles(Distribution::Latency) else {
         return format!("{} (no successful request)", view::NONE);
     };
+    let service = o.quantiles(Distribution::ServiceTime).map(|s| s.p95);
     format!(
         "p50 {}, p95 {}, p99 {} (from intended send); service time p95 {}",
         view::ms(q.p50),
         view::ms(q.p95),
         view::ms(q.p99),
-        view::opt_ms(o.service_time_ms.map(|s| s.p95))
-    )
-}
-
-fn streaming_text(o: &StatsBlock) -> String {
-    let p = |q: Option<crate::stats::Quantiles>| view::opt_ms(q.map(|q| q.p95));
-    let ttft_p50 = view::opt_ms(o.ttft_ms.map(|q| q.p50));
-    format!(
-        "TTFT p50 {ttft_p50}, p95 {}; TTFT (service) p95 {}; ITL p95 {}; TPOT p95 {}",
-        p(o.ttft_ms),
-        p(o.ttft_service_ms),
-        p(o.itl_ms),
-        p(o.tpot_ms)
+        view::opt_ms(service)
     )
 }
 
@@ -189,9 +180,6 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     line("Requests", &requests_text(report), out)?;
     line("Throughput", &throughput_text(report), out)?;
     line("Latency", &latency_text(&report.overall), out)?;
-    if report.target.stream || report.overall.ttft_ms.is_some() {
-        line("Streaming", &streaming_text(&report.overall), out)?;
-    }
     if let Some(traces) = &report.traces {
         line("Traces", &super::trace_view::sampling_line(traces), out)?;
     }
@@ -231,6 +219,31 @@ fn columns(rows: &[Vec<String>], max: &[usize], out: &mut dyn Write) -> io::Resu
     Ok(())
 }
 
+/// Every client distribution with data, one row each (the table of
+/// `stats::Distribution`, as the Markdown report's "Client Distributions").
+fn distributions(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let Some(table) = view::distributions(&report.overall) else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    writeln!(out, "Client distributions (see report.md for definitions)")?;
+    let mut rows = vec![
+        ["DISTRIBUTION", "COUNT", "AVG", "P50", "P95", "P99", "MAX"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    // Avg, p50, p95, p99 and max of the table's columns (not p90 or the
+    // definition, to stay within the width).
+    rows.extend(table.rows.iter().map(|r| {
+        [0, 1, 2, 3, 5, 6, 7]
+            .iter()
+            .map(|i| r[*i].clone())
+            .collect::<Vec<_>>()
+    }));
+    // 20 + 9 + 5 * 13 + 2 * 7 separators = 100 columns at most.
+    columns(&rows, &[20, 9, 11, 11, 11, 11, 11], out)
+}
+
 fn phases(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if report.phases.is_empty() {
         return Ok(());
@@ -248,7 +261,7 @@ fn phases(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             Some(t) => format!("{} of {}", view::rate(s.rps), view::target_rate(t)),
             None => view::rate(s.rps),
         };
-        let p95 = view::opt_ms(s.latency_ms.map(|q| q.p95));
+        let p95 = view::opt_ms(s.quantiles(Distribution::Latency).map(|q| q.p95));
         rows.push(vec![
             p.name.clone(),
             p.load.clone(),
@@ -274,18 +287,12 @@ fn thresholds(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .to_vec(),
     ];
     for t in &report.thresholds {
-        let achieved = if t.achieved_display.is_empty() {
-            view::NONE.to_owned()
-        } else {
-            t.achieved_display.clone()
-        };
-        let status = view::status_word(t.status).to_owned();
         rows.push(vec![
-            status,
-            t.scope.clone(),
+            view::status_word(t.status).to_owned(),
+            t.scope.label(),
             t.label.clone(),
             t.target.clone(),
-            achieved,
+            view::achieved_text(t),
         ]);
     }
     // 7 + 24 + 24 + 16 + 16 + 2 * 5 separators = 97 columns at most.

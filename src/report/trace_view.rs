@@ -5,74 +5,46 @@
 //! phase, model and outcome; span durations; where the slowest requests'
 //! time went). Pure functions of the [`Report`]; no markup.
 
-use super::model::{Report, ThresholdResult, ThresholdStatus};
+use super::model::Report;
+use super::placement::Placement;
 use super::trace_model::{CoverageGroup, TraceReport};
-use super::view::{Fact, NONE, Table, count, duration, fact, ms, pct, status_mark};
+use super::view::{Fact, NONE, Table, count, duration, fact, ms, pct, target_and_status};
+use crate::metric::Metric;
 
-/// The target the Queue and Task table shows when the plan sets no
-/// `trace_coverage` threshold (examples/000: "≥ 95%").
-pub(crate) const DEFAULT_COVERAGE_TARGET: f64 = 0.95;
-
-const COVERAGE_LABEL: &str = "Trace Coverage";
-const MISSING_SPANS_LABEL: &str = "Missing Spans";
-
-/// Labels of the thresholds shown here rather than under HTTP Metrics.
-pub(crate) fn is_trace_label(label: &str) -> bool {
-    label == COVERAGE_LABEL || label == MISSING_SPANS_LABEL
+/// The metrics of the fixed trace rows of "Queue and Task Metrics".
+pub(crate) fn row_metrics() -> Vec<Metric> {
+    vec![Metric::TraceCoverage, Metric::MissingSpans]
 }
 
-fn run_threshold<'a>(report: &'a Report, label: &str) -> Option<&'a ThresholdResult> {
-    report
-        .thresholds
-        .iter()
-        .find(|t| t.scope == "run" && t.label == label)
-}
-
-/// "Queue and Task Metrics" rows for traces: coverage against the plan's
-/// threshold (or the default 95 % target), and missing spans when the plan
-/// names required spans. Empty without a trace check.
+/// "Queue and Task Metrics" rows for traces: coverage, and missing spans
+/// when the plan names required spans, each with the run-scope threshold
+/// on it. A row without a threshold shows no status: only thresholds enter
+/// the verdict. A threshold shows its row even when nothing was checked.
 pub(crate) fn queue_rows(report: &Report) -> Vec<Vec<String>> {
-    let Some(traces) = &report.traces else {
-        return Vec::new();
-    };
-    let mut rows = vec![coverage_row(report, traces)];
-    if !traces.required_spans.is_empty() || run_threshold(report, MISSING_SPANS_LABEL).is_some() {
-        let value = if traces.checked > 0 {
-            count(traces.missing_spans)
-        } else {
-            NONE.to_owned()
-        };
-        let (target, status) = match run_threshold(report, MISSING_SPANS_LABEL) {
-            Some(t) => (t.target.clone(), status_mark(t.status).to_owned()),
-            None => (NONE.to_owned(), NONE.to_owned()),
-        };
-        rows.push(vec![MISSING_SPANS_LABEL.to_owned(), value, target, status]);
+    let placed = Placement::of(report);
+    let coverage = placed.on_row(&Metric::TraceCoverage);
+    let missing = placed.on_row(&Metric::MissingSpans);
+    let traces = report.traces.as_ref();
+    let mut rows = Vec::new();
+    if traces.is_some() || coverage.is_some() {
+        let value = traces
+            .and_then(|t| t.coverage)
+            .map_or_else(|| NONE.to_owned(), pct);
+        let (target, status) = target_and_status(coverage);
+        rows.push(vec![Metric::TraceCoverage.label(), value, target, status]);
+    }
+    let names_spans = traces.is_some_and(|t| !t.required_spans.is_empty());
+    if names_spans || missing.is_some() {
+        let value = traces
+            .filter(|t| t.checked > 0)
+            .map_or_else(|| NONE.to_owned(), |t| count(t.missing_spans));
+        let (target, status) = target_and_status(missing);
+        rows.push(vec![Metric::MissingSpans.label(), value, target, status]);
     }
     rows
 }
 
-fn coverage_row(report: &Report, traces: &TraceReport) -> Vec<String> {
-    let value = traces.coverage.map_or_else(|| NONE.to_owned(), pct);
-    let (target, status) = match run_threshold(report, COVERAGE_LABEL) {
-        Some(t) => (t.target.clone(), t.status),
-        None => {
-            let status = match traces.coverage {
-                None => ThresholdStatus::NoData,
-                Some(c) if c >= DEFAULT_COVERAGE_TARGET => ThresholdStatus::Pass,
-                Some(_) => ThresholdStatus::Fail,
-            };
-            (format!("≥ {}", pct_short(DEFAULT_COVERAGE_TARGET)), status)
-        }
-    };
-    vec![
-        COVERAGE_LABEL.to_owned(),
-        value,
-        target,
-        status_mark(status).to_owned(),
-    ]
-}
-
-/// "95%", "97.5%": a target as a plan writes it.
+/// "95%", "97.5%": a share as a plan writes it.
 fn pct_short(fraction: f64) -> String {
     let text = format!("{:.2}", fraction * 100.0);
     format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
@@ -316,14 +288,5 @@ mod tests {
         assert_eq!(pct_short(0.95), "95%");
         assert_eq!(pct_short(0.975), "97.5%");
         assert_eq!(pct_short(1.0), "100%");
-    }
-
-    #[test]
-    fn trace_labels_are_the_threshold_labels() {
-        use crate::plan::threshold::parse;
-        for expression in ["trace_coverage >= 95%", "missing_spans == 0"] {
-            assert!(is_trace_label(&parse(expression).unwrap().metric.label()));
-        }
-        assert!(!is_trace_label("P95 Latency"));
     }
 }

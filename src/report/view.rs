@@ -8,9 +8,12 @@
 //! the text it is given.
 
 use super::model::{
-    GeneratorHealth, Outcome, PhaseReport, Report, StatsBlock, ThresholdResult, ThresholdStatus,
+    GeneratorHealth, Outcome, PhaseReport, Report, Scope, StatsBlock, ThresholdResult,
+    ThresholdStatus,
 };
-use crate::stats::Quantiles;
+use super::placement::Placement;
+use crate::metric::{Metric, Stat};
+use crate::stats::{Distribution, Quantiles, distribution};
 
 /// What a cell shows when the model has no value (e.g. no GPU sampler).
 pub(crate) const NONE: &str = "—";
@@ -40,12 +43,22 @@ impl Table {
 pub(crate) struct Fact {
     pub label: String,
     pub value: String,
+    /// Items under the line (the reasons behind a verdict).
+    pub details: Vec<String>,
 }
 
 pub(crate) fn fact(label: &str, value: String) -> Fact {
     Fact {
         label: label.to_owned(),
         value,
+        details: Vec::new(),
+    }
+}
+
+impl Fact {
+    pub(crate) fn with_details(mut self, details: Vec<String>) -> Fact {
+        self.details = details;
+        self
     }
 }
 
@@ -147,10 +160,6 @@ pub(crate) fn target_rate(v: f64) -> String {
     } else {
         fixed(v, 1)
     }
-}
-
-fn tokens_per_s(v: f64) -> String {
-    format!("{} tok/s", rate(v))
 }
 
 // ---------------------------------------------------------------------------
@@ -271,65 +280,88 @@ pub(crate) fn executive_facts(report: &Report) -> Vec<Fact> {
     ]
 }
 
-/// The fixed rows of "HTTP Metrics": (threshold label, achieved value).
-/// Labels are the ones `plan::threshold` gives its metrics, so a plan's
-/// run-scope threshold lands on its row.
-fn http_rows(report: &Report) -> Vec<(&'static str, String)> {
-    let o = &report.overall;
-    let lat = |f: fn(&Quantiles) -> f64| opt_ms(o.latency_ms.as_ref().map(f));
+/// The metrics of the fixed rows of "HTTP Metrics", in order.
+pub(crate) fn http_row_metrics() -> Vec<Metric> {
+    let d = |stat, of| Metric::Distribution { stat, of };
     vec![
-        ("P50 Latency", lat(|q| q.p50)),
-        ("P95 Latency", lat(|q| q.p95)),
-        ("P99 Latency", lat(|q| q.p99)),
-        ("P95 Service Time", opt_ms(o.service_time_ms.map(|q| q.p95))),
-        ("Error Rate", pct(o.error_rate)),
-        ("Timeout Rate", pct(o.timeout_rate)),
-        ("Peak QPS", rate(report.summary.peak_rps)),
-        ("Achieved QPS", rate(report.summary.achieved_rps)),
+        d(Stat::P50, Distribution::Latency),
+        d(Stat::P95, Distribution::Latency),
+        d(Stat::P99, Distribution::Latency),
+        d(Stat::P95, Distribution::ServiceTime),
+        Metric::ErrorRate,
+        Metric::TimeoutRate,
+        Metric::PeakRps,
+        Metric::Rps,
     ]
 }
 
-fn threshold_row(t: &ThresholdResult) -> Vec<String> {
-    let achieved = if t.achieved_display.is_empty() {
-        NONE.to_owned()
-    } else {
-        t.achieved_display.clone()
-    };
+/// What a fixed HTTP row shows as achieved, over the whole run.
+fn http_achieved(report: &Report, metric: &Metric) -> String {
+    let o = &report.overall;
+    match metric {
+        Metric::Distribution { stat, of } => opt_ms(o.quantiles(*of).map(|q| stat.of(&q))),
+        Metric::ErrorRate => pct(o.error_rate),
+        Metric::TimeoutRate => pct(o.timeout_rate),
+        Metric::PeakRps => rate(report.summary.peak_rps),
+        Metric::Rps => rate(report.summary.achieved_rps),
+        _ => NONE.to_owned(),
+    }
+}
+
+/// A fixed row's Target and Status: its threshold's, or "—" for both
+/// (a row without a threshold has no status: nothing entered the verdict).
+pub(crate) fn target_and_status(t: Option<&ThresholdResult>) -> (String, String) {
+    match t {
+        Some(t) => (t.target.clone(), status_mark(t.status).to_owned()),
+        None => (NONE.to_owned(), NONE.to_owned()),
+    }
+}
+
+pub(crate) fn threshold_row(t: &ThresholdResult) -> Vec<String> {
     vec![
         t.label.clone(),
         t.target.clone(),
-        achieved,
+        achieved_text(t),
         status_mark(t.status).to_owned(),
     ]
 }
 
-/// "HTTP Metrics": the fixed rows, each with the first run-scope
-/// threshold of the same label, then every run-scope threshold left over.
+/// The achieved value, or "—" when the model holds no text for it.
+pub(crate) fn achieved_text(t: &ThresholdResult) -> String {
+    if t.achieved_display.is_empty() {
+        NONE.to_owned()
+    } else {
+        t.achieved_display.clone()
+    }
+}
+
+/// "HTTP Metrics": the fixed rows, each with the run-scope threshold on
+/// its metric (see `placement`), then every other run-scope threshold on
+/// request statistics.
 pub(crate) fn http_metrics(report: &Report) -> Table {
+    let placed = Placement::of(report);
     let mut table = Table::new(&["Metric", "Target", "Achieved", "Status"]);
-    let mut unused: Vec<&ThresholdResult> = report
-        .thresholds
-        .iter()
-        .filter(|t| {
-            t.scope == "run"
-                && !super::trace_view::is_trace_label(&t.label)
-                && !super::observed_view::is_observed(t)
-        })
-        .collect();
-    for (label, achieved) in http_rows(report) {
-        let found = unused
-            .iter()
-            .position(|t| t.label.eq_ignore_ascii_case(label));
-        let (target, status) = match found.map(|i| unused.remove(i)) {
-            Some(t) => (t.target.clone(), status_mark(t.status).to_owned()),
-            None => (NONE.to_owned(), NONE.to_owned()),
-        };
+    for metric in http_row_metrics() {
+        let (target, status) = target_and_status(placed.on_row(&metric));
+        let achieved = http_achieved(report, &metric);
         table
             .rows
-            .push(vec![label.to_owned(), target, achieved, status]);
+            .push(vec![metric.label(), target, achieved, status]);
     }
-    table.rows.extend(unused.into_iter().map(threshold_row));
     table
+        .rows
+        .extend(placed.http_extra.into_iter().map(threshold_row));
+    table
+}
+
+/// "Other Thresholds": run-scope thresholds on server-side figures that no
+/// fixed row shows (a custom query, another statistic of a sampled value,
+/// alerts, query latency); None when there are none.
+pub(crate) fn other_thresholds(report: &Report) -> Option<Table> {
+    let placed = Placement::of(report);
+    let mut table = Table::new(&["Metric", "Target", "Achieved", "Status"]);
+    table.rows = placed.other.into_iter().map(threshold_row).collect();
+    (!table.rows.is_empty()).then_some(table)
 }
 
 /// Requests by error kind, largest first; None when nothing failed.
@@ -365,8 +397,7 @@ pub(crate) fn phase_heading(index: usize, phase: &PhaseReport) -> String {
 /// The compact list under a phase heading.
 pub(crate) fn phase_facts(phase: &PhaseReport) -> Vec<Fact> {
     let s = &phase.stats;
-    let lat = s.latency_ms.as_ref();
-    let percentiles = match lat {
+    let percentiles = match s.quantiles(Distribution::Latency) {
         Some(q) => format!("{} / {} / {}", ms(q.p50), ms(q.p95), ms(q.p99)),
         None => NONE.to_owned(),
     };
@@ -375,8 +406,14 @@ pub(crate) fn phase_facts(phase: &PhaseReport) -> Vec<Fact> {
         fact("Throughput", rate_vs_target(s.rps, s.target_rps)),
         fact("Latency p50 / p95 / p99", percentiles),
         fact("Error Rate", pct(s.error_rate)),
-        fact("Service Time p95", opt_ms(s.service_time_ms.map(|q| q.p95))),
-        fact("Schedule Lag p99", opt_ms(s.schedule_lag_ms.map(|q| q.p99))),
+        fact(
+            "Service Time p95",
+            opt_ms(s.quantiles(Distribution::ServiceTime).map(|q| q.p95)),
+        ),
+        fact(
+            "Schedule Lag p99",
+            opt_ms(s.quantiles(Distribution::ScheduleLag).map(|q| q.p99)),
+        ),
         fact("Peak Concurrency", count(phase.peak_concurrency)),
     ];
     // An interrupted phase ran shorter than planned; say so next to its numbers.
@@ -391,13 +428,13 @@ pub(crate) fn phase_facts(phase: &PhaseReport) -> Vec<Fact> {
     facts
 }
 
-/// The thresholds of one scope ("run" or a phase name); None when it has none.
-pub(crate) fn scope_thresholds(report: &Report, scope: &str) -> Option<Table> {
+/// The thresholds of one scope (a phase's); None when it has none.
+pub(crate) fn scope_thresholds(report: &Report, scope: &Scope) -> Option<Table> {
     let mut table = Table::new(&["Metric", "Target", "Achieved", "Status"]);
     table.rows = report
         .thresholds
         .iter()
-        .filter(|t| t.scope == scope)
+        .filter(|t| t.scope == *scope)
         .map(threshold_row)
         .collect();
     (!table.rows.is_empty()).then_some(table)
@@ -421,7 +458,7 @@ pub(crate) fn sweep(phase: &PhaseReport) -> Option<Table> {
         let level = step.concurrency.map_or_else(|| step.label.clone(), count);
         let p95 = step
             .stats
-            .latency_ms
+            .quantiles(Distribution::Latency)
             .map_or_else(|| NONE.to_owned(), |q| secs2(q.p95));
         let rps = fixed(step.stats.rps, 2);
         let gpu = step
@@ -435,47 +472,69 @@ pub(crate) fn sweep(phase: &PhaseReport) -> Option<Table> {
     Some(table)
 }
 
-fn ux_row(
-    name: &str,
-    q: Option<&Quantiles>,
-    unit: fn(f64) -> String,
-    best: fn(&Quantiles) -> f64,
-) -> Vec<String> {
-    match q {
-        Some(q) => vec![name.to_owned(), unit(q.mean), unit(q.p95), unit(best(q))],
-        None => vec![
-            name.to_owned(),
-            NONE.to_owned(),
-            NONE.to_owned(),
-            NONE.to_owned(),
-        ],
+/// A value of a distribution in its unit: "56.6ms", "105.4 tok/s".
+pub(crate) fn distribution_value(d: Distribution, v: f64) -> String {
+    match d.spec().unit {
+        distribution::Unit::Time => ms(v),
+        distribution::Unit::PerSecond(of) => format!("{} {of}/s", rate(v)),
     }
 }
 
-/// "Streaming UX" as in examples/001; None when no request streamed a token.
+/// The best case of a distribution: its minimum, or for a rate (higher is
+/// better) its maximum.
+fn best_case(d: Distribution, q: &Quantiles) -> f64 {
+    if d.spec().higher_is_better {
+        q.max
+    } else {
+        q.min
+    }
+}
+
+/// "Streaming UX" as in examples/001: every streaming distribution of the
+/// table; None when no request streamed a token.
 pub(crate) fn streaming(stats: &StatsBlock) -> Option<Table> {
-    stats.ttft_ms?;
+    stats.quantiles(Distribution::Ttft)?;
     let mut table = Table::new(&["Metric", "Average", "p95", "Best Case"]);
-    let fastest = |q: &Quantiles| q.min;
-    table.rows = vec![
-        ux_row("TTFT (from intended)", stats.ttft_ms.as_ref(), ms, fastest),
-        ux_row(
-            "TTFT (service)",
-            stats.ttft_service_ms.as_ref(),
-            ms,
-            fastest,
-        ),
-        ux_row("ITL", stats.itl_ms.as_ref(), ms, fastest),
-        ux_row("TPOT", stats.tpot_ms.as_ref(), ms, fastest),
-        // For speed, higher is better: the best case is the fastest request.
-        ux_row(
-            "Speed (tok/s)",
-            stats.tokens_per_s.as_ref(),
-            tokens_per_s,
-            |q| q.max,
-        ),
-    ];
+    for d in Distribution::ALL.iter().copied() {
+        if !d.spec().streaming {
+            continue;
+        }
+        let cells = match stats.quantiles(d) {
+            Some(q) => [q.mean, q.p95, best_case(d, &q)].map(|v| distribution_value(d, v)),
+            None => [NONE, NONE, NONE].map(str::to_owned),
+        };
+        let mut row = vec![d.spec().label.to_owned()];
+        row.extend(cells);
+        table.rows.push(row);
+    }
     Some(table)
+}
+
+/// "Client Distributions": every distribution of the table that has data
+/// (k6's end-of-test trends), with what it measures; None without any.
+pub(crate) fn distributions(stats: &StatsBlock) -> Option<Table> {
+    let headers = [
+        "Distribution",
+        "Count",
+        "Avg",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "Max",
+        "Measured as",
+    ];
+    let mut table = Table::new(&headers);
+    for d in Distribution::ALL.iter().copied() {
+        let Some(q) = stats.quantiles(d) else {
+            continue;
+        };
+        let mut row = vec![d.spec().label.to_owned(), count(q.count)];
+        row.extend([q.mean, q.p50, q.p90, q.p95, q.p99, q.max].map(|v| distribution_value(d, v)));
+        row.push(d.spec().definition.to_owned());
+        table.rows.push(row);
+    }
+    (!table.rows.is_empty()).then_some(table)
 }
 
 /// "Per-Model Breakdown"; None unless the run sent to several models.
@@ -508,8 +567,8 @@ pub(crate) fn models(report: &Report) -> Option<Table> {
             count(s.requests),
             pct(share),
             rate(s.rps),
-            opt_ms(s.latency_ms.map(|q| q.p95)),
-            opt_ms(s.ttft_ms.map(|q| q.p95)),
+            opt_ms(s.quantiles(Distribution::Latency).map(|q| q.p95)),
+            opt_ms(s.quantiles(Distribution::Ttft).map(|q| q.p95)),
             pct(s.error_rate),
         ]);
     }
@@ -521,8 +580,8 @@ pub(crate) fn models(report: &Report) -> Option<Table> {
 pub(crate) fn model_thresholds(report: &Report) -> Option<Table> {
     let mut table = Table::new(&["Model", "Metric", "Target", "Achieved", "Status"]);
     for t in &report.thresholds {
-        if let Some(model) = t.scope.strip_prefix("model ") {
-            let mut row = vec![model.to_owned()];
+        if let Scope::Model(model) = &t.scope {
+            let mut row = vec![model.clone()];
             row.extend(threshold_row(t));
             table.rows.push(row);
         }
@@ -559,6 +618,7 @@ pub(crate) fn generator_facts(report: &Report) -> Vec<Fact> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::test_report::report;
 
     #[test]
     fn counts_get_thousands_separators() {
@@ -705,88 +765,39 @@ mod tests {
     fn streaming_rows_take_best_case_per_direction() {
         assert_eq!(streaming(&StatsBlock::default()), None);
         let block = StatsBlock {
-            ttft_ms: Some(quantiles(56.6, 168.27, 18.5, 300.0)),
-            tokens_per_s: Some(quantiles(105.4, 98.0, 60.0, 113.4)),
+            distributions: [
+                ("ttft_ms", quantiles(56.6, 168.27, 18.5, 300.0)),
+                ("tokens_per_s", quantiles(105.4, 98.0, 60.0, 113.4)),
+            ]
+            .map(|(k, q)| (k.to_owned(), q))
+            .into(),
             ..StatsBlock::default()
         };
         let rows = streaming(&block).unwrap().rows;
-        assert_eq!(
-            rows[0],
-            ["TTFT (from intended)", "56.6ms", "168ms", "18.5ms"]
-        );
+        assert_eq!(rows[0], ["TTFT", "56.6ms", "168ms", "18.5ms"]);
         assert_eq!(rows[2], ["ITL", "—", "—", "—"]);
         assert_eq!(
             rows[4],
-            ["Speed (tok/s)", "105.4 tok/s", "98.0 tok/s", "113.4 tok/s"]
+            [
+                "Tokens/s per Request",
+                "105.4 tok/s",
+                "98.0 tok/s",
+                "113.4 tok/s"
+            ]
         );
     }
 
-    fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Report {
-        use super::super::model::{Summary, Target, Tool, Verdict};
-        Report {
-            schema_version: 1,
-            tool: Tool {
-                name: "infercheck".into(),
-                version: "0".into(),
-            },
-            run_id: "r".into(),
-            started_at: String::new(),
-            ended_at: String::new(),
-            duration_s: 1.0,
-            plan_name: "p".into(),
-            plan: serde_json::Value::Null,
-            target: Target {
-                base_url: String::new(),
-                api: String::new(),
-                stream: false,
-                embedded_simulator: false,
-            },
-            verdict: Verdict {
-                outcome,
-                exit_code: 0,
-                reasons: Vec::new(),
-            },
-            summary: Summary {
-                requests: 0,
-                ok: 0,
-                errors: 0,
-                peak_concurrency: 0,
-                peak_rps: 0.0,
-                achieved_rps: 0.0,
-                peak_target_rps: None,
-            },
-            overall: StatsBlock::default(),
-            phases: Vec::new(),
-            models: Vec::new(),
-            thresholds,
-            generator: GeneratorHealth {
-                valid: true,
-                reasons: Vec::new(),
-                cpu_cores_avg: 0.0,
-                cpu_cores_max: 0.0,
-                cores_available: 1,
-                schedule_lag_p99_ms: None,
-                late_sends: 0,
-                unsent_arrivals: 0,
-            },
-            intervals: Vec::new(),
-            series: Vec::new(),
-            traces: None,
-            observed: None,
-            notes: Vec::new(),
-        }
-    }
-
     fn threshold(
-        scope: &str,
-        label: &str,
+        scope: Scope,
+        metric: Metric,
         target: &str,
         status: ThresholdStatus,
     ) -> ThresholdResult {
         ThresholdResult {
             expression: String::new(),
-            scope: scope.into(),
-            label: label.into(),
+            scope,
+            label: metric.label(),
+            metric,
             target: target.into(),
             achieved: Some(1.0),
             achieved_display: "1".into(),
@@ -794,8 +805,15 @@ mod tests {
         }
     }
 
-    /// (label, target, status) of every HTTP Metrics row that differs from
-    /// the fixed, threshold-less rows, plus the extra rows.
+    fn p95(of: Distribution) -> Metric {
+        Metric::Distribution {
+            stat: Stat::P95,
+            of,
+        }
+    }
+
+    /// (label, target, status) of every HTTP Metrics row that has a
+    /// target, fixed rows first.
     fn http_targets(thresholds: Vec<ThresholdResult>) -> Vec<(String, String, String)> {
         let table = http_metrics(&report(thresholds, Outcome::Pass));
         let fixed = [
@@ -812,28 +830,29 @@ mod tests {
     }
 
     #[test]
-    fn http_metrics_take_the_first_run_threshold_of_each_label() {
+    fn http_metrics_take_the_first_run_threshold_of_each_row() {
         use ThresholdStatus::{Fail, NoData, Pass};
         let row = |l: &str, t: &str, s: &str| (l.to_owned(), t.to_owned(), s.to_owned());
+        let latency = || p95(Distribution::Latency);
         let cases = [
             (vec![], vec![]),
             (
-                vec![threshold("run", "P95 Latency", "< 950ms", Pass)],
+                vec![threshold(Scope::Run, latency(), "< 950ms", Pass)],
                 vec![row("P95 Latency", "< 950ms", "✅ PASS")],
             ),
             // Phase and model thresholds belong to their own sections.
             (
                 vec![
-                    threshold("warmup", "P95 Latency", "< 1s", Pass),
-                    threshold("model m", "Error Rate", "< 1%", Fail),
+                    threshold(Scope::Phase("warmup".into()), latency(), "< 1s", Pass),
+                    threshold(Scope::Model("m".into()), Metric::ErrorRate, "< 1%", Fail),
                 ],
                 vec![],
             ),
-            // A second threshold of the same label is an extra row.
+            // A second threshold on the same row is an extra row.
             (
                 vec![
-                    threshold("run", "p95 latency", "< 2s", Fail),
-                    threshold("run", "P95 Latency", "< 1s", Fail),
+                    threshold(Scope::Run, latency(), "< 2s", Fail),
+                    threshold(Scope::Run, latency(), "< 1s", Fail),
                 ],
                 vec![
                     row("P95 Latency", "< 2s", "❌ FAIL"),
@@ -841,8 +860,18 @@ mod tests {
                 ],
             ),
             (
-                vec![threshold("run", "P95 ITL", "< 50ms", NoData)],
+                vec![threshold(
+                    Scope::Run,
+                    p95(Distribution::Itl),
+                    "< 50ms",
+                    NoData,
+                )],
                 vec![row("P95 ITL", "< 50ms", "⚠️ NO DATA")],
+            ),
+            // Server-side thresholds are not HTTP rows.
+            (
+                vec![threshold(Scope::Run, Metric::AlertsFired, "== 0", Pass)],
+                vec![],
             ),
         ];
         for (thresholds, want) in cases {
@@ -851,9 +880,52 @@ mod tests {
     }
 
     #[test]
+    fn other_thresholds_hold_what_no_fixed_row_shows() {
+        let kv = Metric::Sampled {
+            stat: Stat::Max,
+            name: "kv_usage".into(),
+        };
+        let thresholds = vec![
+            threshold(Scope::Run, kv, "< 50%", ThresholdStatus::Fail),
+            threshold(
+                Scope::Run,
+                p95(Distribution::Latency),
+                "< 1s",
+                ThresholdStatus::Pass,
+            ),
+        ];
+        let table = other_thresholds(&report(thresholds, Outcome::Fail)).unwrap();
+        assert_eq!(table.rows, [["Max kv_usage", "< 50%", "1", "❌ FAIL"]]);
+        assert_eq!(other_thresholds(&report(Vec::new(), Outcome::Pass)), None);
+    }
+
+    #[test]
+    fn every_distribution_with_data_gets_a_row() {
+        let q = quantiles(10.0, 20.0, 1.0, 30.0);
+        let block = StatsBlock {
+            distributions: Distribution::ALL
+                .iter()
+                .map(|d| (d.spec().key.to_owned(), q))
+                .collect(),
+            ..StatsBlock::default()
+        };
+        let table = distributions(&block).unwrap();
+        let labels: Vec<&str> = table.rows.iter().map(|r| r[0].as_str()).collect();
+        let want: Vec<&str> = Distribution::ALL.iter().map(|d| d.spec().label).collect();
+        assert_eq!(labels, want);
+        let speed = table
+            .rows
+            .iter()
+            .find(|r| r[0] == "Tokens/s per Request")
+            .unwrap();
+        assert_eq!(speed[2], "10.0 tok/s");
+        assert_eq!(distributions(&StatsBlock::default()), None);
+    }
+
+    #[test]
     fn outcome_gloss_counts_thresholds() {
         use ThresholdStatus::{Fail, NoData, Pass};
-        let t = |s| threshold("run", "Error Rate", "< 1%", s);
+        let t = |s| threshold(Scope::Run, Metric::ErrorRate, "< 1%", s);
         let cases = [
             (vec![], Outcome::Pass, "no thresholds set"),
             (

@@ -20,9 +20,10 @@ use crate::cli::RunArgs;
 use crate::exit;
 use anyhow::Context as _;
 
-use crate::load::{self, Client, Clock, Event, InFlight, Step, WorkerThreads};
+use crate::clock::Clock;
+use crate::load::{self, Client, Event, InFlight, Step, WorkerThreads};
 use crate::plan::{Overrides, Plan};
-use crate::report::{ObservedReport, Report, StatsBlock, Target, TraceReport};
+use crate::report::{ObservedReport, Report, Scope, StatsBlock, Target, TraceReport};
 use crate::sim::SimConfig;
 use crate::stats::Series;
 use crate::traces::{RunFacts, TraceSession};
@@ -323,7 +324,7 @@ impl Session {
         self.plan
             .thresholds
             .iter()
-            .map(|t| analysis::evaluate(t, "run", &stats, None))
+            .map(|t| analysis::evaluate(t, Scope::Run, &stats, None))
             .find(|r| r.status == crate::report::ThresholdStatus::Fail)
             .map(|r| format!("{} (achieved {})", r.expression, r.achieved_display))
     }

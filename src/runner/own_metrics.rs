@@ -19,7 +19,7 @@ use prometheus::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::load::Outcome;
+use crate::outcome::Outcome;
 use crate::report::IntervalSummary;
 
 const LATENCY_BUCKETS: &[f64] = &[

@@ -5,8 +5,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use crate::plan::units::format_duration;
 use crate::report::IntervalSummary;
+use crate::units::format_duration;
 
 pub struct Progress {
     enabled: bool,

@@ -5,6 +5,78 @@
 
 use std::time::Instant;
 
+use futures_util::future::BoxFuture;
+
+use super::{Reading, Source};
+use crate::stats::Aggregate;
+
+/// The host as a [`Source`]: `cpu_load` (cores busy), `memory_used`
+/// (ratio), and with a pid `target_rss` (bytes) and `target_cpu` (cores).
+#[derive(Debug)]
+pub struct HostSource {
+    host: HostSampler,
+}
+
+impl HostSource {
+    /// The values it yields, and how each is summed up over a run.
+    const VALUES: [(&'static str, &'static str, Aggregate); 4] = [
+        ("cpu_load", "cores", Aggregate::Avg),
+        ("memory_used", "ratio", Aggregate::Max),
+        ("target_rss", "bytes", Aggregate::Max),
+        ("target_cpu", "cores", Aggregate::Avg),
+    ];
+
+    /// Every name a host source can yield (with a pid).
+    pub const NAMES: [&'static str; 4] = ["cpu_load", "memory_used", "target_rss", "target_cpu"];
+
+    pub fn new(pid: Option<u32>) -> HostSource {
+        let mut host = HostSampler::new(pid);
+        // CPU figures are deltas: the first tick needs a reading before it.
+        host.read();
+        HostSource { host }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &(&'static str, &'static str, Aggregate)> {
+        let with_pid = self.host.pid().is_some();
+        // Process values only when a process was named.
+        Self::VALUES
+            .iter()
+            .filter(move |(name, ..)| with_pid || !name.starts_with("target_"))
+    }
+}
+
+impl Source for HostSource {
+    fn describe(&self) -> String {
+        "host".to_owned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.values().map(|(name, ..)| (*name).to_owned()).collect()
+    }
+
+    fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>> {
+        let r = self.host.read();
+        let readings = self
+            .values()
+            .map(|&(name, unit, aggregate)| Reading {
+                name: name.to_owned(),
+                unit,
+                t,
+                value: match name {
+                    "cpu_load" => r.cpu_load,
+                    "memory_used" => r.memory_used,
+                    "target_rss" => r.target_rss_bytes,
+                    _ => r.target_cpu,
+                },
+                aggregate,
+                query_latency_ms: None,
+                source: "host",
+            })
+            .collect();
+        Box::pin(std::future::ready(readings))
+    }
+}
+
 /// Cumulative CPU counters, in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct CpuTicks {

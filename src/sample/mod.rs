@@ -1,5 +1,7 @@
 //! Samplers on the run's clock: the server side seen while the load runs.
 //!
+//! Every server-side source is a [`Source`] — one seam, one contract:
+//!
 //! - `prom`: PromQL query sets against a Prometheus server
 //!   (prometheus-http-query), each value with its query latency, gaps
 //!   backfilled by range queries after the run, alerts read back;
@@ -7,12 +9,15 @@
 //!   exporter's) read directly and the same named values derived
 //!   (`exposition` parses the text format);
 //! - `host`: memory, CPU load, a target process's RSS and CPU from /proc;
-//! - `nvml`: GPUs through NVML on a thread of its own.
+//! - `nvml`: GPUs through NVML on a thread of its own, under the names the
+//!   DCGM queries use (`gpu_util`, `vram_used`, ...).
 //!
-//! Every sampler ticks on the same interval from the run's start and sends
-//! [`Reading`]s to the runner, which keeps them in a [`SampledStore`] beside
-//! the client's intervals. A sampler never fails the run: a source that is
-//! down yields gaps and errors, counted and reported.
+//! [`Samplers`] starts the sources a [`SamplingPlan`] asks for, ticks each
+//! on the same interval from the run's start in a task of its own (one
+//! loop for every source), folds their [`Reading`]s into a
+//! [`SampledStore`], and after the load turns the store into the report's
+//! [`ObservedReport`]. A source never fails the run: one that is down
+//! yields gaps and errors, counted and reported.
 
 pub mod exposition;
 pub mod host;
@@ -22,20 +27,73 @@ pub mod queries;
 pub mod scrape;
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-pub use prom::{FiredAlert, RulesHealth};
-pub use queries::{Aggregate, Query, Unit};
-pub use store::{Reading, SampledStore, SampledSummary};
+pub use queries::{Query, Unit};
+pub use store::{Reading, SampledStore};
 
-use exposition::Exposition;
-use host::HostSampler;
-use prom::PromSampler;
+use crate::report::{AlertsReport, FiredAlert, ObservedReport, RulesHealth};
+use crate::stats::Series;
+
+/// A server-side source of named values on the run clock.
+///
+/// The contract every implementation keeps:
+/// - [`sample`](Source::sample) is called once per tick with the tick's
+///   run-clock second `t`. It returns one [`Reading`] per value it knows,
+///   stamped `t` (or the instant the source itself measured, as NVML's
+///   thread does); a value it could not read is a gap (`value: None`),
+///   never a zero. It must not block the runtime, and should answer
+///   within one interval (a late answer delays only this source's next
+///   tick).
+/// - [`names`](Source::names) lists the values it yields, so that a
+///   source started earlier replaces another's values of the same name
+///   (NVML's `gpu_util` over the DCGM query's).
+/// - [`finish`](Source::finish) runs once after the load: late readings,
+///   gaps it can still fill, alerts. It may add to the store directly.
+/// - Nothing a source does fails the run.
+pub trait Source: Send + 'static {
+    /// The report's "Sampled from" entry: "prometheus http://…", "host".
+    fn describe(&self) -> String;
+
+    /// The names of the values this source yields.
+    fn names(&self) -> Vec<String>;
+
+    /// One tick at run-clock second `t`.
+    fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>>;
+
+    /// After the load, over the run's window (Unix seconds).
+    fn finish<'a>(
+        &'a mut self,
+        _window: (i64, i64),
+        _store: &'a mut SampledStore,
+    ) -> BoxFuture<'a, AfterRun> {
+        Box::pin(async { AfterRun::default() })
+    }
+}
+
+/// What the sources add after the load.
+#[derive(Debug, Default)]
+pub struct AfterRun {
+    /// Gaps filled in the store.
+    pub backfilled: u64,
+    pub alerts: Option<Result<Vec<FiredAlert>, String>>,
+    pub rules: Option<Result<RulesHealth, String>>,
+}
+
+impl AfterRun {
+    fn merge(&mut self, other: AfterRun) {
+        self.backfilled += other.backfilled;
+        self.alerts = self.alerts.take().or(other.alerts);
+        self.rules = self.rules.take().or(other.rules);
+    }
+}
 
 /// What to sample, resolved from the plan and the command line.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,105 +106,163 @@ pub struct SamplingPlan {
     pub queries: Vec<Query>,
     /// Sample this host's memory and CPU.
     pub host: bool,
-    /// Also sample this process's RSS and CPU.
+    /// Also sample this process's RSS and CPU (and its GPU memory).
     pub target_pid: Option<u32>,
+    /// Read GPUs through NVML; `None`: do not.
+    pub nvml: Option<nvml::NvmlOptions>,
 }
 
-/// The running samplers.
-#[derive(Debug)]
+/// The running sources and what they delivered so far.
 pub struct Samplers {
     cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-    prom: Option<JoinHandle<PromSampler>>,
+    tasks: Vec<JoinHandle<Box<dyn Source>>>,
+    rx: mpsc::UnboundedReceiver<Reading>,
+    store: SampledStore,
     interval: Duration,
-}
-
-/// What is read after the load: gaps filled, alerts, rule health.
-#[derive(Debug, Default)]
-pub struct AfterRun {
-    pub backfilled: u64,
-    pub alerts: Option<Result<Vec<FiredAlert>, String>>,
-    pub rules: Option<Result<RulesHealth, String>>,
+    sources: Vec<String>,
+    gpu_line: Option<String>,
+    errors: Vec<String>,
 }
 
 impl Samplers {
-    /// Starts every sampler the plan asks for on the current runtime;
-    /// readings are stamped with seconds since `run_start`.
-    pub fn start(
-        plan: &SamplingPlan,
-        run_start: Instant,
-        tx: mpsc::UnboundedSender<Reading>,
-    ) -> Result<Samplers, String> {
-        let cancel = CancellationToken::new();
+    /// Starts every source the plan asks for on the current runtime;
+    /// readings are stamped with seconds since `run_start`. A source that
+    /// cannot start is an entry of [`Samplers::errors`], not a failure.
+    pub fn start(plan: &SamplingPlan, run_start: Instant) -> Samplers {
         let interval = plan.interval.max(Duration::from_millis(10));
+        let (tx, rx) = mpsc::unbounded_channel();
         let ticker = Ticker {
             run_start,
             interval,
-            cancel: cancel.clone(),
+            cancel: CancellationToken::new(),
             tx,
         };
-        let mut tasks = Vec::new();
-        let mut prom = None;
+        let mut errors = Vec::new();
+        let (gpu, gpu_line) =
+            nvml::NvmlSource::start(plan.nvml.as_ref(), plan.target_pid, run_start);
+        let mut sources: Vec<Box<dyn Source>> = gpu.into_iter().map(boxed).collect();
+        // Values an earlier source yields are not queried again.
+        let taken: Vec<String> = sources.iter().flat_map(|s| s.names()).collect();
+        let queries: Vec<Query> = plan
+            .queries
+            .iter()
+            .filter(|q| !taken.contains(&q.name))
+            .cloned()
+            .collect();
         if let Some(url) = &plan.prometheus {
-            let sampler = PromSampler::new(url, plan.queries.clone(), interval)?;
-            prom = Some(tokio::spawn(ticker.clone().prometheus(sampler)));
+            match prom::PromSource::new(url, queries, interval) {
+                Ok(source) => sources.push(Box::new(source)),
+                Err(e) => errors.push(format!("samplers: {e}")),
+            }
         } else if !plan.scrape.is_empty() {
-            let scrape: Vec<Query> = plan
-                .queries
-                .iter()
-                .filter(|q| q.scrape.is_some())
-                .cloned()
-                .collect();
-            tasks.push(tokio::spawn(
-                ticker.clone().scrape(plan.scrape.clone(), scrape),
-            ));
+            sources.push(Box::new(scrape::ScrapeSource::new(
+                plan.scrape.clone(),
+                queries,
+                interval,
+            )));
         }
         if plan.host || plan.target_pid.is_some() {
-            tasks.push(tokio::spawn(ticker.host(HostSampler::new(plan.target_pid))));
+            sources.push(Box::new(host::HostSource::new(plan.target_pid)));
         }
-        Ok(Samplers {
-            cancel,
-            tasks,
-            prom,
+        Samplers {
+            sources: sources.iter().map(|s| s.describe()).collect(),
+            tasks: sources
+                .into_iter()
+                .map(|s| tokio::spawn(ticker.clone().drive(s)))
+                .collect(),
+            cancel: ticker.cancel,
+            rx,
+            store: SampledStore::default(),
             interval,
-        })
+            gpu_line,
+            errors,
+        }
     }
 
-    /// Stops sampling; with Prometheus, fills gaps in `store` with range
-    /// queries over the run's window (Unix seconds) and reads the alerts.
-    pub async fn finish(self, store: &mut SampledStore, window: (i64, i64)) -> AfterRun {
+    /// Sources that could not start, for the caller to print.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// Folds every reading delivered so far into the store.
+    pub fn drain(&mut self) {
+        while let Ok(reading) = self.rx.try_recv() {
+            self.store.add(reading);
+        }
+    }
+
+    /// The latest value of each name at run-clock second `t` (within one
+    /// and a half intervals; older is a gap), for `intervals.jsonl`.
+    pub fn latest(&mut self, t: f64) -> BTreeMap<String, Option<f64>> {
+        self.drain();
+        self.store.latest(t, self.interval.as_secs_f64() * 1.5)
+    }
+
+    /// Stops every source, lets each finish over the run's window (Unix
+    /// seconds), and returns the report's section and the series.
+    pub async fn finish(mut self, window: (i64, i64)) -> (ObservedReport, Vec<Series>) {
         self.cancel.cancel();
-        for task in self.tasks {
-            let _ = task.await;
-        }
-        let Some(prom) = self.prom else {
-            return AfterRun::default();
-        };
-        let Ok(sampler) = prom.await else {
-            return AfterRun::default();
-        };
         let mut after = AfterRun::default();
-        let step = self.interval.as_secs_f64().max(1.0);
-        // Only the queries that missed samples are asked again.
-        for (i, q) in sampler.queries().iter().enumerate() {
-            if !store.has_gaps(&q.name) {
+        for task in std::mem::take(&mut self.tasks) {
+            let Ok(mut source) = task.await else {
                 continue;
-            }
-            if let Ok(samples) = sampler.range(i, window.0, window.1).await {
-                let on_run_clock: Vec<(f64, f64)> = samples
-                    .iter()
-                    .map(|(unix, v)| (unix - window.0 as f64, q.unit.normalise(*v)))
-                    .collect();
-                after.backfilled += store.backfill(&q.name, &on_run_clock, step);
-            }
+            };
+            self.drain();
+            after.merge(source.finish(window, &mut self.store).await);
         }
-        after.alerts = Some(sampler.alerts(window.0, window.1).await);
-        after.rules = Some(sampler.rules_health().await);
-        after
+        self.drain();
+        let report = observed_report(
+            &self.store,
+            self.sources.clone(),
+            self.interval,
+            after,
+            self.gpu_line.clone(),
+        );
+        (report, self.store.series())
     }
 }
 
-/// The shared clock and channel of the sampler tasks.
+/// The report's server-side section from what the sources delivered:
+/// their names, the store's summaries and query figures, and what they
+/// added after the load. Pure.
+pub fn observed_report(
+    store: &SampledStore,
+    sources: Vec<String>,
+    interval: Duration,
+    after: AfterRun,
+    gpu_line: Option<String>,
+) -> ObservedReport {
+    let (queries, failed_queries) = store.query_counts();
+    let alerts = after.alerts.map(|fired| match fired {
+        Ok(fired) => AlertsReport {
+            began_during_run: fired.iter().filter(|a| a.began_during_run).count(),
+            fired,
+            rules: after.rules.and_then(Result::ok),
+            error: None,
+        },
+        Err(e) => AlertsReport {
+            error: Some(e),
+            ..AlertsReport::default()
+        },
+    });
+    ObservedReport {
+        sources,
+        interval_s: interval.as_secs_f64(),
+        values: store.summaries(),
+        query_latency_ms: store.query_latency(),
+        queries,
+        failed_queries,
+        backfilled: after.backfilled,
+        alerts,
+        gpu: gpu_line,
+    }
+}
+
+fn boxed(source: impl Source) -> Box<dyn Source> {
+    Box::new(source)
+}
+
+/// The shared clock and channel of the source tasks.
 #[derive(Clone, Debug)]
 struct Ticker {
     run_start: Instant,
@@ -156,133 +272,26 @@ struct Ticker {
 }
 
 impl Ticker {
-    /// Waits for the next tick; `None` once cancelled.
-    async fn tick(&self, clock: &mut tokio::time::Interval) -> Option<f64> {
-        tokio::select! {
-            at = clock.tick() => Some(at.saturating_duration_since(self.run_start).as_secs_f64()),
-            _ = self.cancel.cancelled() => None,
-        }
-    }
-
-    fn clock(&self) -> tokio::time::Interval {
+    /// The one loop every source runs in: a tick every interval from the
+    /// run's start (ticks a slow source missed are skipped, not bunched),
+    /// until cancelled; then the source goes back for its `finish`.
+    async fn drive(self, mut source: Box<dyn Source>) -> Box<dyn Source> {
         let mut clock = tokio::time::interval_at(self.run_start + self.interval, self.interval);
         clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        clock
-    }
-
-    fn send(&self, reading: Reading) {
-        // The runner is gone only when the run is over.
-        let _ = self.tx.send(reading);
-    }
-
-    async fn prometheus(self, mut sampler: PromSampler) -> PromSampler {
-        let mut clock = self.clock();
-        while let Some(t) = self.tick(&mut clock).await {
-            let answers = tokio::select! {
-                answers = sampler.sample() => answers,
+        loop {
+            let t = tokio::select! {
+                at = clock.tick() => at.saturating_duration_since(self.run_start).as_secs_f64(),
                 _ = self.cancel.cancelled() => break,
             };
-            for (q, a) in sampler.queries().iter().zip(answers) {
-                self.send(Reading {
-                    name: q.name.clone(),
-                    unit: q.unit.stored(),
-                    t,
-                    value: a.value.map(|v| q.unit.normalise(v)),
-                    aggregate: q.aggregate,
-                    query_latency_ms: Some(a.latency.as_secs_f64() * 1000.0),
-                    source: "prometheus",
-                });
+            let readings = tokio::select! {
+                readings = source.sample(t) => readings,
+                _ = self.cancel.cancelled() => break,
+            };
+            for reading in readings {
+                // The receiver is gone only when the run is over.
+                let _ = self.tx.send(reading);
             }
         }
-        sampler
+        source
     }
-
-    async fn scrape(self, urls: Vec<String>, queries: Vec<Query>) {
-        let client = match reqwest::Client::builder()
-            .timeout(self.interval.max(Duration::from_millis(200)))
-            .build()
-        {
-            Ok(client) => client,
-            Err(_) => return,
-        };
-        let mut clock = self.clock();
-        let mut before: Option<(Exposition, f64)> = None;
-        while let Some(t) = self.tick(&mut clock).await {
-            let now = scrape_all(&client, &urls).await;
-            for q in &queries {
-                let Some(recipe) = &q.scrape else { continue };
-                if before.is_none() && recipe.op.needs_previous() {
-                    // Rates need two scrapes: the first is not a gap.
-                    continue;
-                }
-                let value = now.as_ref().and_then(|e| {
-                    scrape::evaluate(recipe, e, before.as_ref().map(|(b, at)| (b, t - at)))
-                });
-                self.send(Reading {
-                    name: q.name.clone(),
-                    unit: q.unit.stored(),
-                    t,
-                    value: value.map(|v| q.unit.normalise(v)),
-                    aggregate: q.aggregate,
-                    query_latency_ms: None,
-                    source: "scrape",
-                });
-            }
-            if let Some(now) = now {
-                before = Some((now, t));
-            }
-        }
-    }
-
-    async fn host(self, mut host: HostSampler) {
-        let mut clock = self.clock();
-        host.read();
-        while let Some(t) = self.tick(&mut clock).await {
-            let r = host.read();
-            let values = [
-                ("cpu_load", "cores", r.cpu_load, Aggregate::Avg),
-                ("memory_used", "ratio", r.memory_used, Aggregate::Max),
-                ("target_rss", "bytes", r.target_rss_bytes, Aggregate::Max),
-                ("target_cpu", "cores", r.target_cpu, Aggregate::Avg),
-            ];
-            for (name, unit, value, aggregate) in values {
-                // Process values only when a process was named.
-                if name.starts_with("target_") && host.pid().is_none() {
-                    continue;
-                }
-                self.send(Reading {
-                    name: name.into(),
-                    unit,
-                    t,
-                    value,
-                    aggregate,
-                    query_latency_ms: None,
-                    source: "host",
-                });
-            }
-        }
-    }
-}
-
-/// Every URL's scrape, concatenated; `None` when none answered.
-async fn scrape_all(client: &reqwest::Client, urls: &[String]) -> Option<Exposition> {
-    let fetches = urls.iter().map(|url| async move {
-        let response = client.get(url).send().await.ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        exposition::parse(&response.text().await.ok()?).ok()
-    });
-    let mut merged: Option<Exposition> = None;
-    for e in futures_util::future::join_all(fetches)
-        .await
-        .into_iter()
-        .flatten()
-    {
-        merged
-            .get_or_insert_with(Exposition::default)
-            .samples
-            .extend(e.samples);
-    }
-    merged
 }

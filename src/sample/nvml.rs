@@ -20,7 +20,8 @@
 //! lack the v2 call fall back to `nvmlDeviceGetMemoryInfo` (whose `used`
 //! includes the reserved memory).
 //!
-//! [`summarize`] is pure: peaks and means over a slice of snapshots.
+//! [`NvmlSource`] is the sampler as a [`super::Source`]: its readings
+//! under the DCGM queries' names ([`readings`], pure).
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -30,10 +31,14 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
 use nvml_wrapper::enums::device::UsedGpuMemory;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::{Device, Nvml};
+
+use super::{AfterRun, Reading, SampledStore, Source};
+use crate::stats::Aggregate;
 
 /// The library NVML is loaded from when [`NvmlOptions::lib_path`] is `None`
 /// (the dynamic loader's search path applies).
@@ -433,176 +438,169 @@ fn memory_v1(nvml: &Nvml, device: &Device<'_>) -> Option<(u64, u64)> {
     (code == nvmlReturn_enum_NVML_SUCCESS).then_some((memory.used, memory.total))
 }
 
-/// Peaks and means over a run's snapshots.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GpuSummary {
-    /// Snapshots summarised.
-    pub snapshots: usize,
-    /// Highest utilisation of any GPU in any snapshot.
-    pub peak_util_percent: Option<u32>,
-    /// Mean utilisation over every GPU reading.
-    pub mean_util_percent: Option<f64>,
-    /// Highest memory used by any one GPU.
-    pub peak_mem_used_bytes: Option<u64>,
-    /// Highest memory used summed over the GPUs of one snapshot.
-    pub peak_total_mem_used_bytes: Option<u64>,
-    /// Memory installed, summed over the GPUs (largest seen per GPU).
-    pub mem_total_bytes: Option<u64>,
-    /// Highest power of any one GPU.
-    pub peak_power_watts: Option<f64>,
-    /// Highest temperature of any one GPU.
-    pub peak_temperature_c: Option<u32>,
-    /// Per GPU, in index order.
-    pub gpus: Vec<GpuStatSummary>,
+/// NVML as a [`Source`], under the names the DCGM queries use, so a
+/// threshold or a report row reads the same whichever gave the value:
+/// `gpu_util` (busiest GPU, ratio), `vram_used` (fullest GPU, bytes),
+/// `vram_free` (least free, bytes), `gpu_power` (all GPUs, watts),
+/// `gpu_temp` (hottest, °C), and with a target pid `target_vram` (its GPU
+/// memory on every GPU, bytes). The thread takes its own readings; each
+/// tick drains them, stamped with the instant they were taken.
+pub struct NvmlSource {
+    sampler: Option<NvmlSampler>,
+    target_pid: Option<u32>,
 }
 
-/// One GPU's peaks and means.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GpuStatSummary {
-    pub index: u32,
-    pub uuid: String,
-    pub name: String,
-    /// Snapshots that carried this GPU.
-    pub readings: usize,
-    pub peak_util_percent: Option<u32>,
-    pub mean_util_percent: Option<f64>,
-    pub peak_mem_util_percent: Option<u32>,
-    pub peak_mem_used_bytes: Option<u64>,
-    pub mem_total_bytes: Option<u64>,
-    pub peak_power_watts: Option<f64>,
-    pub mean_power_watts: Option<f64>,
-    pub peak_temperature_c: Option<u32>,
-    /// Highest memory each process held, by pid (ascending).
-    pub peak_process_bytes: Vec<(u32, u64)>,
+/// The values NVML yields: (name, unit, how a run sums it up, reading).
+type Mapping = (
+    &'static str,
+    &'static str,
+    Aggregate,
+    fn(&[GpuStat], Option<u32>) -> Option<f64>,
+);
+
+const MAPPINGS: [Mapping; 6] = [
+    ("gpu_util", "ratio", Aggregate::Max, |g, _| {
+        max(g
+            .iter()
+            .filter_map(|g| g.util_percent.map(|u| f64::from(u) / 100.0)))
+    }),
+    ("vram_used", "bytes", Aggregate::Max, |g, _| {
+        max(g.iter().filter_map(|g| g.mem_used_bytes.map(|b| b as f64)))
+    }),
+    ("vram_free", "bytes", Aggregate::Min, |g, _| {
+        g.iter()
+            .filter_map(|g| Some(g.mem_total_bytes?.saturating_sub(g.mem_used_bytes?) as f64))
+            .reduce(f64::min)
+    }),
+    ("gpu_power", "watts", Aggregate::Max, |g, _| {
+        g.iter().filter_map(|g| g.power_watts).reduce(|a, b| a + b)
+    }),
+    ("gpu_temp", "celsius", Aggregate::Max, |g, _| {
+        max(g.iter().filter_map(|g| g.temperature_c.map(f64::from)))
+    }),
+    ("target_vram", "bytes", Aggregate::Max, |g, pid| {
+        let pid = pid?;
+        let used = g
+            .iter()
+            .flat_map(|g| &g.processes)
+            .filter(|(p, _)| *p == pid);
+        Some(used.map(|(_, bytes)| *bytes as f64).sum())
+    }),
+];
+
+fn max(values: impl Iterator<Item = f64>) -> Option<f64> {
+    values.reduce(f64::max)
 }
 
-/// Running per-GPU accumulation for [`summarize`].
-struct Acc {
-    summary: GpuStatSummary,
-    util_sum: f64,
-    util_n: usize,
-    power_sum: f64,
-    power_n: usize,
+/// One snapshot's readings under the DCGM names (`target_vram` only with
+/// a pid). A value no GPU could give is a gap, never a zero.
+pub fn readings(snapshot: &GpuSnapshot, target_pid: Option<u32>) -> Vec<Reading> {
+    let t = snapshot.at.as_secs_f64();
+    MAPPINGS
+        .iter()
+        .filter(|(name, ..)| target_pid.is_some() || *name != "target_vram")
+        .map(|&(name, unit, aggregate, read)| Reading {
+            name: name.to_owned(),
+            unit,
+            t,
+            value: read(&snapshot.gpus, target_pid),
+            aggregate,
+            query_latency_ms: None,
+            source: "nvml",
+        })
+        .collect()
 }
 
-/// Summarises snapshots (any order); fields never read are `None`.
-pub fn summarize(snapshots: &[GpuSnapshot]) -> GpuSummary {
-    let mut per_gpu: Vec<Acc> = Vec::new();
-    let mut peak_total_used: Option<u64> = None;
-    for snapshot in snapshots {
-        let mut total_used: Option<u64> = None;
-        for stat in &snapshot.gpus {
-            let acc = match per_gpu.iter().position(|a| a.summary.index == stat.index) {
-                Some(i) => &mut per_gpu[i],
-                None => {
-                    per_gpu.push(Acc::new(stat));
-                    per_gpu.last_mut().expect("just pushed")
-                }
+impl NvmlSource {
+    /// Every name NVML can yield (with a pid).
+    pub const NAMES: [&'static str; 6] = [
+        "gpu_util",
+        "vram_used",
+        "vram_free",
+        "gpu_power",
+        "gpu_temp",
+        "target_vram",
+    ];
+
+    /// Starts NVML when `options` asks for it, with the report's one line
+    /// on the GPUs: which were found, or why none could be read.
+    pub fn start(
+        options: Option<&NvmlOptions>,
+        target_pid: Option<u32>,
+        run_start: tokio::time::Instant,
+    ) -> (Option<NvmlSource>, Option<String>) {
+        let Some(options) = options else {
+            return (None, None);
+        };
+        match NvmlSampler::start(options.clone(), run_start.into_std()) {
+            Ok(sampler) => {
+                let names: Vec<String> = sampler
+                    .gpus()
+                    .iter()
+                    .map(|g| format!("{} {}", g.index, g.name))
+                    .collect();
+                let line = format!("GPU: {} via NVML ({})", names.len(), names.join(", "));
+                let source = NvmlSource {
+                    sampler: Some(sampler),
+                    target_pid,
+                };
+                (Some(source), Some(line))
+            }
+            Err(unavailable) => (None, Some(unavailable.to_string())),
+        }
+    }
+
+    fn drained(&self) -> Vec<Reading> {
+        let Some(sampler) = &self.sampler else {
+            return Vec::new();
+        };
+        let snapshots: Vec<GpuSnapshot> = sampler.samples().try_iter().collect();
+        snapshots
+            .iter()
+            .flat_map(|s| readings(s, self.target_pid))
+            .collect()
+    }
+}
+
+impl Source for NvmlSource {
+    fn describe(&self) -> String {
+        "nvml".to_owned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let with_pid = self.target_pid.is_some();
+        Self::NAMES
+            .iter()
+            .filter(|n| with_pid || **n != "target_vram")
+            .map(|n| (*n).to_owned())
+            .collect()
+    }
+
+    fn sample(&mut self, _t: f64) -> BoxFuture<'_, Vec<Reading>> {
+        Box::pin(std::future::ready(self.drained()))
+    }
+
+    /// Stops the thread (off the async workers: a read in progress may
+    /// take up to 2 s) and stores what it took since the last tick.
+    fn finish<'a>(
+        &'a mut self,
+        _window: (i64, i64),
+        store: &'a mut SampledStore,
+    ) -> BoxFuture<'a, AfterRun> {
+        Box::pin(async move {
+            let rest = match self.sampler.take() {
+                Some(sampler) => tokio::task::spawn_blocking(move || sampler.stop())
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
             };
-            acc.add(stat);
-            if let Some(used) = stat.mem_used_bytes {
-                total_used = Some(total_used.unwrap_or(0) + used);
+            for snapshot in &rest {
+                for reading in readings(snapshot, self.target_pid) {
+                    store.add(reading);
+                }
             }
-        }
-        peak_total_used = max_opt(peak_total_used, total_used);
-    }
-    per_gpu.sort_by_key(|a| a.summary.index);
-
-    let mut summary = GpuSummary {
-        snapshots: snapshots.len(),
-        peak_total_mem_used_bytes: peak_total_used,
-        ..GpuSummary::default()
-    };
-    let (mut util_sum, mut util_n) = (0.0, 0);
-    for acc in per_gpu {
-        util_sum += acc.util_sum;
-        util_n += acc.util_n;
-        let gpu = acc.finish();
-        summary.peak_util_percent = max_opt(summary.peak_util_percent, gpu.peak_util_percent);
-        summary.peak_mem_used_bytes = max_opt(summary.peak_mem_used_bytes, gpu.peak_mem_used_bytes);
-        if let Some(total) = gpu.mem_total_bytes {
-            summary.mem_total_bytes = Some(summary.mem_total_bytes.unwrap_or(0) + total);
-        }
-        summary.peak_power_watts = max_f64(summary.peak_power_watts, gpu.peak_power_watts);
-        summary.peak_temperature_c = max_opt(summary.peak_temperature_c, gpu.peak_temperature_c);
-        summary.gpus.push(gpu);
-    }
-    summary.mean_util_percent = (util_n > 0).then(|| util_sum / util_n as f64);
-    summary
-}
-
-impl Acc {
-    fn new(stat: &GpuStat) -> Self {
-        Self {
-            summary: GpuStatSummary {
-                index: stat.index,
-                uuid: stat.uuid.clone(),
-                name: stat.name.clone(),
-                readings: 0,
-                peak_util_percent: None,
-                mean_util_percent: None,
-                peak_mem_util_percent: None,
-                peak_mem_used_bytes: None,
-                mem_total_bytes: None,
-                peak_power_watts: None,
-                mean_power_watts: None,
-                peak_temperature_c: None,
-                peak_process_bytes: Vec::new(),
-            },
-            util_sum: 0.0,
-            util_n: 0,
-            power_sum: 0.0,
-            power_n: 0,
-        }
-    }
-
-    fn add(&mut self, stat: &GpuStat) {
-        let s = &mut self.summary;
-        s.readings += 1;
-        s.peak_util_percent = max_opt(s.peak_util_percent, stat.util_percent);
-        s.peak_mem_util_percent = max_opt(s.peak_mem_util_percent, stat.mem_util_percent);
-        s.peak_mem_used_bytes = max_opt(s.peak_mem_used_bytes, stat.mem_used_bytes);
-        s.mem_total_bytes = max_opt(s.mem_total_bytes, stat.mem_total_bytes);
-        s.peak_power_watts = max_f64(s.peak_power_watts, stat.power_watts);
-        s.peak_temperature_c = max_opt(s.peak_temperature_c, stat.temperature_c);
-        if let Some(util) = stat.util_percent {
-            self.util_sum += f64::from(util);
-            self.util_n += 1;
-        }
-        if let Some(watts) = stat.power_watts {
-            self.power_sum += watts;
-            self.power_n += 1;
-        }
-        for &(pid, bytes) in &stat.processes {
-            match s.peak_process_bytes.binary_search_by_key(&pid, |&(p, _)| p) {
-                Ok(i) => s.peak_process_bytes[i].1 = s.peak_process_bytes[i].1.max(bytes),
-                Err(i) => s.peak_process_bytes.insert(i, (pid, bytes)),
-            }
-        }
-    }
-
-    fn finish(mut self) -> GpuStatSummary {
-        self.summary.mean_util_percent =
-            (self.util_n > 0).then(|| self.util_sum / self.util_n as f64);
-        self.summary.mean_power_watts =
-            (self.power_n > 0).then(|| self.power_sum / self.power_n as f64);
-        self.summary
-    }
-}
-
-fn max_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
-fn max_f64(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, None) => a,
-        (None, b) => b,
+            AfterRun::default()
+        })
     }
 }
 
@@ -632,112 +630,77 @@ mod tests {
         }
     }
 
-    #[test]
-    fn empty_summary_has_no_values() {
-        let summary = summarize(&[]);
-        assert_eq!(summary, GpuSummary::default());
+    /// (name, value) of a snapshot's readings.
+    fn values(snapshot: &GpuSnapshot, pid: Option<u32>) -> Vec<(String, Option<f64>)> {
+        readings(snapshot, pid)
+            .into_iter()
+            .map(|r| (r.name, r.value))
+            .collect()
+    }
+
+    fn value(snapshot: &GpuSnapshot, pid: Option<u32>, name: &str) -> Option<f64> {
+        values(snapshot, pid)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .1
     }
 
     #[test]
-    fn summary_table() {
-        struct Case {
-            name: &'static str,
-            snapshots: Vec<GpuSnapshot>,
-            peak_util: Option<u32>,
-            mean_util: Option<f64>,
-            peak_used: Option<u64>,
-            peak_total_used: Option<u64>,
-            total: Option<u64>,
-        }
-        let cases = [
-            Case {
-                name: "ramp on one GPU",
-                snapshots: (1..=9)
-                    .map(|i| snap(i, vec![stat(0, Some(i as u32 * 10), Some(i * 100))]))
-                    .collect(),
-                peak_util: Some(90),
-                mean_util: Some(50.0),
-                peak_used: Some(900),
-                peak_total_used: Some(900),
-                total: Some(1000),
-            },
-            Case {
-                name: "failed reads are skipped, not zeros",
-                snapshots: vec![
-                    snap(0, vec![stat(0, Some(20), Some(100))]),
-                    snap(1, vec![stat(0, None, None)]),
-                    snap(2, vec![stat(0, Some(40), Some(300))]),
-                ],
-                peak_util: Some(40),
-                mean_util: Some(30.0),
-                peak_used: Some(300),
-                peak_total_used: Some(300),
-                total: Some(1000),
-            },
-            Case {
-                name: "two GPUs: peak of either, memory summed per snapshot",
-                snapshots: vec![
-                    snap(
-                        0,
-                        vec![stat(0, Some(10), Some(600)), stat(1, Some(70), Some(100))],
-                    ),
-                    snap(
-                        1,
-                        vec![stat(0, Some(30), Some(200)), stat(1, Some(50), Some(700))],
-                    ),
-                ],
-                peak_util: Some(70),
-                mean_util: Some(40.0),
-                peak_used: Some(700),
-                peak_total_used: Some(900),
-                total: Some(2000),
-            },
-            Case {
-                name: "nothing ever read",
-                snapshots: vec![snap(0, vec![stat(0, None, None)])],
-                peak_util: None,
-                mean_util: None,
-                peak_used: None,
-                peak_total_used: None,
-                total: Some(1000),
-            },
-        ];
-        for case in cases {
-            let s = summarize(&case.snapshots);
-            assert_eq!(s.snapshots, case.snapshots.len(), "{}", case.name);
-            assert_eq!(s.peak_util_percent, case.peak_util, "{}", case.name);
-            assert_eq!(s.mean_util_percent, case.mean_util, "{}", case.name);
-            assert_eq!(s.peak_mem_used_bytes, case.peak_used, "{}", case.name);
-            assert_eq!(
-                s.peak_total_mem_used_bytes, case.peak_total_used,
-                "{}",
-                case.name
-            );
-            assert_eq!(s.mem_total_bytes, case.total, "{}", case.name);
-        }
+    fn one_gpu_reads_under_the_dcgm_names() {
+        let s = snap(3, vec![stat(0, Some(90), Some(700))]);
+        assert_eq!(
+            values(&s, None),
+            [
+                ("gpu_util".to_owned(), Some(0.9)),
+                ("vram_used".to_owned(), Some(700.0)),
+                ("vram_free".to_owned(), Some(300.0)),
+                ("gpu_power".to_owned(), Some(270.0)),
+                ("gpu_temp".to_owned(), Some(49.0)),
+            ]
+        );
+        assert!(
+            readings(&s, None)
+                .iter()
+                .all(|r| r.t == 3.0 && r.source == "nvml")
+        );
     }
 
     #[test]
-    fn summary_per_gpu_and_processes() {
-        let mut a = stat(1, Some(10), Some(100));
+    fn several_gpus_combine_as_the_dcgm_queries_do() {
+        // Busiest, fullest, least free, hottest; power summed.
+        let s = snap(
+            0,
+            vec![stat(0, Some(10), Some(600)), stat(1, Some(70), Some(100))],
+        );
+        assert_eq!(value(&s, None, "gpu_util"), Some(0.7));
+        assert_eq!(value(&s, None, "vram_used"), Some(600.0));
+        assert_eq!(value(&s, None, "vram_free"), Some(400.0));
+        assert_eq!(value(&s, None, "gpu_power"), Some(240.0));
+        assert_eq!(value(&s, None, "gpu_temp"), Some(47.0));
+    }
+
+    #[test]
+    fn failed_reads_are_gaps_not_zeros() {
+        let s = snap(1, vec![stat(0, None, None)]);
+        for name in ["gpu_util", "vram_used", "vram_free", "gpu_power"] {
+            assert_eq!(value(&s, None, name), None, "{name}");
+        }
+        // One GPU read, the other not: the one that was read counts.
+        let s = snap(1, vec![stat(0, None, None), stat(1, Some(40), Some(300))]);
+        assert_eq!(value(&s, None, "gpu_util"), Some(0.4));
+    }
+
+    #[test]
+    fn a_target_pid_adds_its_gpu_memory() {
+        let mut a = stat(0, Some(10), Some(100));
         a.processes = vec![(7, 50), (3, 10)];
         let mut b = stat(1, Some(20), Some(200));
         b.processes = vec![(7, 40), (9, 90)];
-        let c = stat(0, Some(5), Some(1));
-        let s = summarize(&[snap(0, vec![a]), snap(1, vec![b, c])]);
-        assert_eq!(s.gpus.len(), 2);
-        assert_eq!(s.gpus[0].index, 0);
-        assert_eq!(s.gpus[0].readings, 1);
-        let gpu1 = &s.gpus[1];
-        assert_eq!(gpu1.readings, 2);
-        assert_eq!(gpu1.peak_util_percent, Some(20));
-        assert_eq!(gpu1.mean_util_percent, Some(15.0));
-        assert_eq!(gpu1.peak_mem_util_percent, Some(10));
-        assert_eq!(gpu1.peak_power_watts, Some(60.0));
-        assert_eq!(gpu1.mean_power_watts, Some(45.0));
-        assert_eq!(gpu1.peak_temperature_c, Some(42));
-        assert_eq!(gpu1.peak_process_bytes, vec![(3, 10), (7, 50), (9, 90)]);
-        assert_eq!(s.peak_power_watts, Some(60.0));
+        let s = snap(0, vec![a, b]);
+        assert_eq!(value(&s, Some(7), "target_vram"), Some(90.0));
+        assert_eq!(value(&s, Some(42), "target_vram"), Some(0.0));
+        assert!(values(&s, None).iter().all(|(n, _)| n != "target_vram"));
     }
 
     #[test]

@@ -12,11 +12,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
+use futures_util::future::{BoxFuture, join_all};
+use prometheus_http_query::Client;
 use prometheus_http_query::response::{Data, Rule};
-use prometheus_http_query::{Client, reqwest};
 
 use super::queries::{Query, expand};
+use super::{AfterRun, Reading, SampledStore, Source};
+use crate::report::{FiredAlert, RulesHealth};
 
 /// One query's answer at one instant.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +48,7 @@ impl std::fmt::Debug for PromSampler {
 
 impl PromSampler {
     pub fn new(url: &str, queries: Vec<Query>, interval: Duration) -> Result<PromSampler, String> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(interval.max(Duration::from_millis(200)))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
@@ -222,21 +224,91 @@ impl PromSampler {
     }
 }
 
-/// An alert seen firing during a run.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FiredAlert {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub first_seen_unix: f64,
-    /// False when it was already firing before the run started.
-    pub began_during_run: bool,
+/// Prometheus as a [`Source`]: every tick the query set as concurrent
+/// instant queries (each reading carries its query's latency); after the
+/// load, range queries for the queries that missed samples, then the
+/// alerts and the rules' health.
+#[derive(Debug)]
+pub struct PromSource {
+    url: String,
+    sampler: PromSampler,
 }
 
-/// The health of the server's rules.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RulesHealth {
-    pub rules: usize,
-    pub unhealthy: Vec<String>,
+impl PromSource {
+    pub fn new(url: &str, queries: Vec<Query>, interval: Duration) -> Result<PromSource, String> {
+        Ok(PromSource {
+            url: url.to_owned(),
+            sampler: PromSampler::new(url, queries, interval)?,
+        })
+    }
+
+    /// Fills the store's gaps from range queries over `window` (Unix
+    /// seconds); only queries that missed samples are asked again.
+    async fn backfill(&self, window: (i64, i64), store: &mut SampledStore) -> u64 {
+        let step = self.sampler.interval.as_secs_f64().max(1.0);
+        let mut filled = 0;
+        for (i, q) in self.sampler.queries().iter().enumerate() {
+            if !store.has_gaps(&q.name) {
+                continue;
+            }
+            if let Ok(samples) = self.sampler.range(i, window.0, window.1).await {
+                let on_run_clock: Vec<(f64, f64)> = samples
+                    .iter()
+                    .map(|(unix, v)| (unix - window.0 as f64, q.unit.normalise(*v)))
+                    .collect();
+                filled += store.backfill(&q.name, &on_run_clock, step);
+            }
+        }
+        filled
+    }
+}
+
+impl Source for PromSource {
+    fn describe(&self) -> String {
+        format!("prometheus {}", self.url)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.sampler
+            .queries()
+            .iter()
+            .map(|q| q.name.clone())
+            .collect()
+    }
+
+    fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>> {
+        Box::pin(async move {
+            let answers = self.sampler.sample().await;
+            self.sampler
+                .queries()
+                .iter()
+                .zip(answers)
+                .map(|(q, a)| Reading {
+                    name: q.name.clone(),
+                    unit: q.unit.stored(),
+                    t,
+                    value: a.value.map(|v| q.unit.normalise(v)),
+                    aggregate: q.aggregate,
+                    query_latency_ms: Some(a.latency.as_secs_f64() * 1000.0),
+                    source: "prometheus",
+                })
+                .collect()
+        })
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        window: (i64, i64),
+        store: &'a mut SampledStore,
+    ) -> BoxFuture<'a, AfterRun> {
+        Box::pin(async move {
+            AfterRun {
+                backfilled: self.backfill(window, store).await,
+                alerts: Some(self.sampler.alerts(window.0, window.1).await),
+                rules: Some(self.sampler.rules_health().await),
+            }
+        })
+    }
 }
 
 /// The value of an instant answer: a scalar, or the sum of a vector's

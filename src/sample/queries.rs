@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::stats::Aggregate;
+
 /// The built-in sets, by name.
 pub const BUILTIN_SETS: &[(&str, &str)] = &[
     ("vllm", include_str!("../../queries/vllm.toml")),
@@ -74,19 +76,6 @@ impl Unit {
             Unit::Celsius => "celsius",
         }
     }
-}
-
-/// How a series is summarised over the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Aggregate {
-    Max,
-    Min,
-    Avg,
-    P95,
-    Last,
-    /// Last minus first (counters).
-    Delta,
 }
 
 /// Deriving a value from scraped families.

@@ -5,9 +5,109 @@
 //! buckets (interpolated within a bucket as `histogram_quantile` does).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::exposition::Exposition;
-use super::queries::{Recipe, ScrapeOp};
+use futures_util::future::BoxFuture;
+
+use super::exposition::{self, Exposition};
+use super::queries::{Query, Recipe, ScrapeOp};
+use super::{Reading, Source};
+
+/// Direct scrape as a [`Source`]: every tick, every URL's `/metrics` read
+/// (concurrently, concatenated), and each query's recipe evaluated against
+/// it and the scrape before. The first tick gives no rates (they need two
+/// scrapes); that is not a gap.
+pub struct ScrapeSource {
+    urls: Vec<String>,
+    /// The queries that have a scrape recipe.
+    queries: Vec<Query>,
+    /// `None` when no HTTP client could be built: every value is a gap.
+    client: Option<reqwest::Client>,
+    before: Option<(Exposition, f64)>,
+}
+
+impl ScrapeSource {
+    pub fn new(urls: Vec<String>, queries: Vec<Query>, interval: Duration) -> ScrapeSource {
+        let client = crate::tls::client_builder()
+            .timeout(interval.max(Duration::from_millis(200)))
+            .build()
+            .ok();
+        ScrapeSource {
+            urls,
+            queries: queries.into_iter().filter(|q| q.scrape.is_some()).collect(),
+            client,
+            before: None,
+        }
+    }
+
+    /// Every URL's scrape, concatenated; `None` when none answered.
+    async fn scrape_all(&self) -> Option<Exposition> {
+        let client = self.client.as_ref()?;
+        let fetches = self.urls.iter().map(|url| async move {
+            let response = client.get(url).send().await.ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            exposition::parse(&response.text().await.ok()?).ok()
+        });
+        let mut merged: Option<Exposition> = None;
+        for e in futures_util::future::join_all(fetches)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            merged
+                .get_or_insert_with(Exposition::default)
+                .samples
+                .extend(e.samples);
+        }
+        merged
+    }
+
+    fn readings(&self, now: Option<&Exposition>, t: f64) -> Vec<Reading> {
+        let before = self.before.as_ref().map(|(b, at)| (b, t - at));
+        let mut readings = Vec::with_capacity(self.queries.len());
+        for q in &self.queries {
+            let Some(recipe) = &q.scrape else { continue };
+            if self.before.is_none() && recipe.op.needs_previous() {
+                // Rates need two scrapes: the first is not a gap.
+                continue;
+            }
+            let value = now.and_then(|e| evaluate(recipe, e, before));
+            readings.push(Reading {
+                name: q.name.clone(),
+                unit: q.unit.stored(),
+                t,
+                value: value.map(|v| q.unit.normalise(v)),
+                aggregate: q.aggregate,
+                query_latency_ms: None,
+                source: "scrape",
+            });
+        }
+        readings
+    }
+}
+
+impl Source for ScrapeSource {
+    fn describe(&self) -> String {
+        format!("scrape {}", self.urls.join(", "))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.queries.iter().map(|q| q.name.clone()).collect()
+    }
+
+    fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>> {
+        Box::pin(async move {
+            let now = self.scrape_all().await;
+            let readings = self.readings(now.as_ref(), t);
+            if let Some(now) = now {
+                self.before = Some((now, t));
+            }
+            readings
+        })
+    }
+}
 
 /// The value of `recipe` given the current scrape and the one before it,
 /// `elapsed_s` seconds earlier. `None` when the metric is absent, or when a

@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::queries::Aggregate;
-use crate::stats::{Histogram, Quantiles, Series};
+use crate::report::SampledSummary;
+use crate::stats::{Aggregate, Histogram, Quantiles, Series};
 
 /// One value delivered by a sampler.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,24 +24,6 @@ pub struct Reading {
     pub query_latency_ms: Option<f64>,
     /// Where it came from: "prometheus", "scrape", "host", "nvml".
     pub source: &'static str,
-}
-
-/// A named value's summary over the run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SampledSummary {
-    pub name: String,
-    pub unit: String,
-    pub source: String,
-    pub aggregate: Aggregate,
-    /// The value under `aggregate` (None: no sample at all).
-    pub value: Option<f64>,
-    pub max: Option<f64>,
-    pub min: Option<f64>,
-    pub avg: Option<f64>,
-    pub p95: Option<f64>,
-    pub last: Option<f64>,
-    pub samples: u64,
-    pub gaps: u64,
 }
 
 #[derive(Debug, Default)]

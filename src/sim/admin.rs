@@ -279,7 +279,7 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
 }
 
 fn duration(field: &str, text: &str) -> Result<Duration, String> {
-    crate::plan::units::parse_duration(text).map_err(|e| format!("{field}: {e}"))
+    crate::units::parse_duration(text).map_err(|e| format!("{field}: {e}"))
 }
 
 #[cfg(test)]

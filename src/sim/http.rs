@@ -19,8 +19,8 @@ use super::faults::error_status;
 use super::openai::{self, Endpoint, Job, JobContext, Request};
 use super::state::{Served, Shared, bump};
 use super::stream::{collect, sse_body};
-use super::trace::TraceParent;
 use super::{admin, native};
+use crate::trace_id::TraceParent;
 
 /// Request bodies up to this size are accepted (long prompts are the point
 /// of some tests; axum's default of 2 MB is too small for them).

@@ -51,13 +51,14 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use crate::trace_id::TraceParent;
 pub use cluster::SimCluster;
 pub use config::{DEFAULT_MODEL, Faults, ModelSpec, SimConfig, Spike, Stall};
 pub use dcgm::{DcgmExporter, GpuSource};
 pub use gpu::{GpuIdentity, GpuReading, GpuSample};
 pub use router::RouterServer;
 pub use state::SimStats;
-pub use trace::{SpanDrops, TraceConfig, TraceParent, Tracing};
+pub use trace::{SpanDrops, TraceConfig, Tracing};
 
 use state::Shared;
 

@@ -154,7 +154,7 @@ impl RouterState {
             .iter()
             .map(|u| backend_url(u))
             .collect::<io::Result<Vec<String>>>()?;
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
@@ -282,7 +282,7 @@ mod tests {
             .collect();
         RouterState {
             backends,
-            client: reqwest::Client::new(),
+            client: crate::tls::client(),
             tracing: Arc::new(Tracing::default()),
             metrics: RouterMetrics::new(&[]).unwrap(),
             tick: AtomicU64::new(0),

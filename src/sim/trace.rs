@@ -20,7 +20,6 @@
 //!   the span ends), which the SDK's `SpanBuilder` no longer allows.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -35,6 +34,7 @@ use opentelemetry_sdk::trace::{
 
 use super::timeline::{FinishReason, Timeline};
 use super::tokens::{Purpose, SimRng};
+use crate::trace_id::TraceParent;
 
 /// The environment variable naming the OTLP/HTTP base URL when the
 /// configuration gives none (the OpenTelemetry convention).
@@ -54,89 +54,6 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Salts the router's id stream so that a router and a simulator with the
 /// same seed never draw the same span ids.
 const ROUTER_SALT: u64 = 0x726f_7574_6572_0001;
-
-/// A parsed W3C `traceparent` header
-/// (`00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TraceParent {
-    pub trace_id: u128,
-    /// The span the receiver's span becomes a child of.
-    pub parent_span_id: u64,
-    /// Flags bit 0: the caller records this trace.
-    pub sampled: bool,
-}
-
-impl TraceParent {
-    /// Parses a `traceparent` value; `None` when malformed, when either id
-    /// is all zeros, or for the forbidden version `ff`. Later versions may
-    /// append fields after the flags (W3C Trace Context, "versioning").
-    pub fn parse(header: &str) -> Option<TraceParent> {
-        let header = header.trim();
-        let version = header.get(0..2).and_then(hex_u8)?;
-        if version == 0xff || header.get(2..3) != Some("-") {
-            return None;
-        }
-        let rest = &header[3..];
-        // 32 + 1 + 16 + 1 + 2 characters.
-        let fixed = rest.get(..52)?;
-        let tail = &rest[52..];
-        if (version == 0 && !tail.is_empty()) || (!tail.is_empty() && !tail.starts_with('-')) {
-            return None;
-        }
-        let mut parts = fixed.split('-');
-        let trace_id = parts.next().filter(|p| p.len() == 32).and_then(hex_u128)?;
-        let parent_span_id = parts.next().filter(|p| p.len() == 16).and_then(hex_u64)?;
-        let flags = parts.next().filter(|p| p.len() == 2).and_then(hex_u8)?;
-        if trace_id == 0 || parent_span_id == 0 {
-            return None;
-        }
-        Some(TraceParent {
-            trace_id,
-            parent_span_id,
-            sampled: flags & 1 == 1,
-        })
-    }
-
-    /// Formats the header value (version 00).
-    pub fn header(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl fmt::Display for TraceParent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flags = u8::from(self.sampled);
-        write!(
-            f,
-            "00-{:032x}-{:016x}-{flags:02x}",
-            self.trace_id, self.parent_span_id
-        )
-    }
-}
-
-/// Lowercase hex only: W3C forbids uppercase in `traceparent`.
-fn is_lower_hex(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn hex_u128(text: &str) -> Option<u128> {
-    is_lower_hex(text)
-        .then(|| u128::from_str_radix(text, 16).ok())
-        .flatten()
-}
-
-fn hex_u64(text: &str) -> Option<u64> {
-    is_lower_hex(text)
-        .then(|| u64::from_str_radix(text, 16).ok())
-        .flatten()
-}
-
-fn hex_u8(text: &str) -> Option<u8> {
-    is_lower_hex(text)
-        .then(|| u8::from_str_radix(text, 16).ok())
-        .flatten()
-}
 
 /// Fractions of spans and of whole traces the exporter drops on purpose
 /// (a fault: the observability side should notice the gaps).

@@ -7,8 +7,9 @@ use std::ops::AddAssign;
 use serde::{Deserialize, Serialize};
 
 use super::Histogram;
+use super::distribution::Distribution;
 use super::histogram::PRESIZED_MAX;
-use crate::load::{ErrorKind, Outcome};
+use crate::outcome::{ErrorKind, Outcome};
 
 /// Requests counted per [`ErrorKind`], indexed by `ErrorKind::index`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,8 +45,9 @@ impl AddAssign<&ErrorCounts> for ErrorCounts {
     }
 }
 
-/// Histograms are in microseconds except `tokens_per_second_milli`
-/// (thousandths of a token per second, so integer buckets keep precision).
+/// The statistics of one group: request counters and one histogram per
+/// entry of the [`Distribution`] table, in its recorded unit (µs for
+/// times, thousandths for rates).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricSet {
     pub requests: u64,
@@ -56,19 +58,11 @@ pub struct MetricSet {
     pub tokens_counted_from_chunks: u64,
     /// Requests sent later than the schedule lag tolerance.
     pub late_sends: u64,
-    pub latency: Histogram,
-    pub service_time: Histogram,
-    pub ttft: Histogram,
-    pub ttft_service: Histogram,
-    pub itl: Histogram,
-    pub tpot: Histogram,
-    pub tokens_per_second_milli: Histogram,
-    pub schedule_lag: Histogram,
+    histograms: [Histogram; Distribution::COUNT],
 }
 
 impl Default for MetricSet {
     fn default() -> Self {
-        let sized = || Histogram::with_max(PRESIZED_MAX);
         MetricSet {
             requests: 0,
             ok: 0,
@@ -76,48 +70,50 @@ impl Default for MetricSet {
             output_tokens: 0,
             tokens_counted_from_chunks: 0,
             late_sends: 0,
-            latency: sized(),
-            service_time: sized(),
-            ttft: sized(),
-            ttft_service: sized(),
-            itl: sized(),
-            tpot: sized(),
-            // Thousandths of a token per second: 60M covers 60k tok/s.
-            tokens_per_second_milli: sized(),
-            schedule_lag: sized(),
+            // Sized up front (1 µs..60 s, or 60k tok/s in thousandths) so
+            // memory stays flat however long the run.
+            histograms: std::array::from_fn(|_| Histogram::with_max(PRESIZED_MAX)),
         }
     }
 }
 
 impl MetricSet {
-    /// Records one finished request. `late` says whether its send lagged
-    /// beyond the engine's tolerance. Latency distributions hold successful
-    /// requests only, as k6 and Locust report them; errors are counted.
+    /// Records one finished request into every distribution that measures
+    /// it. `late` says whether its send lagged beyond the engine's
+    /// tolerance. Errors are counted; only distributions marked
+    /// `with_errors` (schedule lag) time them.
     pub fn record(&mut self, outcome: &Outcome, late: bool) {
         self.requests += 1;
-        self.schedule_lag.record_duration(outcome.schedule_lag());
         self.late_sends += u64::from(late);
-        if let Some(kind) = outcome.error {
-            self.errors.add(kind);
-            return;
+        match outcome.error {
+            Some(kind) => self.errors.add(kind),
+            None => {
+                self.ok += 1;
+                self.output_tokens += u64::from(outcome.output_tokens);
+                self.tokens_counted_from_chunks += u64::from(!outcome.tokens_from_usage);
+            }
         }
-        self.ok += 1;
-        self.output_tokens += u64::from(outcome.output_tokens);
-        self.tokens_counted_from_chunks += u64::from(!outcome.tokens_from_usage);
-        self.latency.record_duration(outcome.latency());
-        self.service_time.record_duration(outcome.service_time());
-        if let Some(ttft) = outcome.ttft() {
-            self.ttft.record_duration(ttft);
+        for (d, histogram) in Distribution::ALL.iter().zip(&mut self.histograms) {
+            if let Some(value) = d.measure(outcome) {
+                histogram.record(value);
+            }
         }
-        if let Some(ttft) = outcome.ttft_service() {
-            self.ttft_service.record_duration(ttft);
-        }
-        if let Some(tpot) = outcome.tpot() {
-            self.tpot.record_duration(tpot);
-        }
-        if let Some(rate) = outcome.tokens_per_second() {
-            self.tokens_per_second_milli.record((rate * 1000.0) as u64);
-        }
+    }
+
+    /// The histogram of `distribution`.
+    pub fn histogram(&self, distribution: Distribution) -> &Histogram {
+        &self.histograms[distribution.index()]
+    }
+
+    /// The histogram of `distribution`, for values measured elsewhere (ITL
+    /// comes from the workers).
+    pub fn histogram_mut(&mut self, distribution: Distribution) -> &mut Histogram {
+        &mut self.histograms[distribution.index()]
+    }
+
+    /// Every distribution with its histogram, in table order.
+    pub fn histograms(&self) -> impl Iterator<Item = (Distribution, &Histogram)> {
+        Distribution::ALL.iter().copied().zip(&self.histograms)
     }
 
     /// Empties the set, keeping its histograms' memory for reuse.
@@ -129,7 +125,7 @@ impl MetricSet {
             output_tokens,
             tokens_counted_from_chunks,
             late_sends,
-            ..
+            histograms,
         } = self;
         (
             *requests,
@@ -139,22 +135,9 @@ impl MetricSet {
             *late_sends,
         ) = (0, 0, 0, 0, 0);
         *errors = ErrorCounts::default();
-        for histogram in self.histograms_mut() {
+        for histogram in histograms {
             histogram.reset();
         }
-    }
-
-    fn histograms_mut(&mut self) -> [&mut Histogram; 8] {
-        [
-            &mut self.latency,
-            &mut self.service_time,
-            &mut self.ttft,
-            &mut self.ttft_service,
-            &mut self.itl,
-            &mut self.tpot,
-            &mut self.tokens_per_second_milli,
-            &mut self.schedule_lag,
-        ]
     }
 
     pub fn error_count(&self) -> u64 {
@@ -187,14 +170,9 @@ impl AddAssign<&MetricSet> for MetricSet {
         self.output_tokens += other.output_tokens;
         self.tokens_counted_from_chunks += other.tokens_counted_from_chunks;
         self.late_sends += other.late_sends;
-        self.latency += &other.latency;
-        self.service_time += &other.service_time;
-        self.ttft += &other.ttft;
-        self.ttft_service += &other.ttft_service;
-        self.itl += &other.itl;
-        self.tpot += &other.tpot;
-        self.tokens_per_second_milli += &other.tokens_per_second_milli;
-        self.schedule_lag += &other.schedule_lag;
+        for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
+            *mine += theirs;
+        }
     }
 }
 
@@ -203,7 +181,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::load::Slot;
+    use crate::outcome::Slot;
 
     fn outcome(end_ms: u64, error: Option<ErrorKind>) -> Outcome {
         Outcome {
@@ -233,8 +211,8 @@ mod tests {
         set.record(&outcome(50, None), false);
         set.record(&outcome(900, Some(ErrorKind::Timeout)), true);
         assert_eq!((set.requests, set.ok, set.error_count()), (2, 1, 1));
-        assert_eq!(set.latency.len(), 1);
-        assert_eq!(set.schedule_lag.len(), 2);
+        assert_eq!(set.histogram(Distribution::Latency).len(), 1);
+        assert_eq!(set.histogram(Distribution::ScheduleLag).len(), 2);
         assert_eq!(set.late_sends, 1);
         assert_eq!(set.error_rate(), 0.5);
         assert_eq!(set.timeout_rate(), 0.5);

@@ -1,15 +1,18 @@
-//! Statistics: fixed-memory HDR histograms and the per-request metric sets
-//! built from them.
+//! Statistics: fixed-memory HDR histograms, the table of client-side
+//! distributions (`distribution`), and the per-group metric sets built
+//! from them.
 //!
 //! Owns the arithmetic of distributions (record, merge, quantiles, lossless
 //! serialisation). It must not do I/O or read a clock: callers hand it
 //! durations already measured. Distributions are never kept as a `Vec` of
 //! samples (oha #475, k6 #763): memory stays flat however long a run is.
 
+pub mod distribution;
 mod histogram;
 mod metric_set;
 mod series;
 
+pub use distribution::Distribution;
 pub use histogram::{Histogram, HistogramError, PRESIZED_MAX, Quantiles};
 pub use metric_set::{ErrorCounts, MetricSet};
-pub use series::{Sample, Series};
+pub use series::{Aggregate, Sample, Series};

@@ -1,6 +1,7 @@
-//! Time series sampled on the run clock: the seam where samplers
-//! (generator self-check today; Prometheus, NVML, host in later issues)
-//! deliver values that line up with the client's 1-second intervals.
+//! Time series sampled on the run clock: where samplers (Prometheus, a
+//! direct scrape, NVML, the host, the generator's self-check) deliver
+//! values that line up with the client's 1-second intervals, and how a
+//! series is summed up over a run ([`Aggregate`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,19 @@ impl Series {
         let n = self.samples.len();
         (n > 0).then(|| self.samples.iter().map(|s| s.value).sum::<f64>() / n as f64)
     }
+}
+
+/// How a series is summarised over the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Max,
+    Min,
+    Avg,
+    P95,
+    Last,
+    /// Last minus first (counters).
+    Delta,
 }
 
 #[cfg(test)]

@@ -8,15 +8,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use super::id::client_span_id;
 use super::jaeger::{Lookup, LookupError};
 use super::sample::{Z_95, wilson};
-use crate::load::ErrorKind;
 use crate::otlp::ReceivedSpan;
+use crate::outcome::ErrorKind;
 use crate::report::{
     CoverageGroup, Interval, SpanTiming, TimeBreakdown, TimePart, TraceJoin, TraceReport,
 };
 use crate::stats::Histogram;
+use crate::trace_id::client_span_id;
 
 /// Share of the traced requests, by latency, that count as the slowest.
 const SLOWEST_SHARE: f64 = 0.05;

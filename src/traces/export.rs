@@ -21,8 +21,9 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
 };
 
-use super::id::client_span_id;
-use crate::load::{Clock, Outcome};
+use crate::clock::Clock;
+use crate::outcome::Outcome;
+use crate::trace_id::client_span_id;
 
 /// The service name infercheck's spans carry.
 pub const SERVICE_NAME: &str = "infercheck";

@@ -18,9 +18,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use reqwest::StatusCode;
 
-use super::id::trace_id_hex;
 use super::parse::{self, Parsed};
 use crate::otlp::ReceivedSpan;
+use crate::trace_id::trace_id_hex;
 
 /// Answers larger than this are refused (a look-up for one trace).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
@@ -120,7 +120,7 @@ impl HttpBackend {
                 message: "expected http:// or https://".into(),
             });
         }
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))

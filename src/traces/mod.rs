@@ -4,7 +4,8 @@
 //! reports coverage, missing spans, broken parent links, and the join of
 //! each trace with its request.
 //!
-//! Layout: `id` (ids, `traceparent`, per-worker tracer), `parse` (backend
+//! Layout: trace ids and `traceparent` live on the ground floor
+//! (`crate::trace_id`); here `parse` (backend
 //! answers → spans), `jaeger` (Jaeger v3/v1 and Tempo over HTTP), `lookup`
 //! (backends and paced concurrent look-ups), `sample` (reservoir, random
 //! choice, Wilson interval), `coverage` (the pure analysis), `export`
@@ -24,7 +25,6 @@
 
 mod coverage;
 mod export;
-pub mod id;
 pub mod jaeger;
 mod lookup;
 pub mod parse;
@@ -43,12 +43,12 @@ pub use coverage::{
     Coverage, Names, OUTSIDE_SERVER, TraceFacts, TracedRequest, WAITING_TO_SEND, examine,
 };
 pub use export::{ClientSpans, SERVICE_NAME as CLIENT_SERVICE_NAME, SPAN_NAME as CLIENT_SPAN_NAME};
-pub use id::{RequestTracer, client_span_id, parse_span_id, parse_trace_id, traceparent};
 pub use jaeger::{Api, BackendError, HttpBackend, Lookup, LookupError};
 pub use lookup::{Backend, Pace, look_up_all};
 
-use crate::load::{Clock, Outcome};
+use crate::clock::Clock;
 use crate::otlp::OtlpReceiver;
+use crate::outcome::Outcome;
 use crate::plan::{TraceBackend, TracePlan};
 use crate::report::TraceReport;
 use sample::Reservoir;

@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use serde_json::Value;
 
-use super::id::{parse_span_id, parse_trace_id};
 use crate::otlp::{ReceivedSpan, SpanStatus};
+use crate::trace_id::{parse_span_id, parse_trace_id};
 
 /// Attributes kept per span (as the receiver's default).
 const MAX_ATTRIBUTES: usize = 8;

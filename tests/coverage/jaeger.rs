@@ -19,7 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use infercheck::traces::parse_trace_id;
+use infercheck::trace_id::parse_trace_id;
 use serde_json::{Value, json};
 
 /// Answers 503, always.

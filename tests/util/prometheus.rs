@@ -68,7 +68,7 @@ impl Prometheus {
             );
         }
         std::fs::write(dir.path().join("prometheus.yml"), yaml).unwrap();
-        let client = reqwest::Client::builder()
+        let client = infercheck::tls::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();

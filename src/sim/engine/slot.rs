@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use tokio::sync::Notify;
 
-use crate::sim::trace::TraceParent;
+use crate::trace_id::TraceParent;
 
 /// Where a request stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,9 +18,10 @@ use futures_util::Stream;
 use tokio::time::Instant;
 
 use super::super::openai;
-use super::super::trace::{RouterSpan, TraceParent};
+use super::super::trace::RouterSpan;
 use super::RouterState;
 use super::metrics::ErrorReason;
+use crate::trace_id::TraceParent;
 
 /// The W3C trace context header.
 const TRACEPARENT: &str = "traceparent";

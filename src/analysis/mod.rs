@@ -1,16 +1,19 @@
 //! Analysis: pure functions from what the run measured to the report —
-//! threshold evaluation, the generator's self-check, the verdict. No I/O,
-//! no clock: every time and sample comes in as an argument.
+//! per-phase, per-step and per-model statistics, threshold judgement
+//! (`thresholds`), the generator's self-check, the verdict. No I/O, no
+//! clock: every time and sample comes in as an argument.
+
+mod thresholds;
+
+pub use thresholds::evaluate;
 
 use crate::aggregate::{Aggregator, StepState};
 use crate::exit;
 use crate::load::Step;
-use crate::plan::threshold::Metric;
-use crate::plan::{Plan, Threshold};
+use crate::plan::Plan;
 use crate::report::{
-    CoverageGroup, GeneratorHealth, IntervalSummary, ModelReport, Outcome, PhaseReport, Report,
-    SCHEMA_VERSION, StatsBlock, StepReport, Summary, Target, ThresholdResult, ThresholdStatus,
-    Tool, TraceReport, Verdict,
+    GeneratorHealth, ModelReport, Outcome, PhaseReport, Report, SCHEMA_VERSION, StatsBlock,
+    StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool, TraceReport, Verdict,
 };
 use crate::stats::{MetricSet, Series};
 
@@ -48,7 +51,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
     let phases = phase_reports(record);
     let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
     let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
-    let judged = Judged {
+    let judged = thresholds::Judged {
         overall: &overall,
         phases: &phases,
         models: &models,
@@ -56,7 +59,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         traces: record.traces.as_ref(),
         observed: record.observed.as_ref(),
     };
-    let thresholds = evaluate_all(record.plan, &judged);
+    let thresholds = thresholds::judge_all(record.plan, &judged);
     let generator = generator_health(record);
     let verdict = verdict(record, &thresholds, &generator);
     Report {
@@ -95,7 +98,7 @@ fn summary(record: &RunRecord<'_>, overall: &StatsBlock) -> Summary {
         ok: overall.ok,
         errors: overall.requests - overall.ok,
         peak_concurrency: record.aggregator.peak_in_flight,
-        peak_rps: peak_rps(&record.aggregator.intervals, None).unwrap_or(0.0),
+        peak_rps: thresholds::peak_rps(&record.aggregator.intervals, None).unwrap_or(0.0),
         achieved_rps: overall.rps,
         peak_target_rps: record
             .plan
@@ -106,19 +109,6 @@ fn summary(record: &RunRecord<'_>, overall: &StatsBlock) -> Summary {
     }
 }
 
-/// Highest 1-second rate, over the whole run or one phase's intervals.
-/// A run's last, partial interval is left out: a few requests over a
-/// fraction of a second would read as a spike that never happened.
-fn peak_rps(intervals: &[IntervalSummary], phase: Option<&str>) -> Option<f64> {
-    intervals
-        .iter()
-        .filter(|i| i.duration_s >= 0.99 && phase.is_none_or(|p| i.phase == p))
-        .map(|i| i.rps)
-        .reduce(f64::max)
-}
-
-/// Seconds a step actually covered: its planned length, or less when the
-/// run stopped early.
 /// A statistic of the sampled series `name` over a `(start, end)` window
 /// of the run clock (the GPU columns of a stress sweep).
 fn sampled_in(
@@ -140,6 +130,8 @@ fn sampled_in(
     stat(&inside)
 }
 
+/// Seconds a step actually covered: its planned length, or less when the
+/// run stopped early.
 fn step_seconds(step: &Step, state: &StepState, elapsed_s: f64) -> f64 {
     match state.started_at {
         Some(start) => (elapsed_s - start.as_secs_f64()).clamp(0.0, step.duration.as_secs_f64()),
@@ -222,187 +214,6 @@ fn model_reports(plan: &Plan, agg: &Aggregator, elapsed_s: f64) -> Vec<ModelRepo
         .collect()
 }
 
-/// What thresholds are judged on.
-struct Judged<'a> {
-    overall: &'a StatsBlock,
-    phases: &'a [PhaseReport],
-    models: &'a [ModelReport],
-    intervals: &'a [IntervalSummary],
-    traces: Option<&'a TraceReport>,
-    observed: Option<&'a crate::report::ObservedReport>,
-}
-
-/// One scope's request statistics and trace group.
-struct Scope<'a> {
-    name: &'a str,
-    stats: &'a StatsBlock,
-    peak_rps: Option<f64>,
-    /// `None` at run scope; a phase's or model's coverage group otherwise.
-    group: Option<Option<&'a CoverageGroup>>,
-}
-
-fn evaluate_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult> {
-    let (intervals, traces) = (judged.intervals, judged.traces);
-    let run = Scope {
-        name: "run",
-        stats: judged.overall,
-        peak_rps: peak_rps(intervals, None),
-        group: None,
-    };
-    let mut results: Vec<ThresholdResult> = plan
-        .thresholds
-        .iter()
-        .map(|t| judge(t, &run, judged))
-        .collect();
-    for (i, (phase, report)) in plan.phases.iter().zip(judged.phases).enumerate() {
-        let scope = Scope {
-            name: &phase.name,
-            stats: &report.stats,
-            peak_rps: peak_rps(intervals, Some(&phase.name)),
-            group: Some(traces.and_then(|t| t.by_phase.get(i))),
-        };
-        results.extend(phase.thresholds.iter().map(|t| judge(t, &scope, judged)));
-    }
-    for (i, (model, report)) in plan.models.iter().zip(judged.models).enumerate() {
-        let name = format!("model {}", model.name);
-        let scope = Scope {
-            name: &name,
-            stats: &report.stats,
-            peak_rps: None,
-            group: Some(traces.and_then(|t| t.by_model.get(i))),
-        };
-        results.extend(model.thresholds.iter().map(|t| judge(t, &scope, judged)));
-    }
-    results
-}
-
-/// Judges one threshold in `scope`: trace metrics on the look-ups, sampled
-/// values on what the samplers saw (over the whole run, whatever the
-/// scope), the rest on the scope's request statistics.
-fn judge(t: &Threshold, scope: &Scope<'_>, judged: &Judged<'_>) -> ThresholdResult {
-    if t.metric.is_trace() {
-        evaluate_trace(t, scope.name, judged.traces, scope.group)
-    } else if t.metric.is_observed() {
-        evaluate_observed(t, scope.name, judged.observed)
-    } else {
-        evaluate(t, scope.name, scope.stats, scope.peak_rps)
-    }
-}
-
-/// Judges a threshold on what the samplers saw: a sampled value's
-/// statistic, the Prometheus queries' latency, or the alerts that began
-/// during the run. NO DATA when nothing was sampled.
-pub fn evaluate_observed(
-    threshold: &Threshold,
-    scope: &str,
-    observed: Option<&crate::report::ObservedReport>,
-) -> ThresholdResult {
-    use crate::plan::threshold::Stat;
-    let achieved = observed.and_then(|o| match threshold.metric {
-        Metric::Sampled { stat, name } => {
-            let v = o.value(name)?;
-            match stat {
-                Stat::Max => v.max,
-                Stat::Min => v.min,
-                Stat::Avg => v.avg,
-                Stat::P95 => v.p95,
-                _ => None,
-            }
-        }
-        Metric::QueryLatency { stat } => o.query_latency_ms.and_then(|q| q.get(stat.key())),
-        Metric::AlertsFired => o
-            .alerts
-            .as_ref()
-            .filter(|a| a.error.is_none())
-            .map(|a| a.began_during_run as f64),
-        _ => None,
-    });
-    judged(threshold, scope, achieved)
-}
-
-/// Judges a trace threshold on the look-ups: the run's figures, or with
-/// `group` a phase's or model's (which know coverage, not missing spans).
-/// NO DATA when no trace was checked.
-pub fn evaluate_trace(
-    threshold: &Threshold,
-    scope: &str,
-    traces: Option<&TraceReport>,
-    group: Option<Option<&CoverageGroup>>,
-) -> ThresholdResult {
-    let achieved = match (threshold.metric, group) {
-        (Metric::TraceCoverage, None) => traces.and_then(|t| t.coverage),
-        (Metric::TraceCoverage, Some(group)) => group.and_then(|g| g.coverage),
-        (Metric::MissingSpans, None) => traces
-            .filter(|t| t.checked > 0)
-            .map(|t| t.missing_spans as f64),
-        _ => None,
-    };
-    judged(threshold, scope, achieved)
-}
-
-/// Evaluates one threshold against a group's statistics. A metric with
-/// no data is NO DATA, which fails: a check that could not be made is
-/// not a pass.
-pub fn evaluate(
-    threshold: &Threshold,
-    scope: &str,
-    stats: &StatsBlock,
-    peak_rps: Option<f64>,
-) -> ThresholdResult {
-    judged(
-        threshold,
-        scope,
-        metric_value(threshold.metric, stats, peak_rps),
-    )
-}
-
-fn judged(threshold: &Threshold, scope: &str, achieved: Option<f64>) -> ThresholdResult {
-    let status = match achieved {
-        None => ThresholdStatus::NoData,
-        Some(v) if threshold.op.holds(v, threshold.bound) => ThresholdStatus::Pass,
-        Some(_) => ThresholdStatus::Fail,
-    };
-    ThresholdResult {
-        expression: threshold.expression.clone(),
-        scope: scope.to_owned(),
-        label: threshold.metric.label(),
-        target: threshold.target_display(),
-        achieved,
-        achieved_display: achieved.map_or_else(|| "no data".into(), |v| threshold.display_value(v)),
-        status,
-    }
-}
-
-fn metric_value(metric: Metric, stats: &StatsBlock, peak_rps: Option<f64>) -> Option<f64> {
-    use crate::plan::threshold::Distribution as D;
-    let sent = stats.requests > 0;
-    match metric {
-        Metric::Distribution { stat, of } => {
-            let q = match of {
-                D::Latency => stats.latency_ms,
-                D::ServiceTime => stats.service_time_ms,
-                D::Ttft => stats.ttft_ms,
-                D::TtftService => stats.ttft_service_ms,
-                D::Itl => stats.itl_ms,
-                D::Tpot => stats.tpot_ms,
-                D::ScheduleLag => stats.schedule_lag_ms,
-                D::TokensPerS => stats.tokens_per_s,
-            };
-            q.and_then(|q| q.get(stat.key()))
-        }
-        Metric::ErrorRate => sent.then_some(stats.error_rate),
-        Metric::TimeoutRate => sent.then_some(stats.timeout_rate),
-        Metric::Rps => (stats.duration_s > 0.0).then_some(stats.rps),
-        Metric::PeakRps => peak_rps,
-        Metric::OutputTokensPerS => (stats.duration_s > 0.0).then_some(stats.output_tokens_per_s),
-        Metric::Requests => Some(stats.requests as f64),
-        // Judged by `evaluate_trace` once the look-ups are done.
-        Metric::TraceCoverage | Metric::MissingSpans => None,
-        // Judged by `evaluate_observed` on what the samplers saw.
-        Metric::Sampled { .. } | Metric::QueryLatency { .. } | Metric::AlertsFired => None,
-    }
-}
-
 fn generator_health(record: &RunRecord<'_>) -> GeneratorHealth {
     let agg = record.aggregator;
     let lag_p99_ms = agg.generator_lag.quantile(0.99).map(|v| v as f64 / 1000.0);
@@ -451,7 +262,10 @@ fn verdict(
         .map(|t| {
             format!(
                 "{} [{}]: achieved {}, target {}",
-                t.expression, t.scope, t.achieved_display, t.target
+                t.expression,
+                t.scope.label(),
+                t.achieved_display,
+                t.target
             )
         })
         .collect();
@@ -510,60 +324,4 @@ fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
         ));
     }
     notes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::threshold::parse;
-    use crate::stats::Quantiles;
-
-    fn stats() -> StatsBlock {
-        let q = Quantiles {
-            count: 10,
-            min: 5.0,
-            mean: 50.0,
-            p50: 40.0,
-            p90: 80.0,
-            p95: 90.0,
-            p99: 120.0,
-            max: 130.0,
-        };
-        StatsBlock {
-            requests: 200,
-            ok: 199,
-            error_rate: 0.005,
-            duration_s: 10.0,
-            rps: 20.0,
-            latency_ms: Some(q),
-            ..StatsBlock::default()
-        }
-    }
-
-    #[test]
-    fn thresholds_pass_fail_and_no_data() {
-        let cases = [
-            ("p95(latency) < 100ms", ThresholdStatus::Pass, "90ms"),
-            ("p99(latency) < 100ms", ThresholdStatus::Fail, "120ms"),
-            ("error_rate < 1%", ThresholdStatus::Pass, "0.5%"),
-            ("rps >= 20", ThresholdStatus::Pass, "20"),
-            ("p95(ttft) < 1s", ThresholdStatus::NoData, "no data"),
-            ("peak_rps >= 150", ThresholdStatus::Fail, "25"),
-        ];
-        for (expr, status, shown) in cases {
-            let r = evaluate(&parse(expr).unwrap(), "run", &stats(), Some(25.0));
-            assert_eq!(
-                (r.status, r.achieved_display.as_str()),
-                (status, shown),
-                "{expr}"
-            );
-        }
-    }
-
-    #[test]
-    fn rates_without_requests_are_no_data() {
-        let empty = StatsBlock::default();
-        let r = evaluate(&parse("error_rate < 1%").unwrap(), "run", &empty, None);
-        assert_eq!(r.status, ThresholdStatus::NoData);
-    }
 }

@@ -1,10 +1,16 @@
-//! Trace ids as numbers: drawing them for requests, writing the W3C
-//! `traceparent` header without a per-request allocation, and reading ids
-//! back from whatever a backend prints (16- or 32-char hex with or without
-//! leading zeros, or base64 where a gRPC gateway encoded the bytes).
+//! Trace ids as numbers, shared by the load engine, the trace-coverage
+//! check and the simulator: drawing them for requests, writing the W3C
+//! `traceparent` header without a per-request allocation, parsing an
+//! incoming one ([`TraceParent`]), and reading ids back from whatever a
+//! backend prints (16- or 32-char hex with or without leading zeros, or
+//! base64 where a gRPC gateway encoded the bytes).
+//!
+//! Ground floor: imports nothing of the project.
 //!
 //! Ids are compared as `u128` (trace) and `u64` (span) everywhere, never as
 //! text: Jaeger v1 prints 16 hex chars when a trace id's top half is zero.
+
+use std::fmt;
 
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
@@ -62,6 +68,89 @@ fn write_hex(mut value: u128, out: &mut [u8]) {
         *slot = DIGITS[(value & 0xf) as usize];
         value >>= 4;
     }
+}
+
+/// A parsed W3C `traceparent` header
+/// (`00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceParent {
+    pub trace_id: u128,
+    /// The span the receiver's span becomes a child of.
+    pub parent_span_id: u64,
+    /// Flags bit 0: the caller records this trace.
+    pub sampled: bool,
+}
+
+impl TraceParent {
+    /// Parses a `traceparent` value; `None` when malformed, when either id
+    /// is all zeros, or for the forbidden version `ff`. Later versions may
+    /// append fields after the flags (W3C Trace Context, "versioning").
+    pub fn parse(header: &str) -> Option<TraceParent> {
+        let header = header.trim();
+        let version = header.get(0..2).and_then(hex_u8)?;
+        if version == 0xff || header.get(2..3) != Some("-") {
+            return None;
+        }
+        let rest = &header[3..];
+        // 32 + 1 + 16 + 1 + 2 characters.
+        let fixed = rest.get(..52)?;
+        let tail = &rest[52..];
+        if (version == 0 && !tail.is_empty()) || (!tail.is_empty() && !tail.starts_with('-')) {
+            return None;
+        }
+        let mut parts = fixed.split('-');
+        let trace_id = parts.next().filter(|p| p.len() == 32).and_then(hex_u128)?;
+        let parent_span_id = parts.next().filter(|p| p.len() == 16).and_then(hex_u64)?;
+        let flags = parts.next().filter(|p| p.len() == 2).and_then(hex_u8)?;
+        if trace_id == 0 || parent_span_id == 0 {
+            return None;
+        }
+        Some(TraceParent {
+            trace_id,
+            parent_span_id,
+            sampled: flags & 1 == 1,
+        })
+    }
+
+    /// Formats the header value (version 00).
+    pub fn header(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = u8::from(self.sampled);
+        write!(
+            f,
+            "00-{:032x}-{:016x}-{flags:02x}",
+            self.trace_id, self.parent_span_id
+        )
+    }
+}
+
+/// Lowercase hex only: W3C forbids uppercase in `traceparent`.
+fn is_lower_hex(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn hex_u128(text: &str) -> Option<u128> {
+    is_lower_hex(text)
+        .then(|| u128::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+fn hex_u64(text: &str) -> Option<u64> {
+    is_lower_hex(text)
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+fn hex_u8(text: &str) -> Option<u8> {
+    is_lower_hex(text)
+        .then(|| u8::from_str_radix(text, 16).ok())
+        .flatten()
 }
 
 /// `traceparent` header values for one worker, cut from a shared buffer:
@@ -201,7 +290,7 @@ mod tests {
         assert!(header.ends_with("-01"));
         let span = &header[36..52];
         assert_eq!(parse_span_id(span), Some(client_span_id(id)));
-        let parsed = crate::sim::TraceParent::parse(&header).unwrap();
+        let parsed = TraceParent::parse(&header).unwrap();
         assert_eq!((parsed.trace_id, parsed.sampled), (id, true));
     }
 

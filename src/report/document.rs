@@ -1,0 +1,231 @@
+//! The report as a document: the ordered sections of `report.md` and
+//! `report.html` (examples/000 and 001), built once as [`Block`]s from
+//! the rows and facts of `view`, `observed_view` and `trace_view`. The
+//! Markdown and HTML renderers only write blocks in their syntax, so a
+//! new section is one function here and appears in both formats.
+//!
+//! Pure: no I/O, no clock, no statistics, no markup.
+
+use super::model::{Report, Scope};
+use super::view::{self, Fact, Table, fact};
+use super::{observed_view, trace_view};
+
+/// A chart the HTML page draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChartKind {
+    /// Per-second latency percentiles over the run.
+    LatencyOverTime,
+    /// Per-second achieved (and target) rate over the run.
+    RpsOverTime,
+    /// p95 latency against concurrency, for the phase at this index.
+    Sweep(usize),
+}
+
+/// One piece of the document, in reading order.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Block {
+    /// A section heading; level 2 is a section, 3 a subsection.
+    Heading(u8, String),
+    /// "Label: value" lines.
+    Facts(Vec<Fact>),
+    /// Plain items (reasons, notes, caveats).
+    List(Vec<String>),
+    /// A remark on how to read what follows.
+    Note(&'static str),
+    Table(Table),
+    /// Charts the HTML page draws under `title` when any has data
+    /// (Markdown leaves charts out, title and all).
+    Charts(Option<&'static str>, Vec<ChartKind>),
+}
+
+/// Every section, in order; sections without data are left out.
+pub(crate) fn document(report: &Report) -> Vec<Block> {
+    let mut doc = Vec::new();
+    executive_summary(report, &mut doc);
+    performance(report, &mut doc);
+    engine(report, &mut doc);
+    phases(report, &mut doc);
+    streaming(report, &mut doc);
+    models(report, &mut doc);
+    observability(report, &mut doc);
+    generator(report, &mut doc);
+    notes(report, &mut doc);
+    doc
+}
+
+fn heading(doc: &mut Vec<Block>, level: u8, text: &str) {
+    doc.push(Block::Heading(level, text.to_owned()));
+}
+
+/// A subsection with a table, when there is one.
+fn table_section(doc: &mut Vec<Block>, level: u8, title: &str, table: Option<Table>) {
+    if let Some(table) = table {
+        heading(doc, level, title);
+        doc.push(Block::Table(table));
+    }
+}
+
+fn executive_summary(report: &Report, doc: &mut Vec<Block>) {
+    heading(doc, 2, "Executive Summary");
+    let mut facts = view::executive_facts(report);
+    let result = format!(
+        "{} — {}",
+        view::outcome_mark(report.verdict.outcome),
+        view::outcome_gloss(report)
+    );
+    facts.push(fact("Overall Result", result).with_details(report.verdict.reasons.clone()));
+    doc.push(Block::Facts(facts));
+}
+
+fn performance(report: &Report, doc: &mut Vec<Block>) {
+    heading(doc, 2, "Performance Results");
+    heading(doc, 3, "HTTP Metrics");
+    doc.push(Block::Note(view::LATENCY_NOTE));
+    doc.push(Block::Table(view::http_metrics(report)));
+    table_section(doc, 3, "Errors", view::errors(&report.overall));
+    table_section(
+        doc,
+        3,
+        "System Resource Utilization",
+        observed_view::resources(report),
+    );
+    table_section(doc, 3, "Queue and Task Metrics", queue_and_tasks(report));
+    table_section(doc, 3, "Other Thresholds", view::other_thresholds(report));
+    table_section(
+        doc,
+        3,
+        "Client Distributions",
+        view::distributions(&report.overall),
+    );
+    doc.push(Block::Charts(
+        Some("Over Time"),
+        vec![ChartKind::LatencyOverTime, ChartKind::RpsOverTime],
+    ));
+}
+
+/// "Queue and Task Metrics": sampled rows, then trace coverage.
+fn queue_and_tasks(report: &Report) -> Option<Table> {
+    let mut queue = Table::new(&["Metric", "Max Value", "Target", "Status"]);
+    queue.rows = observed_view::queue_rows(report);
+    queue.rows.extend(trace_view::queue_rows(report));
+    (!queue.rows.is_empty()).then_some(queue)
+}
+
+fn engine(report: &Report, doc: &mut Vec<Block>) {
+    let facts = observed_view::engine_facts(report);
+    if !facts.is_empty() {
+        heading(doc, 2, "Inference Engine Analysis");
+        doc.push(Block::Facts(facts));
+    }
+}
+
+fn phases(report: &Report, doc: &mut Vec<Block>) {
+    if report.phases.is_empty() {
+        return;
+    }
+    heading(doc, 2, "Test Phases");
+    for (i, phase) in report.phases.iter().enumerate() {
+        heading(doc, 3, &view::phase_heading(i, phase));
+        doc.push(Block::Facts(view::phase_facts(phase)));
+        let scope = Scope::Phase(phase.name.clone());
+        if let Some(thresholds) = view::scope_thresholds(report, &scope) {
+            doc.push(Block::Table(thresholds));
+        }
+        if let Some(sweep) = view::sweep(phase) {
+            heading(doc, 4, "Stress Sweep");
+            doc.push(Block::Table(sweep));
+            doc.push(Block::Charts(None, vec![ChartKind::Sweep(i)]));
+        }
+    }
+}
+
+fn streaming(report: &Report, doc: &mut Vec<Block>) {
+    table_section(doc, 2, "Streaming UX", view::streaming(&report.overall));
+}
+
+fn models(report: &Report, doc: &mut Vec<Block>) {
+    let (models, thresholds) = (view::models(report), view::model_thresholds(report));
+    if models.is_none() && thresholds.is_none() {
+        return;
+    }
+    heading(doc, 2, "Per-Model Breakdown");
+    if let Some(models) = models {
+        doc.push(Block::Table(models));
+    }
+    table_section(doc, 3, "Model Thresholds", thresholds);
+}
+
+/// "Observability Validation": the trace sampling line, the samplers'
+/// lines, then the detail.
+fn observability(report: &Report, doc: &mut Vec<Block>) {
+    let mut facts = trace_view::observability_facts(report);
+    facts.extend(observed_view::observability_facts(report));
+    if facts.is_empty() {
+        return;
+    }
+    heading(doc, 2, "Observability Validation");
+    doc.push(Block::Facts(facts));
+    let notes = trace_view::notes(report);
+    if !notes.is_empty() {
+        doc.push(Block::List(notes.to_vec()));
+    }
+    table_section(
+        doc,
+        3,
+        "Trace Coverage by Group",
+        trace_view::coverage_groups(report),
+    );
+    table_section(doc, 3, "Server Spans", trace_view::span_durations(report));
+    if let Some((title, parts)) = trace_view::slowest(report) {
+        table_section(doc, 3, &title, Some(parts));
+    }
+}
+
+fn generator(report: &Report, doc: &mut Vec<Block>) {
+    heading(doc, 2, "Generator Health");
+    let g = &report.generator;
+    let status = if g.valid {
+        "✅ valid — the generator kept up with its schedule"
+    } else {
+        "⚠️ INVALID — the generator was the bottleneck"
+    };
+    let mut facts = vec![fact("Status", status.to_owned()).with_details(g.reasons.clone())];
+    facts.extend(view::generator_facts(report));
+    doc.push(Block::Facts(facts));
+}
+
+fn notes(report: &Report, doc: &mut Vec<Block>) {
+    if !report.notes.is_empty() {
+        heading(doc, 2, "Notes");
+        doc.push(Block::List(report.notes.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_report::report_with;
+
+    fn headings(doc: &[Block]) -> Vec<&str> {
+        doc.iter()
+            .filter_map(|b| match b {
+                Block::Heading(_, text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sections_without_data_are_left_out() {
+        let doc = document(&report_with(Vec::new()));
+        assert_eq!(
+            headings(&doc),
+            [
+                "Executive Summary",
+                "Performance Results",
+                "HTTP Metrics",
+                "Generator Health"
+            ]
+        );
+    }
+}

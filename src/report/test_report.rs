@@ -1,0 +1,67 @@
+//! A minimal report for the renderers' unit tests: no requests, no
+//! phases, only the thresholds and outcome a test gives.
+
+use super::model::{
+    GeneratorHealth, Outcome, Report, SCHEMA_VERSION, StatsBlock, Summary, Target, ThresholdResult,
+    Tool, Verdict,
+};
+
+/// A passing report with `thresholds`.
+pub(crate) fn report_with(thresholds: Vec<ThresholdResult>) -> Report {
+    report(thresholds, Outcome::Pass)
+}
+
+pub(crate) fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Report {
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "infercheck".into(),
+            version: "0".into(),
+        },
+        run_id: "r".into(),
+        started_at: String::new(),
+        ended_at: String::new(),
+        duration_s: 1.0,
+        plan_name: "p".into(),
+        plan: serde_json::Value::Null,
+        target: Target {
+            base_url: String::new(),
+            api: String::new(),
+            stream: false,
+            embedded_simulator: false,
+        },
+        verdict: Verdict {
+            outcome,
+            exit_code: 0,
+            reasons: Vec::new(),
+        },
+        summary: Summary {
+            requests: 0,
+            ok: 0,
+            errors: 0,
+            peak_concurrency: 0,
+            peak_rps: 0.0,
+            achieved_rps: 0.0,
+            peak_target_rps: None,
+        },
+        overall: StatsBlock::default(),
+        phases: Vec::new(),
+        models: Vec::new(),
+        thresholds,
+        generator: GeneratorHealth {
+            valid: true,
+            reasons: Vec::new(),
+            cpu_cores_avg: 0.0,
+            cpu_cores_max: 0.0,
+            cores_available: 1,
+            schedule_lag_p99_ms: None,
+            late_sends: 0,
+            unsent_arrivals: 0,
+        },
+        intervals: Vec::new(),
+        series: Vec::new(),
+        traces: None,
+        observed: None,
+        notes: Vec::new(),
+    }
+}
