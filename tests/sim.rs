@@ -93,6 +93,27 @@ impl Sim {
     }
 }
 
+/// infercheck's own exposition parser (the direct-scrape sampler's) reads
+/// every family the simulator serves.
+#[tokio::test]
+async fn the_scrape_parser_reads_what_the_simulator_serves() {
+    bounded(async {
+        let sim = start(fast()).await;
+        let (status, _) = sim
+            .post_json("/v1/chat/completions", &chat_body(4, false, false))
+            .await;
+        assert_eq!(status, 200);
+        let (status, text) = sim.get_text("/metrics").await;
+        assert_eq!(status, 200);
+        let e = infercheck::sample::exposition::parse(&text)
+            .expect("the simulator's exposition parses");
+        assert!(e.has("vllm:num_requests_running"));
+        assert!(e.named("vllm:time_to_first_token_seconds_bucket").count() > 10);
+        sim.stop().await;
+    })
+    .await;
+}
+
 fn chat_body(max_tokens: u32, stream: bool, include_usage: bool) -> Value {
     let mut body = json!({
         "model": "sim-llama-8b",

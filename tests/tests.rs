@@ -7,6 +7,7 @@ mod cli;
 mod coverage;
 mod engine;
 mod faults;
+mod layering;
 mod nvml;
 mod observe;
 mod plan;

@@ -144,12 +144,4 @@ mod tests {
         assert!(err.starts_with("line 2"), "{err}");
         assert!(parse("x notanumber").unwrap_err().contains("bad value"));
     }
-
-    #[test]
-    fn reads_what_the_simulator_serves() {
-        let families = crate::sim::metrics_text_for_tests();
-        let e = parse(&families).unwrap();
-        assert!(e.has("vllm:num_requests_running"));
-        assert!(e.named("vllm:time_to_first_token_seconds_bucket").count() > 10);
-    }
 }

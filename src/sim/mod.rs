@@ -244,16 +244,6 @@ pub async fn serve_until_ctrl_c(
     signal
 }
 
-/// The simulator's `/metrics` text for one model, for parser tests.
-#[cfg(test)]
-pub(crate) fn metrics_text_for_tests() -> String {
-    let families = metrics::Families::new(false);
-    let model = families.engine(DEFAULT_MODEL);
-    model.ttft.observe(0.05);
-    model.generation_tokens.inc_by(10);
-    families.render()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

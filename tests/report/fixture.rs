@@ -11,6 +11,7 @@
 //! behaviour is synthetic (an LCG, so the numbers are the same on every
 //! machine and with every version of `rand`).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use infercheck::aggregate::Aggregator;
@@ -588,14 +589,20 @@ fn sweep_shape(phase: usize, step: usize) -> Shape {
 }
 
 /// The sweep: fails some thresholds, so the verdict is FAIL (exit 4).
+/// Built once per test process (a debug build spends a while encoding the
+/// lossless histograms), cloned for each test.
 pub(crate) fn sweep_case() -> Report {
-    run(Case {
-        plan: SWEEP_PLAN,
-        shape: sweep_shape,
-        cpu_cores: 0.4,
-        traces: Some((0.02, 0.03)),
-        sampled: true,
-    })
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    let report = REPORT.get_or_init(|| {
+        run(Case {
+            plan: SWEEP_PLAN,
+            shape: sweep_shape,
+            cpu_cores: 0.4,
+            traces: Some((0.02, 0.03)),
+            sampled: true,
+        })
+    });
+    report.clone()
 }
 
 /// A smoke run whose generator was CPU-bound (INVALID, exit 5), not
@@ -626,13 +633,17 @@ fn smoke_shape(_: usize, _: usize) -> Shape {
 }
 
 pub(crate) fn invalid_case() -> Report {
-    run(Case {
-        plan: SMOKE_PLAN,
-        shape: smoke_shape,
-        cpu_cores: 1.95,
-        traces: Some((0.0, 0.1)),
-        sampled: false,
-    })
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    let report = REPORT.get_or_init(|| {
+        run(Case {
+            plan: SMOKE_PLAN,
+            shape: smoke_shape,
+            cpu_cores: 1.95,
+            traces: Some((0.0, 0.1)),
+            sampled: false,
+        })
+    });
+    report.clone()
 }
 
 /// Every case, by the name of its golden folder.
