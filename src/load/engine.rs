@@ -22,21 +22,22 @@ use crate::plan::Plan;
 use crate::stats::Histogram;
 use crate::trace_id::RequestTracer;
 
-/// Messages from the engine to the aggregator (the single owner of run state).
+/// Messages from the engine to the aggregator (the single owner of run
+/// state), over one bounded channel, in the order they happened. Times are
+/// offsets on the run clock. Indices (`phase`, `step`, `Slot`) point into
+/// the resolved plan and `plan_steps`.
 #[derive(Debug)]
 pub enum Event {
-    StepStarted {
-        phase: u16,
-        step: u16,
-        at: Duration,
-    },
+    /// A step began at `at`: the aggregator's current phase from now on.
+    StepStarted { phase: u16, step: u16, at: Duration },
+    /// One request finished (or failed, or was cancelled); every
+    /// per-request distribution of `stats::Distribution` is measured from it.
     Outcome(Outcome),
-    /// A worker's inter-token gaps for one model, handed over when it stops.
-    Itl {
-        slot: Slot,
-        histogram: Histogram,
-    },
-    /// The step's schedule ended with `unsent` arrivals never sent.
+    /// A worker's inter-token gaps (µs) for one step and model, handed
+    /// over when it stops: ITL has one value per gap, so workers record it
+    /// themselves rather than sending every gap.
+    Itl { slot: Slot, histogram: Histogram },
+    /// The step's schedule ended at `at` with `unsent` arrivals never sent.
     StepFinished {
         phase: u16,
         step: u16,
