@@ -151,6 +151,32 @@ impl Outcome {
     }
 }
 
+/// A request for unit tests: intended at 100 ms, sent at 130, first
+/// token at 180, last at 280, ended at 290, 11 output tokens.
+#[cfg(test)]
+pub(crate) fn example(error: Option<ErrorKind>) -> Outcome {
+    let ms = Duration::from_millis;
+    Outcome {
+        slot: Slot {
+            phase: 0,
+            step: 0,
+            model: 0,
+        },
+        intended: ms(100),
+        sent: ms(130),
+        first_token: Some(ms(180)),
+        last_token: Some(ms(280)),
+        end: ms(290),
+        output_tokens: 11,
+        tokens_from_usage: true,
+        status: 200,
+        error,
+        in_flight: 1,
+        worker_was_ready: true,
+        trace_id: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,25 +186,7 @@ mod tests {
     }
 
     fn outcome() -> Outcome {
-        Outcome {
-            slot: Slot {
-                phase: 0,
-                step: 0,
-                model: 0,
-            },
-            intended: ms(100),
-            sent: ms(130),
-            first_token: Some(ms(180)),
-            last_token: Some(ms(280)),
-            end: ms(290),
-            output_tokens: 11,
-            tokens_from_usage: true,
-            status: 200,
-            error: None,
-            in_flight: 1,
-            worker_was_ready: true,
-            trace_id: 0,
-        }
+        example(None)
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod chart;
 mod document;
+mod format;
 mod html;
 mod json;
 mod markdown;

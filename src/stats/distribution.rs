@@ -283,32 +283,10 @@ impl<'de> serde::Deserialize<'de> for Distribution {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{ErrorKind, Slot};
-
-    fn ms(v: u64) -> Duration {
-        Duration::from_millis(v)
-    }
+    use crate::outcome::ErrorKind;
 
     fn outcome(error: Option<ErrorKind>) -> Outcome {
-        Outcome {
-            slot: Slot {
-                phase: 0,
-                step: 0,
-                model: 0,
-            },
-            intended: ms(100),
-            sent: ms(130),
-            first_token: Some(ms(180)),
-            last_token: Some(ms(280)),
-            end: ms(290),
-            output_tokens: 11,
-            tokens_from_usage: true,
-            status: 200,
-            error,
-            in_flight: 1,
-            worker_was_ready: true,
-            trace_id: 0,
-        }
+        crate::outcome::example(error)
     }
 
     #[test]

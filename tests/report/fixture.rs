@@ -588,21 +588,22 @@ fn sweep_shape(phase: usize, step: usize) -> Shape {
     }
 }
 
+/// A case's report, built once per test process (a debug build spends a
+/// while encoding the lossless histograms) and cloned for each test.
+fn once(cell: &'static OnceLock<Report>, case: fn() -> Case) -> Report {
+    cell.get_or_init(|| run(case())).clone()
+}
+
 /// The sweep: fails some thresholds, so the verdict is FAIL (exit 4).
-/// Built once per test process (a debug build spends a while encoding the
-/// lossless histograms), cloned for each test.
 pub(crate) fn sweep_case() -> Report {
     static REPORT: OnceLock<Report> = OnceLock::new();
-    let report = REPORT.get_or_init(|| {
-        run(Case {
-            plan: SWEEP_PLAN,
-            shape: sweep_shape,
-            cpu_cores: 0.4,
-            traces: Some((0.02, 0.03)),
-            sampled: true,
-        })
-    });
-    report.clone()
+    once(&REPORT, || Case {
+        plan: SWEEP_PLAN,
+        shape: sweep_shape,
+        cpu_cores: 0.4,
+        traces: Some((0.02, 0.03)),
+        sampled: true,
+    })
 }
 
 /// A smoke run whose generator was CPU-bound (INVALID, exit 5), not
@@ -634,16 +635,13 @@ fn smoke_shape(_: usize, _: usize) -> Shape {
 
 pub(crate) fn invalid_case() -> Report {
     static REPORT: OnceLock<Report> = OnceLock::new();
-    let report = REPORT.get_or_init(|| {
-        run(Case {
-            plan: SMOKE_PLAN,
-            shape: smoke_shape,
-            cpu_cores: 1.95,
-            traces: Some((0.0, 0.1)),
-            sampled: false,
-        })
-    });
-    report.clone()
+    once(&REPORT, || Case {
+        plan: SMOKE_PLAN,
+        shape: smoke_shape,
+        cpu_cores: 1.95,
+        traces: Some((0.0, 0.1)),
+        sampled: false,
+    })
 }
 
 /// Every case, by the name of its golden folder.
