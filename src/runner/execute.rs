@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Failure;
 use super::cpu::{CpuMeter, cores_available};
 use super::embedded::EmbeddedSim;
-use super::observe::{Observation, Sources};
+use super::observe::{Observation, Ready, Sources};
 use super::output::RunDir;
 use super::progress::Progress;
 use crate::aggregate::Aggregator;
@@ -182,16 +182,16 @@ impl Session {
         }
     }
 
-    /// Starts sampling the server side on the run clock.
-    async fn start_observing(&mut self, sources: Sources<'_>, run_start: tokio::time::Instant) {
-        let observation = Observation::start(&self.plan, sources, run_start).await;
-        for error in observation.startup_errors() {
+    /// Prepares sampling the server side (before the run clock starts).
+    async fn prepare_observing(&self, sources: Sources<'_>) -> Ready {
+        let ready = Ready::prepare(&self.plan, sources).await;
+        for error in ready.startup_errors() {
             eprintln!("infercheck: {error}");
         }
-        if let Some(addr) = observation.metrics_addr() {
+        if let Some(addr) = ready.metrics_addr() {
             eprintln!("infercheck: serving its own metrics on http://{addr}/metrics");
         }
-        self.observation = Some(observation);
+        ready
     }
 
     /// After the load: gaps filled, alerts read, the report's section.
@@ -206,15 +206,17 @@ impl Session {
     /// done; closes an interval every second; stops early on Ctrl-C or a
     /// failing threshold under abort-on-fail.
     async fn measure(&mut self, client: Client, sources: Sources<'_>) -> anyhow::Result<Measured> {
-        let clock = Clock::start();
-        self.start_observing(sources, clock.at(Duration::ZERO))
-            .await;
-        let cancel = CancellationToken::new();
-        let in_flight = Arc::new(InFlight::default());
-        let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
+        // Everything that takes time to start starts before the run clock:
+        // the first tickets are due at its zero.
+        let ready = self.prepare_observing(sources).await;
         let threads = Arc::new(
             WorkerThreads::per_core().context("cannot start the engine's worker threads")?,
         );
+        let clock = Clock::start();
+        self.observation = Some(ready.start(clock.at(Duration::ZERO)));
+        let cancel = CancellationToken::new();
+        let in_flight = Arc::new(InFlight::default());
+        let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
         let drive = load::drive(
             self.plan.clone(),
             client,

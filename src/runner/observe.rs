@@ -15,14 +15,21 @@ use crate::outcome::Outcome;
 use crate::plan::Plan;
 use crate::report::{IntervalSummary, ObservedReport};
 use crate::sample::nvml::NvmlOptions;
-use crate::sample::{Samplers, SamplingPlan};
+use crate::sample::{Prepared, Samplers, SamplingPlan};
 use crate::stats::Series;
+
+/// Sampling before the run clock starts: sources built, NVML up,
+/// infercheck's own `/metrics` listening.
+pub struct Ready {
+    prepared: Prepared,
+    own: Option<Arc<OwnMetrics>>,
+    errors: Vec<String>,
+}
 
 /// Sampling during one run.
 pub struct Observation {
     samplers: Samplers,
     own: Option<Arc<OwnMetrics>>,
-    errors: Vec<String>,
 }
 
 /// Where the run's server-side values come from.
@@ -59,11 +66,12 @@ fn sampling_plan(plan: &Plan, sources: &Sources<'_>) -> SamplingPlan {
     }
 }
 
-impl Observation {
-    /// Starts sampling at `run_start` (the run clock's zero).
-    pub async fn start(plan: &Plan, sources: Sources<'_>, run_start: Instant) -> Observation {
-        let samplers = Samplers::start(&sampling_plan(plan, &sources), run_start);
-        let mut errors = samplers.errors().to_vec();
+impl Ready {
+    /// Builds the sources and starts what needs starting, before the run
+    /// clock does: their start-up cost must not delay the first requests.
+    pub async fn prepare(plan: &Plan, sources: Sources<'_>) -> Ready {
+        let prepared = Samplers::prepare(&sampling_plan(plan, &sources));
+        let mut errors = prepared.errors().to_vec();
         let own = match plan.observe.metrics_listen {
             Some(addr) => match OwnMetrics::start(addr).await {
                 Ok(m) => Some(m),
@@ -74,8 +82,8 @@ impl Observation {
             },
             None => None,
         };
-        Observation {
-            samplers,
+        Ready {
+            prepared,
             own,
             errors,
         }
@@ -91,6 +99,16 @@ impl Observation {
         &self.errors
     }
 
+    /// Starts sampling at `run_start` (the run clock's zero).
+    pub fn start(self, run_start: Instant) -> Observation {
+        Observation {
+            samplers: self.prepared.start(run_start),
+            own: self.own,
+        }
+    }
+}
+
+impl Observation {
     /// One finished request, for infercheck's own /metrics.
     pub fn record(&self, outcome: &Outcome) {
         if let Some(own) = &self.own {

@@ -65,6 +65,11 @@ pub trait Source: Send + 'static {
     /// The names of the values this source yields.
     fn names(&self) -> Vec<String>;
 
+    /// Called once when the run clock starts (`run_start` is its zero),
+    /// before the first tick. A source that keeps time of its own (NVML's
+    /// thread) lines it up here.
+    fn begin(&mut self, _run_start: Instant) {}
+
     /// One tick at run-clock second `t`.
     fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>>;
 
@@ -124,22 +129,60 @@ pub struct Samplers {
     errors: Vec<String>,
 }
 
-impl Samplers {
-    /// Starts every source the plan asks for on the current runtime;
-    /// readings are stamped with seconds since `run_start`. A source that
-    /// cannot start is an entry of [`Samplers::errors`], not a failure.
-    pub fn start(plan: &SamplingPlan, run_start: Instant) -> Samplers {
-        let interval = plan.interval.max(Duration::from_millis(10));
+/// Sources built and started but not yet ticking: what
+/// [`Samplers::prepare`] does before the run clock starts, so that their
+/// start-up (an NVML init can take seconds, an HTTP client loads the
+/// system's root certificates) never delays the first requests.
+pub struct Prepared {
+    sources: Vec<Box<dyn Source>>,
+    interval: Duration,
+    gpu_line: Option<String>,
+    errors: Vec<String>,
+}
+
+impl Prepared {
+    /// Sources that could not start, for the caller to print.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// Starts ticking every source from `run_start` (the run clock's zero)
+    /// on the current runtime.
+    pub fn start(mut self, run_start: Instant) -> Samplers {
         let (tx, rx) = mpsc::unbounded_channel();
         let ticker = Ticker {
             run_start,
-            interval,
+            interval: self.interval,
             cancel: CancellationToken::new(),
             tx,
         };
+        for source in &mut self.sources {
+            source.begin(run_start);
+        }
+        Samplers {
+            sources: self.sources.iter().map(|s| s.describe()).collect(),
+            tasks: self
+                .sources
+                .into_iter()
+                .map(|s| tokio::spawn(ticker.clone().drive(s)))
+                .collect(),
+            cancel: ticker.cancel,
+            rx,
+            store: SampledStore::default(),
+            interval: self.interval,
+            gpu_line: self.gpu_line,
+            errors: self.errors,
+        }
+    }
+}
+
+impl Samplers {
+    /// Builds and starts every source the plan asks for (see [`Prepared`]).
+    /// A source that cannot start is an entry of `errors`, not a failure.
+    pub fn prepare(plan: &SamplingPlan) -> Prepared {
+        let interval = plan.interval.max(Duration::from_millis(10));
         let mut errors = Vec::new();
-        let (gpu, gpu_line) =
-            nvml::NvmlSource::start(plan.nvml.as_ref(), plan.target_pid, run_start);
+        let (gpu, gpu_line) = nvml::NvmlSource::start(plan.nvml.as_ref(), plan.target_pid);
         let mut sources: Vec<Box<dyn Source>> = gpu.into_iter().map(boxed).collect();
         // Values an earlier source yields are not queried again.
         let taken: Vec<String> = sources.iter().flat_map(|s| s.names()).collect();
@@ -164,19 +207,17 @@ impl Samplers {
         if plan.host || plan.target_pid.is_some() {
             sources.push(Box::new(host::HostSource::new(plan.target_pid)));
         }
-        Samplers {
-            sources: sources.iter().map(|s| s.describe()).collect(),
-            tasks: sources
-                .into_iter()
-                .map(|s| tokio::spawn(ticker.clone().drive(s)))
-                .collect(),
-            cancel: ticker.cancel,
-            rx,
-            store: SampledStore::default(),
+        Prepared {
+            sources,
             interval,
             gpu_line,
             errors,
         }
+    }
+
+    /// [`Samplers::prepare`], then [`Prepared::start`] at `run_start`.
+    pub fn start(plan: &SamplingPlan, run_start: Instant) -> Samplers {
+        Samplers::prepare(plan).start(run_start)
     }
 
     /// Sources that could not start, for the caller to print.

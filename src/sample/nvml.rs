@@ -448,6 +448,11 @@ fn memory_v1(nvml: &Nvml, device: &Device<'_>) -> Option<(u64, u64)> {
 pub struct NvmlSource {
     sampler: Option<NvmlSampler>,
     target_pid: Option<u32>,
+    /// The run clock's zero on the sampler's own clock (which started when
+    /// NVML did, before the run): snapshots are shifted by it, and those
+    /// taken before the run are left out.
+    run_offset: Option<Duration>,
+    sampler_start: Instant,
 }
 
 /// The values NVML yields: (name, unit, how a run sums it up, reading).
@@ -522,17 +527,18 @@ impl NvmlSource {
         "target_vram",
     ];
 
-    /// Starts NVML when `options` asks for it, with the report's one line
-    /// on the GPUs: which were found, or why none could be read.
+    /// Starts NVML when `options` asks for it (before the run clock does:
+    /// an init can take seconds), with the report's one line on the GPUs:
+    /// which were found, or why none could be read.
     pub fn start(
         options: Option<&NvmlOptions>,
         target_pid: Option<u32>,
-        run_start: tokio::time::Instant,
     ) -> (Option<NvmlSource>, Option<String>) {
         let Some(options) = options else {
             return (None, None);
         };
-        match NvmlSampler::start(options.clone(), run_start.into_std()) {
+        let sampler_start = Instant::now();
+        match NvmlSampler::start(options.clone(), sampler_start) {
             Ok(sampler) => {
                 let names: Vec<String> = sampler
                     .gpus()
@@ -543,6 +549,8 @@ impl NvmlSource {
                 let source = NvmlSource {
                     sampler: Some(sampler),
                     target_pid,
+                    run_offset: None,
+                    sampler_start,
                 };
                 (Some(source), Some(line))
             }
@@ -550,15 +558,28 @@ impl NvmlSource {
         }
     }
 
+    /// The readings of `snapshots` on the run clock; those taken before
+    /// the run started (or before `begin`) are left out.
+    fn on_run_clock(&self, snapshots: Vec<GpuSnapshot>) -> Vec<Reading> {
+        let Some(offset) = self.run_offset else {
+            return Vec::new();
+        };
+        snapshots
+            .into_iter()
+            .filter(|s| s.at >= offset)
+            .map(|s| GpuSnapshot {
+                at: s.at - offset,
+                gpus: s.gpus,
+            })
+            .flat_map(|s| readings(&s, self.target_pid))
+            .collect()
+    }
+
     fn drained(&self) -> Vec<Reading> {
         let Some(sampler) = &self.sampler else {
             return Vec::new();
         };
-        let snapshots: Vec<GpuSnapshot> = sampler.samples().try_iter().collect();
-        snapshots
-            .iter()
-            .flat_map(|s| readings(s, self.target_pid))
-            .collect()
+        self.on_run_clock(sampler.samples().try_iter().collect())
     }
 }
 
@@ -574,6 +595,14 @@ impl Source for NvmlSource {
             .filter(|n| with_pid || **n != "target_vram")
             .map(|n| (*n).to_owned())
             .collect()
+    }
+
+    fn begin(&mut self, run_start: tokio::time::Instant) {
+        self.run_offset = Some(
+            run_start
+                .into_std()
+                .saturating_duration_since(self.sampler_start),
+        );
     }
 
     fn sample(&mut self, _t: f64) -> BoxFuture<'_, Vec<Reading>> {
@@ -594,10 +623,8 @@ impl Source for NvmlSource {
                     .unwrap_or_default(),
                 None => Vec::new(),
             };
-            for snapshot in &rest {
-                for reading in readings(snapshot, self.target_pid) {
-                    store.add(reading);
-                }
+            for reading in self.on_run_clock(rest) {
+                store.add(reading);
             }
             AfterRun::default()
         })
@@ -701,6 +728,39 @@ mod tests {
         assert_eq!(value(&s, Some(7), "target_vram"), Some(90.0));
         assert_eq!(value(&s, Some(42), "target_vram"), Some(0.0));
         assert!(values(&s, None).iter().all(|(n, _)| n != "target_vram"));
+    }
+
+    #[test]
+    fn snapshots_are_put_on_the_run_clock_and_earlier_ones_left_out() {
+        let mut source = NvmlSource {
+            sampler: None,
+            target_pid: None,
+            run_offset: None,
+            sampler_start: Instant::now(),
+        };
+        let snapshots = || {
+            vec![
+                GpuSnapshot {
+                    at: Duration::from_millis(50),
+                    gpus: vec![stat(0, Some(10), Some(1))],
+                },
+                GpuSnapshot {
+                    at: Duration::from_millis(350),
+                    gpus: vec![stat(0, Some(50), Some(1))],
+                },
+            ]
+        };
+        assert!(source.on_run_clock(snapshots()).is_empty(), "not begun yet");
+        source.begin(tokio::time::Instant::from_std(
+            source.sampler_start + Duration::from_millis(100),
+        ));
+        let util: Vec<(f64, Option<f64>)> = source
+            .on_run_clock(snapshots())
+            .into_iter()
+            .filter(|r| r.name == "gpu_util")
+            .map(|r| (r.t, r.value))
+            .collect();
+        assert_eq!(util, [(0.25, Some(0.5))]);
     }
 
     #[test]
