@@ -10,7 +10,7 @@ use crate::load::{Event, Step};
 use crate::outcome::{Outcome, Slot};
 use crate::plan::Plan;
 use crate::report::IntervalSummary;
-use crate::stats::{Distribution, Histogram, MetricSet};
+use crate::stats::{Distribution, Histogram, MetricSet, Slo};
 
 /// A send later than this after its intended time counts as late.
 pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
@@ -34,7 +34,7 @@ impl StepState {
     }
 }
 
-/// What one second needs for its summary line: three of the
+/// What one second needs for its summary line: four of the
 /// distributions of a full [`MetricSet`], measured the same way, since it
 /// is recorded for every request.
 #[derive(Debug)]
@@ -44,6 +44,7 @@ struct IntervalStats {
     output_tokens: u64,
     latency: Histogram,
     ttft: Histogram,
+    tpot: Histogram,
     schedule_lag: Histogram,
 }
 
@@ -56,6 +57,7 @@ impl Default for IntervalStats {
             output_tokens: 0,
             latency: sized(),
             ttft: sized(),
+            tpot: sized(),
             schedule_lag: sized(),
         }
     }
@@ -71,6 +73,7 @@ impl IntervalStats {
         let kept = [
             (Distribution::Latency, &mut self.latency),
             (Distribution::Ttft, &mut self.ttft),
+            (Distribution::Tpot, &mut self.tpot),
             (Distribution::ScheduleLag, &mut self.schedule_lag),
         ];
         for (distribution, histogram) in kept {
@@ -85,6 +88,7 @@ impl IntervalStats {
         (self.requests, self.ok, self.output_tokens) = (0, 0, 0);
         self.latency.reset();
         self.ttft.reset();
+        self.tpot.reset();
         self.schedule_lag.reset();
     }
 }
@@ -105,6 +109,8 @@ pub struct Aggregator {
     pub peak_in_flight: u64,
     phase_names: Vec<String>,
     phase_target_rates: Vec<Option<f64>>,
+    /// The plan's per-request SLO (empty: no goodput counted).
+    slo: Slo,
     current_phase: Option<u16>,
     interval: IntervalStats,
     interval_start: Duration,
@@ -136,6 +142,7 @@ impl Aggregator {
             peak_in_flight: 0,
             phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
             phase_target_rates: plan.phases.iter().map(|p| p.load.mean_rate()).collect(),
+            slo: plan.slo.clone(),
             current_phase: None,
             interval: IntervalStats::default(),
             interval_start: Duration::ZERO,
@@ -184,12 +191,20 @@ impl Aggregator {
         }
         let in_flight = u64::from(outcome.in_flight);
         self.peak_in_flight = self.peak_in_flight.max(in_flight);
+        let slo = std::mem::take(&mut self.slo);
         let step = self.step_mut(outcome.slot);
         step.peak_in_flight = step.peak_in_flight.max(in_flight);
         step.overall.record(outcome, late);
+        if !slo.is_empty() {
+            step.overall.count_slo(outcome, &slo);
+        }
         if let Some(model) = step.models.get_mut(usize::from(outcome.slot.model)) {
             model.record(outcome, late);
+            if !slo.is_empty() {
+                model.count_slo(outcome, &slo);
+            }
         }
+        self.slo = slo;
         self.interval.record(outcome);
     }
 
@@ -223,6 +238,7 @@ impl Aggregator {
             latency_p95_ms: ms(&set.latency, 0.95),
             latency_p99_ms: ms(&set.latency, 0.99),
             ttft_p95_ms: ms(&set.ttft, 0.95),
+            tpot_p95_ms: ms(&set.tpot, 0.95),
             schedule_lag_p99_ms: ms(&set.schedule_lag, 0.99),
         };
         // Reset in place: the histograms keep their memory for the next second.

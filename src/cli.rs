@@ -195,6 +195,10 @@ pub struct FaultArgs {
     /// Delay of the first request to each model (weights loading).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub cold_start: Duration,
+    /// Answer 503 to a request that arrives while this many wait (load
+    /// shedding past capacity).
+    #[arg(long)]
+    pub shed_when_waiting: Option<u64>,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -103,6 +103,10 @@ pub enum Metric {
     /// Output tokens per second over the scope's duration.
     OutputTokensPerS,
     Requests,
+    /// Requests per second that met every bound of the plan's `[slo]`.
+    Goodput,
+    /// Share of the requests judged that met every bound of the `[slo]`.
+    SloAttainment,
     /// Checked traced requests whose trace arrived with every required
     /// span, as a fraction (see `traces`).
     TraceCoverage,
@@ -120,6 +124,9 @@ pub enum Metric {
     },
     /// Alerts that began firing during the run.
     AlertsFired,
+    /// Seconds from the end of a spike until latency and the queue are
+    /// back (see `analysis::recovery`), in milliseconds.
+    RecoveryTime,
 }
 
 /// What judges a metric: the run's request statistics, the trace
@@ -129,6 +136,8 @@ pub enum Family {
     Requests,
     Traces,
     Observed,
+    /// A conclusion of the analysis (recovery).
+    Analysis,
 }
 
 /// What kind of number a metric is, for parsing bounds and display.
@@ -149,10 +158,15 @@ impl Metric {
                 distribution::Unit::Time => Unit::Milliseconds,
                 distribution::Unit::PerSecond(_) => Unit::PerSecond,
             },
-            Metric::Rps | Metric::PeakRps | Metric::OutputTokensPerS => Unit::PerSecond,
-            Metric::ErrorRate | Metric::TimeoutRate | Metric::TraceCoverage => Unit::Fraction,
+            Metric::Rps | Metric::PeakRps | Metric::OutputTokensPerS | Metric::Goodput => {
+                Unit::PerSecond
+            }
+            Metric::ErrorRate
+            | Metric::TimeoutRate
+            | Metric::TraceCoverage
+            | Metric::SloAttainment => Unit::Fraction,
             Metric::Requests | Metric::MissingSpans | Metric::AlertsFired => Unit::Count,
-            Metric::QueryLatency { .. } => Unit::Milliseconds,
+            Metric::QueryLatency { .. } | Metric::RecoveryTime => Unit::Milliseconds,
             Metric::Sampled { .. } => Unit::Raw,
         }
     }
@@ -167,11 +181,14 @@ impl Metric {
             Metric::PeakRps => "Peak QPS".into(),
             Metric::OutputTokensPerS => "Output Tokens/s".into(),
             Metric::Requests => "Requests".into(),
+            Metric::Goodput => "Goodput".into(),
+            Metric::SloAttainment => "SLO Attainment".into(),
             Metric::TraceCoverage => "Trace Coverage".into(),
             Metric::MissingSpans => "Missing Spans".into(),
             Metric::Sampled { stat, name } => format!("{} {name}", stat.label()),
             Metric::QueryLatency { stat } => format!("{} Query Latency", stat.label()),
             Metric::AlertsFired => "Alerts Fired".into(),
+            Metric::RecoveryTime => "Recovery Time".into(),
         }
     }
 
@@ -182,6 +199,7 @@ impl Metric {
             Metric::Sampled { .. } | Metric::QueryLatency { .. } | Metric::AlertsFired => {
                 Family::Observed
             }
+            Metric::RecoveryTime => Family::Analysis,
             _ => Family::Requests,
         }
     }

@@ -143,13 +143,13 @@ fn ramp_shows_in_order_and_peaks_at_90() {
 
     let mut all = snapshots;
     all.extend(rest);
-    let peak = |name| summary(&all, None, name).max;
+    let peak = |name| summary(&all, None, name).stats.max;
     assert_eq!(peak("gpu_util"), Some(0.9));
     assert_eq!(peak("vram_used"), Some((70000 * MIB) as f64));
     assert_eq!(peak("gpu_power"), Some(690.0));
     assert_eq!(peak("gpu_temp"), Some(72.0));
     assert_eq!(
-        summary(&all, None, "vram_free").min,
+        summary(&all, None, "vram_free").stats.min,
         Some(((81559 - 70000) * MIB) as f64)
     );
 }
@@ -184,7 +184,7 @@ fn failed_read_gives_none_and_sampler_continues() {
 
     let util = summary(&snapshots, None, "gpu_util");
     assert_eq!(
-        (util.avg, util.samples, util.gaps),
+        (util.stats.avg, util.stats.samples, util.gaps),
         (Some(0.2), 2, 1),
         "a failed read is a gap, not a zero"
     );
@@ -331,10 +331,13 @@ fn two_gpus_are_both_reported() {
     // As the DCGM queries read them: busiest, fullest, least free, power
     // summed over both GPUs.
     let value = |name| summary(&snapshots, None, name);
-    assert_eq!(value("gpu_util").max, Some(0.8));
-    assert_eq!(value("vram_used").max, Some((50000 * MIB) as f64));
-    assert_eq!(value("vram_free").min, Some(((81920 - 50000) * MIB) as f64));
-    assert_eq!(value("gpu_power").last, Some(100.0 + 300.0));
+    assert_eq!(value("gpu_util").stats.max, Some(0.8));
+    assert_eq!(value("vram_used").stats.max, Some((50000 * MIB) as f64));
+    assert_eq!(
+        value("vram_free").stats.min,
+        Some(((81920 - 50000) * MIB) as f64)
+    );
+    assert_eq!(value("gpu_power").stats.last, Some(100.0 + 300.0));
 }
 
 #[test]
@@ -360,8 +363,8 @@ fn per_process_memory_is_read() {
         ]
     );
     let target = summary(&snapshots, Some(4343), "target_vram");
-    assert_eq!(target.max, Some((30000 * MIB) as f64));
-    assert_eq!(target.samples, 3, "a pid with no memory yet reads 0");
+    assert_eq!(target.stats.max, Some((30000 * MIB) as f64));
+    assert_eq!(target.stats.samples, 3, "a pid with no memory yet reads 0");
 }
 
 #[test]

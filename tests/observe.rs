@@ -126,30 +126,30 @@ async fn a_prometheus_run_reports_what_the_simulator_showed() {
     let queue = value(report, "queue_depth");
     assert_eq!(queue.source, "prometheus");
     assert!(
-        (queue.max.unwrap() - truth.waiting).abs() <= 1.0,
+        (queue.stats.max.unwrap() - truth.waiting).abs() <= 1.0,
         "{queue:?} vs {truth:?}"
     );
     let kv = value(report, "kv_usage");
     assert!(
-        (kv.max.unwrap() - truth.kv).abs() <= 0.1 * truth.kv,
+        (kv.stats.max.unwrap() - truth.kv).abs() <= 0.1 * truth.kv,
         "{kv:?} vs {truth:?}"
     );
     let util = value(report, "gpu_util");
     assert!(
-        (util.max.unwrap() - truth.gpu_util / 100.0).abs() <= 0.1,
+        (util.stats.max.unwrap() - truth.gpu_util / 100.0).abs() <= 0.1,
         "{util:?} vs {truth:?}"
     );
     let vram = value(report, "vram_used");
     let truth_bytes = truth.fb_used_mib * 1_048_576.0;
     assert!(
-        (vram.max.unwrap() - truth_bytes).abs() <= 0.02 * truth_bytes,
+        (vram.stats.max.unwrap() - truth_bytes).abs() <= 0.02 * truth_bytes,
         "{vram:?} vs {truth:?}"
     );
     // The token rate Prometheus computed matches the clients' (over the
     // steady middle of the run, where the 4 s rate window is full).
     let client_rate = report.overall.output_tokens_per_s;
     let rate = value(report, "gen_tokens_rate");
-    let steady = rate.p95.unwrap();
+    let steady = rate.stats.p95.unwrap();
     assert!(
         (steady - client_rate).abs() <= 0.2 * client_rate,
         "{rate:?} vs client {client_rate}"
@@ -246,7 +246,7 @@ async fn prometheus_killed_mid_run_leaves_gaps_not_a_crash() {
     let last: serde_json::Value = serde_json::from_str(intervals.lines().last().unwrap()).unwrap();
     assert!(last["sampled"]["queue_depth"].is_null(), "{last}");
     let queue = value(&result.report, "queue_depth");
-    assert!(queue.samples >= 1 && queue.gaps >= 2, "{queue:?}");
+    assert!(queue.stats.samples >= 1 && queue.gaps >= 2, "{queue:?}");
     let observed = result.report.observed.as_ref().unwrap();
     assert!(observed.failed_queries > 0);
     let status = |expr: &str| {
@@ -283,7 +283,7 @@ async fn a_fake_nvml_ramp_shows_in_the_series_and_the_peak() {
     let (result, _dir) = crate::util::run(&plan, None).await;
     let util = value(&result.report, "gpu_util");
     assert_eq!(util.source, "nvml");
-    assert_eq!(util.max, Some(0.9), "{util:?}");
+    assert_eq!(util.stats.max, Some(0.9), "{util:?}");
     let series = result
         .report
         .series
@@ -378,11 +378,19 @@ async fn a_sweep_reports_gpu_utilisation_and_memory_per_level() {
     let steps = &result.report.phases[0].steps;
     let util: Vec<f64> = steps
         .iter()
-        .map(|s| s.gpu_util_avg.expect("GPU util per level"))
+        .map(|s| {
+            s.sampled("gpu_util")
+                .and_then(|w| w.stats.avg)
+                .expect("GPU util per level")
+        })
         .collect();
     let vram: Vec<f64> = steps
         .iter()
-        .map(|s| s.vram_max_bytes.expect("VRAM per level"))
+        .map(|s| {
+            s.sampled("vram_used")
+                .and_then(|w| w.stats.max)
+                .expect("VRAM per level")
+        })
         .collect();
     assert!(util[1] > util[0] && util[0] > 0.0, "{util:?}");
     assert!(vram[1] >= vram[0], "{vram:?}");

@@ -291,10 +291,14 @@ fn markdown_http_metrics_take_targets_from_run_scope_thresholds() {
         .iter()
         .map(|r| r.split(" | ").next().unwrap().trim_start_matches("| "))
         .collect();
+    // More than 1 % failed: latency over every request shows beside it.
     let want = [
         "P50 Latency",
         "P95 Latency",
         "P99 Latency",
+        "P50 Latency (all requests)",
+        "P95 Latency (all requests)",
+        "P99 Latency (all requests)",
         "P95 Service Time",
         "Error Rate",
         "Timeout Rate",
@@ -349,9 +353,12 @@ fn markdown_sweep_table_has_the_shape_of_examples_001() {
         .collect();
     assert_eq!(
         table[0],
-        "| Concurrency | RPS | p95 Latency (s) | Avg GPU Util % | Max Mem (MiB) |"
+        "| Concurrency | RPS | p95 Latency (s) | Avg GPU Util % | Max Mem (MiB) | Max Queue | Max KV % | Errors |"
     );
-    assert_eq!(table[1], "| :--- | :--- | :--- | :--- | :--- |");
+    assert_eq!(
+        table[1],
+        "| :--- | :--- | :--- | :--- | :--- | :--- | :--- | :--- |"
+    );
     assert_eq!(table.len(), 5, "{table:?}");
     for (row, level) in table[2..].iter().zip(["4", "8", "16"]) {
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
@@ -397,8 +404,11 @@ fn markdown_has_every_section_of_a_full_run() {
         "## Inference Engine Analysis",
         "## Test Phases",
         "### Phase 1: warmup (30s, constant 10 req/s)",
-        "#### Stress Sweep",
+        "#### Stress Sweep (64-token outputs)",
         "## Streaming UX",
+        "## Latency Drivers",
+        "## Saturation",
+        "## Steadiness",
         "## Per-Model Breakdown",
         "### Model Thresholds",
         "## Observability Validation",
@@ -580,22 +590,30 @@ fn html_draws_latency_throughput_and_sweep_charts() {
         .skip(1)
         .map(|s| &s[..s.find("</svg>").unwrap()])
         .collect();
-    assert_eq!(
-        svgs.len(),
-        3,
-        "latency and rps over time, p95 vs concurrency"
-    );
-    let axes = [
-        ("run time (s)", "latency (ms)"),
-        ("run time (s)", "requests/s"),
-        ("concurrency", "p95 latency (s)"),
+    let titled = |title: &str| -> &str {
+        svgs.iter()
+            .find(|s| s.contains(&format!("<title>{title}")))
+            .unwrap_or_else(|| panic!("no chart titled {title:?}"))
+    };
+    let charts = [
+        ("Latency over time", "run time (s)", "latency (ms)"),
+        ("Throughput over time", "run time (s)", "requests/s"),
+        ("Server over time: GPU", "run time (s)", "percent"),
+        ("Server over time: requests", "run time (s)", "requests"),
+        (
+            "sweep: p95 latency vs concurrency",
+            "concurrency",
+            "p95 latency (s)",
+        ),
+        ("latency p95 against", "server value", "client value"),
     ];
-    for (svg, (x, y)) in svgs.iter().zip(axes) {
+    assert_eq!(svgs.len(), charts.len());
+    for (title, x, y) in charts {
+        let svg = titled(title);
         assert!(
             svg.contains(&format!(">{x}</text>")) && svg.contains(&format!(">{y}</text>")),
-            "{x} / {y}"
+            "{title}: {x} / {y}"
         );
-        assert!(svg.contains("<polyline"), "a line is drawn");
     }
     // One polyline per run of seconds with data, for each of p50/p95/p99:
     // a second without a successful request is a gap, never a zero.
@@ -605,25 +623,33 @@ fn html_draws_latency_throughput_and_sweep_charts() {
     };
     let lines =
         runs(|i| i.latency_p50_ms) + runs(|i| i.latency_p95_ms) + runs(|i| i.latency_p99_ms);
+    let latency = titled("Latency over time");
     assert_eq!(
-        svgs[0].matches("<polyline").count(),
+        latency.matches("<polyline").count(),
         lines,
         "p50, p95, p99, split at gaps"
     );
+    assert!(latency.contains(">sweep</text>"), "phase bounds are marked");
     assert!(
-        svgs[1].contains("stroke-dasharray"),
+        titled("Throughput over time").contains("stroke-width=\"2\" stroke-dasharray"),
         "the target rate is drawn dashed"
     );
+    let sweep = titled("sweep: p95 latency vs concurrency");
     assert_eq!(
-        svgs[2].matches("<circle").count(),
+        sweep.matches("<circle").count(),
         3,
         "one dot per sweep level"
+    );
+    let driver = titled("latency p95 against");
+    assert!(
+        !driver.contains("<polyline") && driver.matches("<circle").count() > 50,
+        "a scatter"
     );
     let one_phase = render(&invalid_case(), Format::Html);
     assert_eq!(
         one_phase.matches("<svg ").count(),
         2,
-        "no sweep, no sweep chart"
+        "no sweep, no samples, no driver: latency and throughput only"
     );
 }
 

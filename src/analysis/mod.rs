@@ -1,8 +1,19 @@
 //! Analysis: pure functions from what the run measured to the report —
-//! per-phase, per-step and per-model statistics, threshold judgement
-//! (`thresholds`), the generator's self-check, the verdict. No I/O, no
-//! clock: every time and sample comes in as an argument.
+//! per-phase, per-step and per-model statistics (with the sampled values
+//! cut at their bounds), threshold judgement (`thresholds`), the
+//! generator's self-check, the verdict, and the judgement users write by
+//! hand: latency drivers (`drivers`), saturation knee and degradation
+//! (`saturation`), recovery (`recovery`), steadiness and memory growth
+//! (`steadiness`), the optimal batch size (`batch`), and the findings that
+//! follow (`findings`). No I/O, no clock: every time and sample comes in
+//! as an argument.
 
+mod batch;
+mod drivers;
+mod findings;
+mod recovery;
+mod saturation;
+mod steadiness;
 mod thresholds;
 
 pub use thresholds::evaluate;
@@ -12,8 +23,9 @@ use crate::exit;
 use crate::load::Step;
 use crate::plan::Plan;
 use crate::report::{
-    GeneratorHealth, ModelReport, Outcome, PhaseReport, Report, SCHEMA_VERSION, StatsBlock,
-    StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool, TraceReport, Verdict,
+    Explanation, GeneratorHealth, ModelReport, Outcome, PhaseReport, Report, SCHEMA_VERSION,
+    StatsBlock, StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool, TraceReport,
+    Verdict, WindowStats,
 };
 use crate::stats::{MetricSet, Series};
 
@@ -51,6 +63,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
     let phases = phase_reports(record);
     let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
     let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
+    let explanation = explain(record, &phases);
     let judged = thresholds::Judged {
         overall: &overall,
         phases: &phases,
@@ -58,11 +71,12 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         intervals: &record.aggregator.intervals,
         traces: record.traces.as_ref(),
         observed: record.observed.as_ref(),
+        recovery: &explanation.recovery,
     };
     let thresholds = thresholds::judge_all(record.plan, &judged);
     let generator = generator_health(record);
     let verdict = verdict(record, &thresholds, &generator);
-    Report {
+    let mut report = Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
             name: "infercheck".into(),
@@ -89,6 +103,29 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
             .collect(),
         traces: record.traces.clone(),
         observed: record.observed.clone(),
+        explanation,
+    };
+    let (optimizations, risks) = findings::findings(&report);
+    report.explanation.optimizations = optimizations;
+    report.explanation.risks = risks;
+    report
+}
+
+/// What the measurements say beyond their figures: drivers, saturation,
+/// recovery, steadiness, memory, the optimal batch (findings come last,
+/// from the report they explain).
+fn explain(record: &RunRecord<'_>, phases: &[PhaseReport]) -> Explanation {
+    let intervals = &record.aggregator.intervals;
+    let sampled = &record.sampled_series;
+    Explanation {
+        drivers: drivers::drivers(intervals, sampled),
+        saturation: saturation::saturation(record.plan, phases, intervals),
+        recovery: recovery::recovery(record.plan, phases, intervals, sampled),
+        steadiness: steadiness::steadiness(record.plan, phases, intervals),
+        memory: steadiness::memory(sampled),
+        optimal_batch: batch::optimal_batch(record.plan, intervals, sampled),
+        optimizations: Vec::new(),
+        risks: Vec::new(),
     }
 }
 
@@ -109,25 +146,17 @@ fn summary(record: &RunRecord<'_>, overall: &StatsBlock) -> Summary {
     }
 }
 
-/// A statistic of the sampled series `name` over a `(start, end)` window
-/// of the run clock (the GPU columns of a stress sweep).
-fn sampled_in(
-    record: &RunRecord<'_>,
-    name: &str,
-    window: Option<(f64, f64)>,
-    stat: fn(&Series) -> Option<f64>,
-) -> Option<f64> {
-    let (start, end) = window?;
-    let series = record.sampled_series.iter().find(|s| s.name == name)?;
-    let mut inside = Series::new(&series.name, &series.unit);
-    for s in series
-        .samples
+/// How far past a window's end a sample still counts for it: samples
+/// fall on the sampler's ticks, which need not meet a step's end exactly.
+const WINDOW_SLACK_S: f64 = 0.5;
+
+/// Every sampled series summed up within `(start, end]` of the run clock.
+fn sampled_within(record: &RunRecord<'_>, start: f64, end: f64) -> Vec<WindowStats> {
+    record
+        .sampled_series
         .iter()
-        .filter(|s| s.t > start && s.t <= end + 0.5)
-    {
-        inside.push(s.t, s.value);
-    }
-    stat(&inside)
+        .filter_map(|series| WindowStats::of(series, start, end + WINDOW_SLACK_S))
+        .collect()
 }
 
 /// Seconds a step actually covered: its planned length, or less when the
@@ -136,6 +165,26 @@ fn step_seconds(step: &Step, state: &StepState, elapsed_s: f64) -> f64 {
     match state.started_at {
         Some(start) => (elapsed_s - start.as_secs_f64()).clamp(0.0, step.duration.as_secs_f64()),
         None => 0.0,
+    }
+}
+
+fn step_report(
+    record: &RunRecord<'_>,
+    step: &Step,
+    state: &StepState,
+    target: Option<f64>,
+) -> StepReport {
+    let secs = step_seconds(step, state, record.elapsed_s);
+    let start_s = state
+        .started_at
+        .map_or(record.elapsed_s, |s| s.as_secs_f64());
+    StepReport {
+        label: step.label.clone(),
+        concurrency: step.concurrency().map(|c| c as u64),
+        start_s,
+        end_s: start_s + secs,
+        stats: StatsBlock::from_set(&state.overall, secs, target),
+        sampled: sampled_within(record, start_s, start_s + secs),
     }
 }
 
@@ -149,32 +198,25 @@ fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
             let target = phase.load.mean_rate();
             let mut overall = MetricSet::default();
             let mut models = vec![MetricSet::default(); plan.models.len()];
-            let mut seconds = 0.0;
             let mut step_reports = Vec::new();
             for (step, step_state) in steps.iter().zip(&state.steps) {
-                let secs = step_seconds(step, step_state, record.elapsed_s);
-                seconds += secs;
                 overall += &step_state.overall;
                 for (i, sum) in models.iter_mut().enumerate() {
                     *sum += step_state.model(i);
                 }
-                let window = step_state
-                    .started_at
-                    .map(|start| (start.as_secs_f64(), start.as_secs_f64() + secs));
-                step_reports.push(StepReport {
-                    label: step.label.clone(),
-                    concurrency: step.concurrency().map(|c| c as u64),
-                    stats: StatsBlock::from_set(&step_state.overall, secs, target),
-                    gpu_util_avg: sampled_in(record, "gpu_util", window, Series::mean),
-                    vram_max_bytes: sampled_in(record, "vram_used", window, Series::max),
-                });
+                step_reports.push(step_report(record, step, step_state, target));
             }
+            let seconds: f64 = step_reports.iter().map(|s| s.end_s - s.start_s).sum();
+            let start_s = step_reports.first().map_or(record.elapsed_s, |s| s.start_s);
+            let end_s = step_reports.last().map_or(start_s, |s| s.end_s);
             PhaseReport {
                 name: phase.name.clone(),
                 load: phase.load.describe(),
                 planned_duration_s: phase.duration.as_secs_f64(),
+                start_s,
+                end_s,
+                max_tokens: phase.max_tokens,
                 stats: StatsBlock::from_set(&overall, seconds, target),
-                steps: step_reports,
                 models: plan
                     .models
                     .iter()
@@ -191,6 +233,8 @@ fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
                     .map(|s| s.peak_in_flight)
                     .max()
                     .unwrap_or(0),
+                sampled: sampled_within(record, start_s, end_s),
+                steps: step_reports,
             }
         })
         .collect()
@@ -321,6 +365,18 @@ fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
             "{} requests were sent more than {}ms after their intended time; their latency includes the wait.",
             overall.late_sends,
             crate::aggregate::LATE_TOLERANCE.as_millis()
+        ));
+    }
+    let cancelled = overall.errors.get("cancelled").copied().unwrap_or(0);
+    if overall.slo_checked > 0 && cancelled > 0 {
+        notes.push(format!(
+            "{cancelled} requests the run cancelled (still open when it stopped) are left out of goodput and SLO attainment: they were not the target's to meet."
+        ));
+    }
+    if overall.error_rate > 0.01 {
+        notes.push(format!(
+            "{:.1} % of requests failed: latency percentiles are over successful requests unless labelled \"all requests\" (failures at their time of failure).",
+            overall.error_rate * 100.0
         ));
     }
     notes

@@ -7,10 +7,11 @@
 use crate::metric::{Family, Metric, Stat};
 use crate::plan::{Plan, Threshold};
 use crate::report::{
-    CoverageGroup, IntervalSummary, ModelReport, ObservedReport, PhaseReport, Scope, StatsBlock,
-    ThresholdResult, ThresholdStatus, TraceReport,
+    CoverageGroup, IntervalSummary, ModelReport, ObservedReport, PhaseReport, Recovery, Scope,
+    StatsBlock, ThresholdResult, ThresholdStatus, TraceReport, WindowStats,
 };
 
+use crate::stats::SeriesStats;
 /// What thresholds are judged on.
 pub(super) struct Judged<'a> {
     pub overall: &'a StatsBlock,
@@ -19,15 +20,19 @@ pub(super) struct Judged<'a> {
     pub intervals: &'a [IntervalSummary],
     pub traces: Option<&'a TraceReport>,
     pub observed: Option<&'a ObservedReport>,
+    pub recovery: &'a [Recovery],
 }
 
-/// One scope's request statistics and trace group.
+/// One scope's request statistics, trace group and sampled values.
 struct Within<'a> {
     scope: Scope,
     stats: &'a StatsBlock,
     peak_rps: Option<f64>,
     /// `None` at run scope; a phase's or model's coverage group otherwise.
     group: Option<Option<&'a CoverageGroup>>,
+    /// A phase's sampled values within its window; `None`: the whole run's
+    /// (the run and a model, which the server's totals do not split).
+    window: Option<&'a [WindowStats]>,
 }
 
 /// Every threshold of the plan, run scope first, then each phase's and
@@ -39,6 +44,7 @@ pub(super) fn judge_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult
         stats: judged.overall,
         peak_rps: peak_rps(intervals, None),
         group: None,
+        window: None,
     };
     let mut results: Vec<ThresholdResult> = plan
         .thresholds
@@ -51,6 +57,7 @@ pub(super) fn judge_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult
             stats: &report.stats,
             peak_rps: peak_rps(intervals, Some(&phase.name)),
             group: Some(traces.and_then(|t| t.by_phase.get(i))),
+            window: Some(&report.sampled),
         };
         results.extend(phase.thresholds.iter().map(|t| judge(t, &within, judged)));
     }
@@ -60,6 +67,7 @@ pub(super) fn judge_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult
             stats: &report.stats,
             peak_rps: None,
             group: Some(traces.and_then(|t| t.by_model.get(i))),
+            window: None,
         };
         results.extend(model.thresholds.iter().map(|t| judge(t, &within, judged)));
     }
@@ -78,13 +86,18 @@ pub(super) fn peak_rps(intervals: &[IntervalSummary], phase: Option<&str>) -> Op
 }
 
 /// Judges one threshold within a scope: trace metrics on the look-ups,
-/// sampled values on what the samplers saw (over the whole run, whatever
-/// the scope), the rest on the scope's request statistics.
+/// sampled values on what the samplers saw (within a phase's window at
+/// phase scope, over the whole run otherwise), the rest on the scope's
+/// request statistics.
 fn judge(t: &Threshold, within: &Within<'_>, judged: &Judged<'_>) -> ThresholdResult {
     let achieved = match t.metric.family() {
         Family::Requests => request_figure(&t.metric, within.stats, within.peak_rps),
         Family::Traces => trace_figure(&t.metric, judged.traces, within.group),
-        Family::Observed => observed_figure(&t.metric, judged.observed),
+        Family::Observed => match (&t.metric, within.window) {
+            (Metric::Sampled { stat, name }, Some(window)) => window_figure(*stat, name, window),
+            _ => observed_figure(&t.metric, judged.observed),
+        },
+        Family::Analysis => recovery_figure(&within.scope, judged.recovery),
     };
     result(t, within.scope.clone(), achieved)
 }
@@ -134,6 +147,8 @@ fn request_figure(metric: &Metric, stats: &StatsBlock, peak_rps: Option<f64>) ->
         Metric::PeakRps => peak_rps,
         Metric::OutputTokensPerS => timed.then_some(stats.output_tokens_per_s),
         Metric::Requests => Some(stats.requests as f64),
+        Metric::Goodput => stats.goodput_per_s,
+        Metric::SloAttainment => stats.slo_attainment,
         _ => None,
     }
 }
@@ -155,21 +170,53 @@ fn trace_figure(
     }
 }
 
+/// The slowest recovery (ms): after every spike at run scope, after the
+/// phase itself at phase scope. `None` when there was no spike, or one
+/// the stack never recovered from (the report says which).
+fn recovery_figure(scope: &Scope, recovery: &[Recovery]) -> Option<f64> {
+    let relevant: Vec<&Recovery> = recovery
+        .iter()
+        .filter(|r| match scope {
+            Scope::Phase(name) => &r.after_phase == name,
+            _ => true,
+        })
+        .collect();
+    if relevant.is_empty() {
+        return None;
+    }
+    relevant
+        .iter()
+        .map(|r| r.recovery_s.map(|s| s * 1000.0))
+        .collect::<Option<Vec<f64>>>()?
+        .into_iter()
+        .reduce(f64::max)
+}
+
+/// A sampled value's statistic within a window.
+fn window_figure(stat: Stat, name: &str, window: &[WindowStats]) -> Option<f64> {
+    let w = window
+        .iter()
+        .find(|w| w.name == name && w.stats.samples > 0)?;
+    series_figure(stat, &w.stats)
+}
+
+/// The statistic `stat` of a sampled series (those a series supports).
+fn series_figure(stat: Stat, stats: &SeriesStats) -> Option<f64> {
+    match stat {
+        Stat::Max => stats.max,
+        Stat::Min => stats.min,
+        Stat::Avg => stats.avg,
+        Stat::P95 => stats.p95,
+        _ => None,
+    }
+}
+
 /// What the samplers saw: a sampled value's statistic, the Prometheus
 /// queries' latency, or the alerts that began during the run.
 fn observed_figure(metric: &Metric, observed: Option<&ObservedReport>) -> Option<f64> {
     let o = observed?;
     match metric {
-        Metric::Sampled { stat, name } => {
-            let v = o.value(name)?;
-            match stat {
-                Stat::Max => v.max,
-                Stat::Min => v.min,
-                Stat::Avg => v.avg,
-                Stat::P95 => v.p95,
-                _ => None,
-            }
-        }
+        Metric::Sampled { stat, name } => series_figure(*stat, &o.value(name)?.stats),
         Metric::QueryLatency { stat } => o.query_latency_ms.map(|q| stat.of(&q)),
         Metric::AlertsFired => o
             .alerts

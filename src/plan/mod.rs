@@ -11,6 +11,8 @@ mod error;
 pub mod observe;
 pub mod raw;
 mod resolve;
+pub mod simulator;
+pub mod slo;
 pub mod threshold;
 pub mod traces;
 
@@ -49,6 +51,10 @@ pub struct Plan {
     pub traces: Option<TracePlan>,
     /// Server-side sampling.
     pub observe: ObservePlan,
+    /// Per-request SLOs; empty when the plan sets none (no goodput).
+    pub slo: crate::stats::Slo,
+    /// The embedded simulator's settings, when the plan sets any.
+    pub simulator: Option<simulator::SimulatorSettings>,
 }
 
 impl Plan {
@@ -147,6 +153,9 @@ pub struct Phase {
     pub load: Load,
     pub max_tokens: u32,
     pub thresholds: Vec<Threshold>,
+    /// Recovery is measured from this phase's end (also, without the mark,
+    /// when its load is heavier than the next phase's).
+    pub stress: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

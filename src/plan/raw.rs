@@ -35,6 +35,10 @@ pub struct RawPlan {
     pub traces: Option<Spanned<super::traces::RawTraces>>,
     /// Server-side sampling (`[observe]`, see `plan::observe`).
     pub observe: Option<Spanned<super::observe::RawObserve>>,
+    /// Per-request SLOs (`[slo]`, see `plan::slo`).
+    pub slo: Option<super::slo::RawSlo>,
+    /// The embedded simulator's settings (`[simulator]`).
+    pub simulator: Option<Spanned<super::simulator::RawSimulator>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +134,10 @@ pub struct RawPhase {
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub thresholds: Vec<ThresholdValue>,
+    /// Recovery is measured from this phase's end (default: when its load
+    /// is heavier than the next phase's).
+    #[serde(default)]
+    pub stress: bool,
 }
 
 #[derive(Debug, Deserialize)]

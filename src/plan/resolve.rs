@@ -16,6 +16,7 @@ use super::{
     BUILTIN, Load, Located, Model, Phase, PlanError, Prompt, SERVER_DEFAULT_MODEL, SIMULATOR_MODEL,
     Secret, Target, Template, Workload,
 };
+use crate::metric::Metric;
 
 /// Command-line values that override the plan.
 #[derive(Clone, Debug)]
@@ -159,6 +160,31 @@ impl Ctx<'_> {
             .chain(models.iter().flat_map(|m| &m.thresholds));
         super::observe::check_thresholds(&observe, all_thresholds)
             .map_err(|m| self.error(0..0, m))?;
+        let slo = super::slo::resolve(raw.slo, &|span, message| self.error(span, message))?;
+        let source = match (&self.overrides.target, &target.base_url) {
+            (Some(_), _) => super::simulator::TargetSource::CommandLine,
+            (None, Some(_)) => super::simulator::TargetSource::Plan,
+            (None, None) => super::simulator::TargetSource::Embedded,
+        };
+        let simulator = super::simulator::resolve(raw.simulator, source, &|span, message| {
+            self.error(span, message)
+        })?;
+        let needs_slo = raw
+            .thresholds
+            .iter()
+            .map(|t| &t.0)
+            .chain(phases.iter().flat_map(|p| &p.thresholds))
+            .chain(models.iter().flat_map(|m| &m.thresholds))
+            .find(|t| matches!(t.metric, Metric::Goodput | Metric::SloAttainment));
+        if let (Some(t), true) = (needs_slo, slo.is_empty()) {
+            return Err(self.error(
+                0..0,
+                format!(
+                    "threshold \"{}\" needs per-request SLOs: add an [slo] table, e.g. slo = {{ ttft = \"500ms\", latency = \"2s\" }}",
+                    t.expression
+                ),
+            ));
+        }
         Ok(super::Plan {
             name: raw.name.unwrap_or_else(|| stem(self.file)),
             description: raw.description.unwrap_or_default(),
@@ -170,6 +196,8 @@ impl Ctx<'_> {
             abort_on_fail: raw.abort_on_fail,
             traces,
             observe,
+            slo,
+            simulator,
         })
     }
 
@@ -448,6 +476,7 @@ impl Ctx<'_> {
             load,
             max_tokens: p.max_tokens.unwrap_or(max_tokens).max(1),
             thresholds: p.thresholds.into_iter().map(|t| t.0).collect(),
+            stress: p.stress,
         })
     }
 

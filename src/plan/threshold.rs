@@ -118,12 +118,15 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "peak_rps" | "peak_qps" => Metric::PeakRps,
         "output_tokens_per_s" => Metric::OutputTokensPerS,
         "requests" => Metric::Requests,
+        "goodput" => Metric::Goodput,
+        "slo_attainment" => Metric::SloAttainment,
         "trace_coverage" => Metric::TraceCoverage,
         "missing_spans" => Metric::MissingSpans,
         "alerts_fired" => Metric::AlertsFired,
+        "recovery_time" => Metric::RecoveryTime,
         other => {
             return Err(format!(
-                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, trace_coverage, missing_spans, or a statistic like p95(latency)"
+                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, goodput, slo_attainment, trace_coverage, missing_spans, alerts_fired, recovery_time, or a statistic like p95(latency)"
             ));
         }
     })

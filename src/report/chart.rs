@@ -26,7 +26,121 @@ fn chart(kind: ChartKind, report: &Report) -> Option<Chart> {
     Some(match kind {
         ChartKind::LatencyOverTime => latency_chart(report),
         ChartKind::RpsOverTime => rps_chart(report),
-        ChartKind::Sweep(phase) => sweep_chart(report.phases.get(phase)?),
+        ChartKind::Sweep(phase) => sweep_chart(report, report.phases.get(phase)?),
+        ChartKind::ServerOverTime => server_chart(report, ServerPanel::Ratios),
+        ChartKind::QueueOverTime => server_chart(report, ServerPanel::Queue),
+        ChartKind::Driver => driver_chart(report)?,
+    })
+}
+
+/// A vertical marker at `x`: a phase's start, a sweep's knee.
+struct Mark {
+    x: f64,
+    label: String,
+}
+
+/// The phases' starts on the run clock (the first, at 0, left out).
+fn phase_marks(report: &Report) -> Vec<Mark> {
+    report
+        .phases
+        .iter()
+        .filter(|p| p.start_s > 0.5)
+        .map(|p| Mark {
+            x: p.start_s,
+            label: p.name.clone(),
+        })
+        .collect()
+}
+
+/// Which sampled series a server chart draws.
+#[derive(Clone, Copy, PartialEq)]
+enum ServerPanel {
+    /// GPU, KV cache and memory, as percentages.
+    Ratios,
+    /// Requests waiting and running.
+    Queue,
+}
+
+const SERVER_COLORS: [&str; 6] = [
+    "#1c7ed6", "#e67700", "#2b8a3e", "#ae3ec9", "#c92a2a", "#495057",
+];
+
+/// Server series on the run clock, under the latency chart, with the
+/// phase bounds marked.
+fn server_chart(report: &Report, panel: ServerPanel) -> Chart {
+    let names: &[&str] = match panel {
+        ServerPanel::Ratios => &["gpu_util", "kv_usage", "memory_used", "prefix_hit_rate"],
+        ServerPanel::Queue => &["queue_depth", "running"],
+    };
+    let scale = if panel == ServerPanel::Ratios {
+        100.0
+    } else {
+        1.0
+    };
+    let lines = names
+        .iter()
+        .filter_map(|name| report.series.iter().find(|s| s.name == *name))
+        .zip(SERVER_COLORS)
+        .map(|(series, color)| Line {
+            name: series.name.clone(),
+            color,
+            dashed: false,
+            points: series
+                .samples
+                .iter()
+                .map(|s| Some((s.t, s.value * scale)))
+                .collect(),
+        })
+        .collect();
+    let (title, y_label) = match panel {
+        ServerPanel::Ratios => ("Server over time: GPU, KV cache, memory", "percent"),
+        ServerPanel::Queue => ("Server over time: requests waiting and running", "requests"),
+    };
+    Chart {
+        title: title.to_owned(),
+        x_label: "run time (s)",
+        y_label,
+        axis: Axis::RunTime,
+        lines,
+        marks: phase_marks(report),
+    }
+}
+
+/// The strongest driver as a scatter: the server series at s − lag
+/// against the client series at s; `None` without a driver.
+fn driver_chart(report: &Report) -> Option<Chart> {
+    let d = report.explanation.drivers.drivers().next()?;
+    let server = report.series.iter().find(|s| s.name == d.server)?;
+    let at: std::collections::BTreeMap<i64, f64> = server
+        .samples
+        .iter()
+        .map(|s| (s.t.round() as i64, s.value))
+        .collect();
+    let points = report
+        .intervals
+        .iter()
+        .filter(|i| i.duration_s >= 0.99)
+        .filter_map(|i| {
+            let effect = i.client_series(&d.client)?;
+            let cause = at.get(&(i.t.round() as i64 - d.lag_s))?;
+            Some(Some((*cause, effect)))
+        })
+        .collect();
+    Some(Chart {
+        title: format!(
+            "{} against {} ({}s earlier): ρ {:+.2}",
+            d.client, d.server, d.lag_s, d.rho
+        ),
+        x_label: "server value",
+        y_label: "client value",
+        axis: Axis::Scatter,
+        lines: vec![Line {
+            name: d.server.clone(),
+            color: "#1c7ed6",
+            dashed: false,
+            points,
+        }],
+        marks: Vec::new(),
     })
 }
 
@@ -55,6 +169,8 @@ enum Axis {
     /// Sweep levels: a dot and a tick at each level, since the levels
     /// (e.g. 20, 24, 32, 48, 64) are what the reader compares.
     Levels,
+    /// Any values: dots only, round ticks from the smallest.
+    Scatter,
 }
 
 struct Chart {
@@ -63,6 +179,7 @@ struct Chart {
     y_label: &'static str,
     axis: Axis,
     lines: Vec<Line>,
+    marks: Vec<Mark>,
 }
 
 fn latency_chart(report: &Report) -> Chart {
@@ -86,6 +203,7 @@ fn latency_chart(report: &Report) -> Chart {
             series("p95", "#e67700", |i| i.latency_p95_ms),
             series("p99", "#c92a2a", |i| i.latency_p99_ms),
         ],
+        marks: phase_marks(report),
     }
 }
 
@@ -120,10 +238,11 @@ fn rps_chart(report: &Report) -> Chart {
         y_label: "requests/s",
         axis: Axis::RunTime,
         lines,
+        marks: phase_marks(report),
     }
 }
 
-fn sweep_chart(phase: &PhaseReport) -> Chart {
+fn sweep_chart(report: &Report, phase: &PhaseReport) -> Chart {
     // Steps without a concurrency level are placed by their position.
     let points = phase
         .steps
@@ -147,6 +266,19 @@ fn sweep_chart(phase: &PhaseReport) -> Chart {
             dashed: false,
             points,
         }],
+        // The knee the saturation analysis found, where it found one.
+        marks: report
+            .explanation
+            .saturation
+            .iter()
+            .filter(|s| s.phase == phase.name)
+            .filter_map(|s| {
+                Some(Mark {
+                    x: s.knee?,
+                    label: "knee".to_owned(),
+                })
+            })
+            .collect(),
     }
 }
 
@@ -253,11 +385,32 @@ impl Chart {
              <text class=\"title\" x=\"{M_LEFT}\" y=\"18\">{title}</text>"
         );
         self.axes(&frame, page);
+        self.draw_marks(&frame, page);
         for line in &self.lines {
             self.plot(line, &frame, page);
         }
         self.legend(page);
         page.push_str("</svg>\n");
+    }
+
+    /// Dashed vertical lines with their labels (phase starts, a knee).
+    fn draw_marks(&self, f: &Frame, page: &mut String) {
+        let (top, bottom) = (M_TOP, CHART_H - M_BOTTOM);
+        for mark in self
+            .marks
+            .iter()
+            .filter(|m| m.x >= f.x_min && m.x <= f.x_max)
+        {
+            let x = f.x(mark.x);
+            let _ = writeln!(
+                page,
+                "<line class=\"axis\" x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke-dasharray=\"3 3\"/>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x + 3.0,
+                top + 10.0,
+                esc(&mark.label)
+            );
+        }
     }
 
     fn axes(&self, f: &Frame, page: &mut String) {
@@ -319,7 +472,7 @@ impl Chart {
                 .flatten()
                 .map(|&(x, y)| (f.x(x), f.y(y)))
                 .collect();
-            if pixels.len() > 1 {
+            if pixels.len() > 1 && self.axis != Axis::Scatter {
                 let coords: Vec<String> = pixels
                     .iter()
                     .map(|(x, y)| format!("{x:.1},{y:.1}"))
@@ -331,7 +484,7 @@ impl Chart {
                     coords.join(" ")
                 );
             }
-            if self.axis == Axis::Levels || pixels.len() == 1 {
+            if self.axis != Axis::RunTime || pixels.len() == 1 {
                 for (x, y) in &pixels {
                     let _ = writeln!(
                         page,
@@ -406,6 +559,7 @@ mod tests {
             y_label: "y",
             axis: Axis::RunTime,
             lines: vec![line],
+            marks: Vec::new(),
         };
         let mut page = String::new();
         chart.draw(&mut page);

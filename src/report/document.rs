@@ -8,7 +8,7 @@
 
 use super::model::{Report, Scope};
 use super::view::{self, Fact, Table, fact};
-use super::{observed_view, trace_view};
+use super::{explain_view, observed_view, trace_view};
 
 /// A chart the HTML page draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,12 @@ pub(crate) enum ChartKind {
     RpsOverTime,
     /// p95 latency against concurrency, for the phase at this index.
     Sweep(usize),
+    /// Sampled ratios (GPU, KV, memory) in percent, phase bounds marked.
+    ServerOverTime,
+    /// Sampled queue depth and running requests, phase bounds marked.
+    QueueOverTime,
+    /// The strongest driver: its server series against the client's.
+    Driver,
 }
 
 /// One piece of the document, in reading order.
@@ -46,11 +52,52 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
     engine(report, &mut doc);
     phases(report, &mut doc);
     streaming(report, &mut doc);
+    latency_drivers(report, &mut doc);
+    saturation(report, &mut doc);
+    table_section(&mut doc, 2, "Recovery", explain_view::recovery(report));
+    table_section(&mut doc, 2, "Steadiness", explain_view::steadiness(report));
     models(report, &mut doc);
     observability(report, &mut doc);
+    findings(
+        &mut doc,
+        "Identified Optimizations",
+        &report.explanation.optimizations,
+    );
+    findings(&mut doc, "Risk Assessment", &report.explanation.risks);
     generator(report, &mut doc);
     notes(report, &mut doc);
     doc
+}
+
+/// "Latency Drivers": the conclusion, how it was reached, the pairs.
+fn latency_drivers(report: &Report, doc: &mut Vec<Block>) {
+    let Some(table) = explain_view::drivers(report) else {
+        return;
+    };
+    heading(doc, 2, "Latency Drivers");
+    doc.push(Block::Facts(explain_view::drivers_facts(report)));
+    doc.push(Block::Table(table));
+    doc.push(Block::Charts(None, vec![ChartKind::Driver]));
+}
+
+/// "Saturation": per sweep or ramp, the knee and the verdict, the points.
+fn saturation(report: &Report, doc: &mut Vec<Block>) {
+    if report.explanation.saturation.is_empty() {
+        return;
+    }
+    heading(doc, 2, "Saturation");
+    for s in &report.explanation.saturation {
+        heading(doc, 3, &format!("Phase {} ({})", s.phase, s.load));
+        doc.push(Block::Facts(explain_view::saturation_facts(s)));
+        doc.push(Block::Table(explain_view::saturation_table(s)));
+    }
+}
+
+fn findings(doc: &mut Vec<Block>, title: &str, list: &[crate::report::Finding]) {
+    if !list.is_empty() {
+        heading(doc, 2, title);
+        doc.push(Block::Facts(explain_view::findings(list)));
+    }
 }
 
 fn heading(doc: &mut Vec<Block>, level: u8, text: &str) {
@@ -99,7 +146,12 @@ fn performance(report: &Report, doc: &mut Vec<Block>) {
     );
     doc.push(Block::Charts(
         Some("Over Time"),
-        vec![ChartKind::LatencyOverTime, ChartKind::RpsOverTime],
+        vec![
+            ChartKind::LatencyOverTime,
+            ChartKind::RpsOverTime,
+            ChartKind::ServerOverTime,
+            ChartKind::QueueOverTime,
+        ],
     ));
 }
 
@@ -112,7 +164,8 @@ fn queue_and_tasks(report: &Report) -> Option<Table> {
 }
 
 fn engine(report: &Report, doc: &mut Vec<Block>) {
-    let facts = observed_view::engine_facts(report);
+    let mut facts = observed_view::engine_facts(report);
+    facts.extend(explain_view::optimal_batch(report));
     if !facts.is_empty() {
         heading(doc, 2, "Inference Engine Analysis");
         doc.push(Block::Facts(facts));
@@ -132,7 +185,11 @@ fn phases(report: &Report, doc: &mut Vec<Block>) {
             doc.push(Block::Table(thresholds));
         }
         if let Some(sweep) = view::sweep(phase) {
-            heading(doc, 4, "Stress Sweep");
+            heading(
+                doc,
+                4,
+                &format!("Stress Sweep ({})", view::sweep_payload(phase)),
+            );
             doc.push(Block::Table(sweep));
             doc.push(Block::Charts(None, vec![ChartKind::Sweep(i)]));
         }

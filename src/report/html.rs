@@ -122,7 +122,11 @@ fn facts(items: &[Fact], page: &mut String) {
             Some(class) => format!("<span class=\"{class}\">{}</span>", esc(&f.value)),
             None => esc(&f.value),
         };
-        let _ = write!(page, "<li><strong>{}</strong>: {value}", esc(&f.label));
+        if f.value.is_empty() {
+            let _ = write!(page, "<li><strong>{}</strong>", esc(&f.label));
+        } else {
+            let _ = write!(page, "<li><strong>{}</strong>: {value}", esc(&f.label));
+        }
         if !f.details.is_empty() {
             page.push('\n');
             list(&f.details, page);

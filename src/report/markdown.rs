@@ -87,7 +87,11 @@ fn table(t: &Table, out: &mut dyn Write) -> io::Result<()> {
 
 fn facts(list: &[Fact], out: &mut dyn Write) -> io::Result<()> {
     for f in list {
-        writeln!(out, "- **{}**: {}", text(&f.label), text(&f.value))?;
+        if f.value.is_empty() {
+            writeln!(out, "- **{}**", text(&f.label))?;
+        } else {
+            writeln!(out, "- **{}**: {}", text(&f.label), text(&f.value))?;
+        }
         sub_list(&f.details, out)?;
     }
     Ok(())

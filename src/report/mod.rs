@@ -12,6 +12,8 @@
 
 mod chart;
 mod document;
+mod explain_model;
+mod explain_view;
 mod format;
 mod html;
 mod json;
@@ -22,13 +24,14 @@ mod observed_view;
 mod placement;
 mod terminal;
 #[cfg(test)]
-mod test_report;
+pub(crate) mod test_report;
 mod trace_model;
 mod trace_view;
 mod view;
 
 use std::io;
 
+pub use explain_model::*;
 pub use model::*;
 pub use observed::*;
 pub use trace_model::*;

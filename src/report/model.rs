@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::metric::Metric;
 use crate::stats::{
     Distribution, ErrorCounts, Histogram, HistogramError, MetricSet, Quantiles, Series,
-    distribution,
+    SeriesStats, distribution,
 };
 
 /// 2: request distributions keyed by `stats::Distribution` under
@@ -54,6 +54,10 @@ pub struct Report {
     /// Server-side values sampled during the run (`[observe]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<super::ObservedReport>,
+    /// What the analysis concluded: drivers, saturation, recovery,
+    /// steadiness, findings.
+    #[serde(default)]
+    pub explanation: super::Explanation,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,6 +131,15 @@ pub struct StatsBlock {
     pub output_tokens_per_s: f64,
     pub tokens_counted_from_chunks: u64,
     pub late_sends: u64,
+    /// Requests judged against the plan's `[slo]` (all but those the run
+    /// cancelled) and those that met every bound; 0 without an SLO.
+    pub slo_checked: u64,
+    pub slo_met: u64,
+    /// Requests per second that met every bound (errors are misses); `None`
+    /// without an SLO.
+    pub goodput_per_s: Option<f64>,
+    /// slo_met / slo_checked; `None` without an SLO or a request.
+    pub slo_attainment: Option<f64>,
     /// Quantiles of every client distribution that has data, keyed by its
     /// entry in `stats::Distribution` (`latency_ms`, `ttft_ms`,
     /// `tokens_per_s`): times in milliseconds, rates per second.
@@ -167,6 +180,11 @@ impl StatsBlock {
             output_tokens_per_s: per_s(set.output_tokens),
             tokens_counted_from_chunks: set.tokens_counted_from_chunks,
             late_sends: set.late_sends,
+            slo_checked: set.slo_checked,
+            slo_met: set.slo_met,
+            goodput_per_s: (set.slo_checked > 0).then(|| per_s(set.slo_met)),
+            slo_attainment: (set.slo_checked > 0)
+                .then(|| set.slo_met as f64 / set.slo_checked as f64),
             distributions,
             histograms,
         }
@@ -202,12 +220,26 @@ pub struct PhaseReport {
     /// "closed 5 users, think 1s–3s", "sweep concurrency 20,24,32".
     pub load: String,
     pub planned_duration_s: f64,
+    /// Where the phase ran on the run clock (seconds).
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Output tokens asked of each request (the phase's payload).
+    pub max_tokens: u32,
     pub stats: StatsBlock,
     /// One per step: a sweep has one per level, other loads exactly one.
     pub steps: Vec<StepReport>,
     pub models: Vec<ModelReport>,
     /// Peak requests in flight during this phase.
     pub peak_concurrency: u64,
+    /// The sampled server-side values within the phase's window.
+    pub sampled: Vec<WindowStats>,
+}
+
+impl PhaseReport {
+    /// The sampled value `name` within this phase, if it has samples.
+    pub fn sampled(&self, name: &str) -> Option<&WindowStats> {
+        window_value(&self.sampled, name)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -216,13 +248,48 @@ pub struct StepReport {
     pub label: String,
     /// Concurrency of a closed-loop step, if any.
     pub concurrency: Option<u64>,
+    /// Where the step ran on the run clock (seconds).
+    pub start_s: f64,
+    pub end_s: f64,
     pub stats: StatsBlock,
-    /// Mean sampled GPU utilisation (0..1) while the step ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpu_util_avg: Option<f64>,
-    /// Highest sampled VRAM use (bytes) while the step ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vram_max_bytes: Option<f64>,
+    /// The sampled server-side values within the step's window (the GPU,
+    /// memory, queue and KV columns of a stress sweep).
+    pub sampled: Vec<WindowStats>,
+}
+
+impl StepReport {
+    /// The sampled value `name` within this step, if it has samples.
+    pub fn sampled(&self, name: &str) -> Option<&WindowStats> {
+        window_value(&self.sampled, name)
+    }
+}
+
+/// A sampled value summed up within a phase's or a step's window, in its
+/// stored unit (ratio, bytes, count, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowStats {
+    pub name: String,
+    pub unit: String,
+    #[serde(flatten)]
+    pub stats: SeriesStats,
+}
+
+impl WindowStats {
+    /// `series` summed up within `(start, end]`; `None` without samples.
+    pub fn of(series: &Series, start: f64, end: f64) -> Option<WindowStats> {
+        let stats = series.within(start, end).stats();
+        (stats.samples > 0).then(|| WindowStats {
+            name: series.name.clone(),
+            unit: series.unit.clone(),
+            stats,
+        })
+    }
+}
+
+fn window_value<'a>(values: &'a [WindowStats], name: &str) -> Option<&'a WindowStats> {
+    values
+        .iter()
+        .find(|v| v.name == name && v.stats.samples > 0)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -302,6 +369,28 @@ fn one_second() -> f64 {
     1.0
 }
 
+/// A per-second client series: its name and how a second reads it.
+pub type ClientSeries = (&'static str, fn(&IntervalSummary) -> Option<f64>);
+
+impl IntervalSummary {
+    /// The per-second client series the analysis correlates with the
+    /// server's (latency drivers), by name.
+    pub const CLIENT_SERIES: [ClientSeries; 4] = [
+        ("latency p95", |i| i.latency_p95_ms),
+        ("TTFT p95", |i| i.ttft_p95_ms),
+        ("TPOT p95", |i| i.tpot_p95_ms),
+        ("error rate", |i| {
+            (i.requests > 0).then(|| i.errors as f64 / i.requests as f64)
+        }),
+    ];
+
+    /// The client series `name` of this second.
+    pub fn client_series(&self, name: &str) -> Option<f64> {
+        let (_, read) = Self::CLIENT_SERIES.iter().find(|(n, _)| *n == name)?;
+        read(self)
+    }
+}
+
 /// One second of the run, as appended to intervals.jsonl.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IntervalSummary {
@@ -323,5 +412,7 @@ pub struct IntervalSummary {
     pub latency_p95_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
     pub ttft_p95_ms: Option<f64>,
+    #[serde(default)]
+    pub tpot_p95_ms: Option<f64>,
     pub schedule_lag_p99_ms: Option<f64>,
 }

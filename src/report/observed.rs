@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use crate::stats::{Aggregate, Quantiles};
+use crate::stats::{Aggregate, Quantiles, SeriesStats};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObservedReport {
@@ -54,12 +54,8 @@ pub struct SampledSummary {
     pub aggregate: Aggregate,
     /// The value under `aggregate` (None: no sample at all).
     pub value: Option<f64>,
-    pub max: Option<f64>,
-    pub min: Option<f64>,
-    pub avg: Option<f64>,
-    pub p95: Option<f64>,
-    pub last: Option<f64>,
-    pub samples: u64,
+    #[serde(flatten)]
+    pub stats: SeriesStats,
     pub gaps: u64,
 }
 

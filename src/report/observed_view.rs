@@ -34,13 +34,13 @@ const RESOURCE_ROWS: &[Row] = &[
         label: "GPU Util",
         name: "gpu_util",
         stat: Stat::Max,
-        show: |_, v| v.max.map(pct),
+        show: |_, v| v.stats.max.map(pct),
     },
     Row {
         label: "Memory (System)",
         name: "memory_used",
         stat: Stat::Max,
-        show: |_, v| v.max.map(pct),
+        show: |_, v| v.stats.max.map(pct),
     },
     Row {
         label: "VRAM Usage",
@@ -54,20 +54,20 @@ const RESOURCE_ROWS: &[Row] = &[
         stat: Stat::Max,
         show: |r, v| {
             let cores = r.generator.cores_available;
-            v.max.map(|c| format!("{c:.1}/{cores} cores"))
+            v.stats.max.map(|c| format!("{c:.1}/{cores} cores"))
         },
     },
     Row {
         label: "GPU Power",
         name: "gpu_power",
         stat: Stat::Max,
-        show: |_, v| v.max.map(|w| format!("{w:.0}W")),
+        show: |_, v| v.stats.max.map(|w| format!("{w:.0}W")),
     },
     Row {
         label: "Target RSS",
         name: "target_rss",
         stat: Stat::Max,
-        show: |_, v| v.max.map(gib),
+        show: |_, v| v.stats.max.map(gib),
     },
 ];
 
@@ -77,27 +77,27 @@ const QUEUE_ROWS: &[Row] = &[
         label: "Queue Depth",
         name: "queue_depth",
         stat: Stat::Max,
-        show: |_, v| v.max.map(|m| format!("{} tasks", count(m as u64))),
+        show: |_, v| v.stats.max.map(|m| format!("{} tasks", count(m as u64))),
     },
     Row {
         label: "Orphaned Tasks",
         name: "orphaned_tasks",
         stat: Stat::Max,
-        show: |_, v| v.max.map(|m| count(m as u64)),
+        show: |_, v| v.stats.max.map(|m| count(m as u64)),
     },
     Row {
         label: "Avg Processing Time",
         name: "avg_processing_time",
         stat: Stat::Avg,
-        show: |_, v| v.avg.map(|s| ms(s * 1000.0)),
+        show: |_, v| v.stats.avg.map(|s| ms(s * 1000.0)),
     },
 ];
 
 /// "18.4GiB/24.0GiB": peak use of the GPU's total, when the free memory
 /// was sampled too.
 fn vram(report: &Report, used: &SampledSummary) -> Option<String> {
-    let free = sampled(report, "vram_free").and_then(|f| f.min);
-    let used = used.max?;
+    let free = sampled(report, "vram_free").and_then(|f| f.stats.min);
+    let used = used.stats.max?;
     Some(match free {
         Some(free) => format!("{}/{}", gib(used), gib(used + free)),
         None => gib(used),
@@ -118,7 +118,9 @@ fn observed(report: &Report) -> Option<&ObservedReport> {
 }
 
 fn sampled<'a>(report: &'a Report, name: &str) -> Option<&'a SampledSummary> {
-    observed(report)?.value(name).filter(|v| v.samples > 0)
+    observed(report)?
+        .value(name)
+        .filter(|v| v.stats.samples > 0)
 }
 
 fn gib(bytes: f64) -> String {
@@ -167,16 +169,19 @@ pub(crate) fn engine_facts(report: &Report) -> Vec<Fact> {
         }
     };
     add("Batch Size (tokens per step)", "batch_size", &|v| {
-        Some(format!("avg {:.1}, max {:.1}", v.avg?, v.max?))
+        Some(format!("avg {:.1}, max {:.1}", v.stats.avg?, v.stats.max?))
     });
     add("Token Generation Rate", "gen_tokens_rate", &|v| {
-        Some(format!("{:.0} tokens/sec peak, {:.0} avg", v.max?, v.avg?))
+        Some(format!(
+            "{:.0} tokens/sec peak, {:.0} avg",
+            v.stats.max?, v.stats.avg?
+        ))
     });
     add("KV Cache Usage", "kv_usage", &|v| {
-        Some(format!("{} peak", pct(v.max?)))
+        Some(format!("{} peak", pct(v.stats.max?)))
     });
     add("Prefix Cache Hit Rate", "prefix_hit_rate", &|v| {
-        Some(pct(v.avg?))
+        Some(pct(v.stats.avg?))
     });
     add("Preemptions", "preemptions", &|v| {
         v.value.map(|d| count(d.max(0.0) as u64))
@@ -185,7 +190,7 @@ pub(crate) fn engine_facts(report: &Report) -> Vec<Fact> {
         v.value.map(|d| count(d.max(0.0) as u64))
     });
     add("Server TTFT p95 (peak)", "server_ttft_p95", &|v| {
-        v.max.map(|s| ms(s * 1000.0))
+        v.stats.max.map(|s| ms(s * 1000.0))
     });
     facts
 }
@@ -217,7 +222,7 @@ pub(crate) fn observability_facts(report: &Report) -> Vec<Fact> {
     let gaps: Vec<String> = o
         .values
         .iter()
-        .filter(|v| v.gaps > 0 && v.samples > 0)
+        .filter(|v| v.gaps > 0 && v.stats.samples > 0)
         .map(|v| format!("{} {}", v.name, v.gaps))
         .collect();
     if !gaps.is_empty() {
@@ -226,7 +231,7 @@ pub(crate) fn observability_facts(report: &Report) -> Vec<Fact> {
     let absent: Vec<&str> = o
         .values
         .iter()
-        .filter(|v| v.samples == 0)
+        .filter(|v| v.stats.samples == 0)
         .map(|v| v.name.as_str())
         .collect();
     if !absent.is_empty() {
@@ -292,16 +297,18 @@ pub(crate) fn server_line(report: &Report) -> Option<String> {
         }
     };
     add("queue_depth", &|v| {
-        Some(format!("queue max {}", count(v.max? as u64)))
+        Some(format!("queue max {}", count(v.stats.max? as u64)))
     });
-    add("kv_usage", &|v| Some(format!("KV {}", pct(v.max?))));
+    add("kv_usage", &|v| Some(format!("KV {}", pct(v.stats.max?))));
     add("gen_tokens_rate", &|v| {
-        Some(format!("{:.0} tok/s avg", v.avg?))
+        Some(format!("{:.0} tok/s avg", v.stats.avg?))
     });
-    add("gpu_util", &|v| Some(format!("GPU {}", pct(v.max?))));
-    add("vram_used", &|v| Some(format!("VRAM {}", gib(v.max?))));
+    add("gpu_util", &|v| Some(format!("GPU {}", pct(v.stats.max?))));
+    add("vram_used", &|v| {
+        Some(format!("VRAM {}", gib(v.stats.max?)))
+    });
     add("cpu_load", &|v| {
-        Some(format!("host CPU {:.1} cores", v.max?))
+        Some(format!("host CPU {:.1} cores", v.stats.max?))
     });
     let observed = observed(report)?;
     if parts.is_empty() {
@@ -310,7 +317,7 @@ pub(crate) fn server_line(report: &Report) -> Option<String> {
     let gaps: u64 = observed
         .values
         .iter()
-        .filter(|v| v.samples > 0)
+        .filter(|v| v.stats.samples > 0)
         .map(|v| v.gaps)
         .sum();
     if gaps > 0 {

@@ -186,6 +186,9 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some(server) = super::observed_view::server_line(report) {
         line("Server", &server, out)?;
     }
+    for (label, text) in super::explain_view::terminal_lines(report) {
+        line(label, &text, out)?;
+    }
     line("Generator", &generator_text(report), out)?;
     // The verdict already listed reasons it shares with the generator.
     let shared = &report.verdict.reasons;

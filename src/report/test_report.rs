@@ -2,8 +2,8 @@
 //! phases, only the thresholds and outcome a test gives.
 
 use super::model::{
-    GeneratorHealth, Outcome, Report, SCHEMA_VERSION, StatsBlock, Summary, Target, ThresholdResult,
-    Tool, Verdict,
+    GeneratorHealth, IntervalSummary, Outcome, Report, SCHEMA_VERSION, StatsBlock, Summary, Target,
+    ThresholdResult, Tool, Verdict,
 };
 
 /// A passing report with `thresholds`.
@@ -62,6 +62,30 @@ pub(crate) fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Repo
         series: Vec::new(),
         traces: None,
         observed: None,
+        explanation: Default::default(),
         notes: Vec::new(),
+    }
+}
+
+/// One second of `phase` on the run clock at `t`: five requests, all
+/// ok, every latency quantile `p95` ms.
+pub(crate) fn second(t: f64, phase: &str, p95: f64) -> IntervalSummary {
+    IntervalSummary {
+        t,
+        duration_s: 1.0,
+        phase: phase.into(),
+        requests: 5,
+        ok: 5,
+        errors: 0,
+        rps: 5.0,
+        target_rps: None,
+        in_flight: 1,
+        output_tokens: 50,
+        latency_p50_ms: Some(p95),
+        latency_p95_ms: Some(p95),
+        latency_p99_ms: Some(p95),
+        ttft_p95_ms: None,
+        tpot_p95_ms: None,
+        schedule_lag_p99_ms: None,
     }
 }

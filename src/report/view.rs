@@ -9,7 +9,7 @@
 
 use super::model::{
     GeneratorHealth, Outcome, PhaseReport, Report, Scope, StatsBlock, ThresholdResult,
-    ThresholdStatus,
+    ThresholdStatus, WindowStats,
 };
 use super::placement::Placement;
 use crate::metric::{Metric, Stat};
@@ -181,6 +181,11 @@ pub(crate) fn executive_facts(report: &Report) -> Vec<Fact> {
     ]
 }
 
+/// Above this share of failed requests the HTTP table shows latency over
+/// every request beside the successes' (a run with 356 of 360 timeouts
+/// must not show a clean p95).
+const ALL_REQUESTS_ABOVE: f64 = 0.01;
+
 /// The metrics of the fixed rows of "HTTP Metrics", in order.
 pub(crate) fn http_row_metrics() -> Vec<Metric> {
     let d = |stat, of| Metric::Distribution { stat, of };
@@ -188,12 +193,32 @@ pub(crate) fn http_row_metrics() -> Vec<Metric> {
         d(Stat::P50, Distribution::Latency),
         d(Stat::P95, Distribution::Latency),
         d(Stat::P99, Distribution::Latency),
+        d(Stat::P50, Distribution::LatencyAll),
+        d(Stat::P95, Distribution::LatencyAll),
+        d(Stat::P99, Distribution::LatencyAll),
         d(Stat::P95, Distribution::ServiceTime),
         Metric::ErrorRate,
         Metric::TimeoutRate,
         Metric::PeakRps,
         Metric::Rps,
+        Metric::Goodput,
+        Metric::SloAttainment,
     ]
+}
+
+/// Whether a fixed row is shown without a threshold on it: the
+/// all-requests latency only when failures passed 1 %, goodput rows only
+/// with an `[slo]`.
+fn http_row_shown(report: &Report, metric: &Metric) -> bool {
+    let o = &report.overall;
+    match metric {
+        Metric::Distribution {
+            of: Distribution::LatencyAll,
+            ..
+        } => o.error_rate > ALL_REQUESTS_ABOVE,
+        Metric::Goodput | Metric::SloAttainment => o.slo_attainment.is_some(),
+        _ => true,
+    }
 }
 
 /// What a fixed HTTP row shows as achieved, over the whole run.
@@ -205,6 +230,8 @@ fn http_achieved(report: &Report, metric: &Metric) -> String {
         Metric::TimeoutRate => pct(o.timeout_rate),
         Metric::PeakRps => rate(report.summary.peak_rps),
         Metric::Rps => rate(report.summary.achieved_rps),
+        Metric::Goodput => o.goodput_per_s.map_or_else(|| NONE.to_owned(), rate),
+        Metric::SloAttainment => o.slo_attainment.map_or_else(|| NONE.to_owned(), pct),
         _ => NONE.to_owned(),
     }
 }
@@ -243,7 +270,11 @@ pub(crate) fn http_metrics(report: &Report) -> Table {
     let placed = Placement::of(report);
     let mut table = Table::new(&["Metric", "Target", "Achieved", "Status"]);
     for metric in http_row_metrics() {
-        let (target, status) = target_and_status(placed.on_row(&metric));
+        let threshold = placed.on_row(&metric);
+        if threshold.is_none() && !http_row_shown(report, &metric) {
+            continue;
+        }
+        let (target, status) = target_and_status(threshold);
         let achieved = http_achieved(report, &metric);
         table
             .rows
@@ -317,6 +348,9 @@ pub(crate) fn phase_facts(phase: &PhaseReport) -> Vec<Fact> {
         ),
         fact("Peak Concurrency", count(phase.peak_concurrency)),
     ];
+    if let Some(server) = phase_server_line(phase) {
+        facts.push(fact("Server", server));
+    }
     // An interrupted phase ran shorter than planned; say so next to its numbers.
     if s.duration_s + 0.5 < phase.planned_duration_s {
         let ran = format!(
@@ -341,8 +375,10 @@ pub(crate) fn scope_thresholds(report: &Report, scope: &Scope) -> Option<Table> 
     (!table.rows.is_empty()).then_some(table)
 }
 
-/// The stress-sweep table of examples/001, one row per step; None unless
-/// the phase has more than one step. GPU and memory wait for a sampler.
+/// The stress-sweep table of examples/001, one row per step, with the
+/// server's queue and KV cache beside its GPU and memory (sampled within
+/// each step's window) and the step's errors; None unless the phase has
+/// more than one step.
 pub(crate) fn sweep(phase: &PhaseReport) -> Option<Table> {
     if phase.steps.len() < 2 {
         return None;
@@ -353,6 +389,9 @@ pub(crate) fn sweep(phase: &PhaseReport) -> Option<Table> {
         "p95 Latency (s)",
         "Avg GPU Util %",
         "Max Mem (MiB)",
+        "Max Queue",
+        "Max KV %",
+        "Errors",
     ];
     let mut table = Table::new(&headers);
     for step in &phase.steps {
@@ -361,16 +400,58 @@ pub(crate) fn sweep(phase: &PhaseReport) -> Option<Table> {
             .stats
             .quantiles(Distribution::Latency)
             .map_or_else(|| NONE.to_owned(), |q| secs2(q.p95));
-        let rps = fixed(step.stats.rps, 2);
-        let gpu = step
-            .gpu_util_avg
-            .map_or_else(|| NONE.to_owned(), |u| fixed(u * 100.0, 1));
-        let mem = step
-            .vram_max_bytes
-            .map_or_else(|| NONE.to_owned(), |b| fixed(b / 1_048_576.0, 0));
-        table.rows.push(vec![level, rps, p95, gpu, mem]);
+        let sampled =
+            |name: &str, stat: fn(&WindowStats) -> Option<f64>, show: fn(f64) -> String| {
+                step.sampled(name)
+                    .and_then(stat)
+                    .map_or_else(|| NONE.to_owned(), show)
+            };
+        let errors: u64 = step.stats.errors.values().sum();
+        table.rows.push(vec![
+            level,
+            fixed(step.stats.rps, 2),
+            p95,
+            sampled("gpu_util", |w| w.stats.avg, |u| fixed(u * 100.0, 1)),
+            sampled("vram_used", |w| w.stats.max, |b| fixed(b / 1_048_576.0, 0)),
+            sampled("queue_depth", |w| w.stats.max, |q| count(q as u64)),
+            sampled("kv_usage", |w| w.stats.max, |k| fixed(k * 100.0, 1)),
+            count(errors),
+        ]);
     }
     Some(table)
+}
+
+/// What a sweep's requests asked for: "64-token outputs".
+pub(crate) fn sweep_payload(phase: &PhaseReport) -> String {
+    format!("{}-token outputs", phase.max_tokens)
+}
+
+/// The phase's server side in one line: "queue max 47 · GPU peak 73.0%
+/// (avg 61.0%) · KV peak 53.0% · batch avg 9.4"; None when nothing was
+/// sampled within the phase.
+pub(crate) fn phase_server_line(phase: &PhaseReport) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(q) = phase.sampled("queue_depth").and_then(|w| w.stats.max) {
+        parts.push(format!("queue max {}", count(q as u64)));
+    }
+    if let Some(g) = phase.sampled("gpu_util") {
+        let avg = g
+            .stats
+            .avg
+            .map(|a| format!(" (avg {})", pct(a)))
+            .unwrap_or_default();
+        parts.extend(g.stats.max.map(|m| format!("GPU peak {}{avg}", pct(m))));
+    }
+    if let Some(k) = phase.sampled("kv_usage").and_then(|w| w.stats.max) {
+        parts.push(format!("KV peak {}", pct(k)));
+    }
+    if let Some(b) = phase.sampled("running").and_then(|w| w.stats.avg) {
+        parts.push(format!("running avg {b:.1}"));
+    }
+    if let Some(v) = phase.sampled("vram_used").and_then(|w| w.stats.max) {
+        parts.push(format!("VRAM peak {:.1}GiB", v / 1024.0 / 1024.0 / 1024.0));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// A value of a distribution in its unit: "56.6ms", "105.4 tok/s".

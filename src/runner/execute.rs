@@ -395,6 +395,9 @@ fn embedded_config(plan: &Plan, args: &RunArgs, otlp_endpoint: Option<String>) -
         .cloned()
         .unwrap_or_default()
         .serving(&names);
+    if let Some(settings) = &plan.simulator {
+        apply_settings(&mut config, settings);
+    }
     // Its simulated GPUs are sampled like a DCGM exporter's.
     if config.dcgm_listen.is_none() {
         config.dcgm_listen = Some(([127, 0, 0, 1], 0).into());
@@ -403,6 +406,36 @@ fn embedded_config(plan: &Plan, args: &RunArgs, otlp_endpoint: Option<String>) -
         config.otlp_endpoint = otlp_endpoint;
     }
     config
+}
+
+/// The plan's `[simulator]` settings, over the defaults.
+fn apply_settings(config: &mut SimConfig, s: &crate::plan::simulator::SimulatorSettings) {
+    fn set<T>(field: &mut T, value: Option<T>) {
+        if let Some(v) = value {
+            *field = v;
+        }
+    }
+    set(&mut config.max_num_seqs, s.max_num_seqs);
+    set(&mut config.kv_blocks, s.kv_blocks);
+    set(&mut config.ttft, s.ttft);
+    set(&mut config.per_token, s.per_token);
+    set(&mut config.slowdown_per_running, s.slowdown);
+    set(&mut config.seed, s.seed);
+    set(&mut config.faults.error_rate, s.error_rate);
+    set(
+        &mut config.faults.orphan_on_disconnect,
+        s.orphan_on_disconnect,
+    );
+    if s.shed_when_waiting.is_some() {
+        config.faults.shed_when_waiting = s.shed_when_waiting;
+    }
+    if let Some((after, length, factor)) = s.spike {
+        config.faults.latency_spike = Some(crate::sim::Spike {
+            after: Duration::from_secs_f64(after),
+            length: Duration::from_secs_f64(length),
+            factor,
+        });
+    }
 }
 
 /// The trace session, when the plan checks trace coverage.

@@ -115,6 +115,7 @@ fn sim_config(args: &crate::cli::SimArgs) -> crate::sim::SimConfig {
         metrics_error_rate: f.metrics_error_rate,
         crash_after: f.crash_after,
         cold_start: f.cold_start,
+        shed_when_waiting: f.shed_when_waiting,
     };
     crate::sim::SimConfig {
         seed: args.seed,

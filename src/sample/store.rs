@@ -130,34 +130,15 @@ impl SampledStore {
 }
 
 fn summarise(name: &str, e: &Entry) -> SampledSummary {
-    let values: Vec<f64> = e.series.samples.iter().map(|s| s.value).collect();
-    let mut sorted = values.clone();
-    sorted.sort_by(f64::total_cmp);
-    let p95 = (!sorted.is_empty())
-        .then(|| sorted[((sorted.len() as f64 * 0.95).ceil() as usize).clamp(1, sorted.len()) - 1]);
-    let (max, min, avg) = (e.series.max(), sorted.first().copied(), e.series.mean());
-    let (first, last) = (values.first().copied(), values.last().copied());
+    let stats = e.series.stats();
     let aggregate = e.aggregate.unwrap_or(Aggregate::Last);
-    let value = match aggregate {
-        Aggregate::Max => max,
-        Aggregate::Min => min,
-        Aggregate::Avg => avg,
-        Aggregate::P95 => p95,
-        Aggregate::Last => last,
-        Aggregate::Delta => first.zip(last).map(|(a, b)| b - a),
-    };
     SampledSummary {
         name: name.to_string(),
         unit: e.series.unit.clone(),
         source: e.source.to_string(),
         aggregate,
-        value,
-        max,
-        min,
-        avg,
-        p95,
-        last,
-        samples: values.len() as u64,
+        value: aggregate.of(&stats),
+        stats,
         gaps: e.gaps,
     }
 }
@@ -197,8 +178,11 @@ mod tests {
         }
         let s = store.summaries();
         let queue = s.iter().find(|s| s.name == "queue_depth").unwrap();
-        assert_eq!((queue.value, queue.samples, queue.gaps), (Some(9.0), 3, 1));
-        assert_eq!(queue.avg, Some(6.0));
+        assert_eq!(
+            (queue.value, queue.stats.samples, queue.gaps),
+            (Some(9.0), 3, 1)
+        );
+        assert_eq!(queue.stats.avg, Some(6.0));
         let pre = s.iter().find(|s| s.name == "preemptions").unwrap();
         assert_eq!(pre.value, Some(30.0));
         assert_eq!(store.query_counts(), (8, 2));
@@ -213,7 +197,7 @@ mod tests {
         let filled = store.backfill("x", &[(1.0, 5.0), (2.0, 7.0), (3.0, 8.0)], 1.0);
         assert_eq!(filled, 1, "one gap, one fill; 1.0 was covered");
         let x = &store.summaries()[0];
-        assert_eq!((x.max, x.gaps, x.samples), (Some(7.0), 0, 2));
+        assert_eq!((x.stats.max, x.gaps, x.stats.samples), (Some(7.0), 0, 2));
         assert_eq!(store.latest(2.5, 1.0)["x"], Some(7.0));
     }
 }

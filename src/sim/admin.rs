@@ -40,6 +40,9 @@ struct FaultsPatch {
     #[serde(default, deserialize_with = "present")]
     crash_after: Option<Option<u64>>,
     cold_start: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    shed_when_waiting: Option<Option<u64>>,
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
@@ -82,6 +85,7 @@ struct FaultsView {
     metrics_error_rate: f64,
     crash_after: Option<u64>,
     cold_start: String,
+    shed_when_waiting: Option<u64>,
 }
 
 fn text(d: Duration) -> String {
@@ -114,6 +118,7 @@ impl From<&Faults> for FaultsView {
             metrics_error_rate: f.metrics_error_rate,
             crash_after: f.crash_after,
             cold_start: text(f.cold_start),
+            shed_when_waiting: f.shed_when_waiting,
         }
     }
 }
@@ -227,6 +232,9 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
     }
     if let Some(d) = patch.cold_start {
         f.cold_start = duration("cold_start", &d)?;
+    }
+    if let Some(shed) = patch.shed_when_waiting {
+        f.shed_when_waiting = shed;
     }
     if let Some(crash) = patch.crash_after {
         f.crash_after = crash;

@@ -149,6 +149,10 @@ pub struct Faults {
     /// The first request to each model waits this long (weights loading);
     /// again after `POST /model/load`.
     pub cold_start: Duration,
+    /// Load shedding: a request that arrives while this many requests of
+    /// its model already wait is answered 503 at once (a gateway that sheds
+    /// load past capacity).
+    pub shed_when_waiting: Option<u64>,
 }
 
 /// A freeze of the whole server: while it lasts no step runs, no response

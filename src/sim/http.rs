@@ -131,6 +131,14 @@ pub(crate) fn serving<'a>(shared: &'a Shared, model: Option<&str>) -> Result<&'a
         let message = format!("The model `{}` is not loaded.", served.engine.model);
         return Err(error_response(StatusCode::SERVICE_UNAVAILABLE, &message));
     }
+    if let Some(limit) = shared.faults().faults.shed_when_waiting
+        && served.metrics.waiting.get() as u64 >= limit
+    {
+        bump(&shared.counters.errors_injected, 1);
+        served.metrics.fault_shed.inc();
+        let message = format!("Overloaded: {limit} requests already wait; try again later.");
+        return Err(error_response(StatusCode::SERVICE_UNAVAILABLE, &message));
+    }
     Ok(served)
 }
 

@@ -284,6 +284,7 @@ impl Families {
             cold_starts: self.cold_starts.with_label_values(&l),
             fault_error: fault("error_status"),
             fault_stream: fault("stream"),
+            fault_shed: fault("shed"),
         }
     }
 
@@ -325,6 +326,7 @@ pub(crate) struct EngineMetrics {
     pub cold_starts: IntCounter,
     pub fault_error: IntCounter,
     pub fault_stream: IntCounter,
+    pub fault_shed: IntCounter,
 }
 
 #[cfg(test)]

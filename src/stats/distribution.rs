@@ -128,6 +128,20 @@ client_distributions! {
         higher_is_better: false,
         streaming: false,
     },
+    /// End minus intended send for every request, failures at the time
+    /// they failed: the population a user saw, which a run with many
+    /// failures must show beside the successes' latency.
+    LatencyAll => Spec {
+        name: "latency_all",
+        key: "latency_all_ms",
+        histogram_key: "latency_all_us",
+        label: "Latency (all requests)",
+        definition: "end − intended send, every request (failures at their time of failure)",
+        unit: Unit::Time,
+        measure: Measure::PerRequest { of: |o| Some(micros(o.latency())), with_errors: true },
+        higher_is_better: false,
+        streaming: false,
+    },
     /// End minus actual send.
     ServiceTime => Spec {
         name: "service_time",
@@ -317,6 +331,7 @@ mod tests {
         let ok = outcome(None);
         let cases = [
             (Distribution::Latency, Some(190_000)),
+            (Distribution::LatencyAll, Some(190_000)),
             (Distribution::ServiceTime, Some(160_000)),
             (Distribution::Ttft, Some(80_000)),
             (Distribution::TtftService, Some(50_000)),
@@ -334,6 +349,9 @@ mod tests {
             .copied()
             .filter(|d| d.measure(&failed).is_some())
             .collect();
-        assert_eq!(measured, [Distribution::ScheduleLag]);
+        assert_eq!(
+            measured,
+            [Distribution::LatencyAll, Distribution::ScheduleLag]
+        );
     }
 }

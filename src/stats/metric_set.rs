@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Histogram;
 use super::distribution::Distribution;
 use super::histogram::PRESIZED_MAX;
+use super::slo::Slo;
 use crate::outcome::{ErrorKind, Outcome};
 
 /// Requests counted per [`ErrorKind`], indexed by `ErrorKind::index`.
@@ -58,6 +59,10 @@ pub struct MetricSet {
     pub tokens_counted_from_chunks: u64,
     /// Requests sent later than the schedule lag tolerance.
     pub late_sends: u64,
+    /// Requests judged against the plan's SLO (every request the run did
+    /// not cancel), and those that met it.
+    pub slo_checked: u64,
+    pub slo_met: u64,
     histograms: [Histogram; Distribution::COUNT],
 }
 
@@ -70,6 +75,8 @@ impl Default for MetricSet {
             output_tokens: 0,
             tokens_counted_from_chunks: 0,
             late_sends: 0,
+            slo_checked: 0,
+            slo_met: 0,
             // Sized up front (1 µs..60 s, or 60k tok/s in thousandths) so
             // memory stays flat however long the run.
             histograms: std::array::from_fn(|_| Histogram::with_max(PRESIZED_MAX)),
@@ -100,6 +107,16 @@ impl MetricSet {
         }
     }
 
+    /// Counts `outcome` against the plan's SLO: requests the run cancelled
+    /// are left out (they were not the target's to meet).
+    pub fn count_slo(&mut self, outcome: &Outcome, slo: &Slo) {
+        if outcome.error == Some(ErrorKind::Cancelled) {
+            return;
+        }
+        self.slo_checked += 1;
+        self.slo_met += u64::from(slo.met(outcome));
+    }
+
     /// The histogram of `distribution`.
     pub fn histogram(&self, distribution: Distribution) -> &Histogram {
         &self.histograms[distribution.index()]
@@ -125,6 +142,8 @@ impl MetricSet {
             output_tokens,
             tokens_counted_from_chunks,
             late_sends,
+            slo_checked,
+            slo_met,
             histograms,
         } = self;
         (
@@ -133,7 +152,9 @@ impl MetricSet {
             *output_tokens,
             *tokens_counted_from_chunks,
             *late_sends,
-        ) = (0, 0, 0, 0, 0);
+            *slo_checked,
+            *slo_met,
+        ) = (0, 0, 0, 0, 0, 0, 0);
         *errors = ErrorCounts::default();
         for histogram in histograms {
             histogram.reset();
@@ -170,6 +191,8 @@ impl AddAssign<&MetricSet> for MetricSet {
         self.output_tokens += other.output_tokens;
         self.tokens_counted_from_chunks += other.tokens_counted_from_chunks;
         self.late_sends += other.late_sends;
+        self.slo_checked += other.slo_checked;
+        self.slo_met += other.slo_met;
         for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
             *mine += theirs;
         }

@@ -1,0 +1,148 @@
+//! The plan's `[simulator]` table: settings of the embedded simulator, for
+//! a plan that runs against it (no `target.base_url`) — its capacity
+//! (`max_num_seqs`, `kv_blocks`), its speed, and faults to inject, so a
+//! plan can make the demo queue, shed load or spike on purpose. The plan
+//! holds plain values; the runner applies them to the simulator's own
+//! configuration (the plan does not depend on the simulator).
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+
+use super::PlanError;
+use super::raw::DurationValue;
+
+/// The table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimulator {
+    pub max_num_seqs: Option<usize>,
+    pub kv_blocks: Option<u32>,
+    pub ttft: Option<DurationValue>,
+    pub per_token: Option<DurationValue>,
+    pub slowdown: Option<f64>,
+    pub seed: Option<u64>,
+    pub error_rate: Option<f64>,
+    pub shed_when_waiting: Option<u64>,
+    pub orphan_on_disconnect: Option<bool>,
+    pub spike: Option<RawSpike>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpike {
+    pub after: DurationValue,
+    pub length: DurationValue,
+    pub factor: f64,
+}
+
+/// The resolved settings; `None`: the simulator's default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SimulatorSettings {
+    pub max_num_seqs: Option<usize>,
+    pub kv_blocks: Option<u32>,
+    #[serde(with = "optional_secs")]
+    pub ttft: Option<Duration>,
+    #[serde(with = "optional_secs")]
+    pub per_token: Option<Duration>,
+    pub slowdown: Option<f64>,
+    pub seed: Option<u64>,
+    pub error_rate: Option<f64>,
+    pub shed_when_waiting: Option<u64>,
+    pub orphan_on_disconnect: Option<bool>,
+    /// (after, length, factor): every engine step `factor` times slower in
+    /// that window of the run.
+    pub spike: Option<(f64, f64, f64)>,
+}
+
+mod optional_secs {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Where the plan's target comes from, which decides what `[simulator]`
+/// means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetSource {
+    /// No target: the embedded simulator runs, with these settings.
+    Embedded,
+    /// `--target` on the command line: a built-in plan aimed at a real
+    /// stack; its `[simulator]` table does not apply.
+    CommandLine,
+    /// `target.base_url` in the plan itself: `[simulator]` is a mistake.
+    Plan,
+}
+
+/// Resolves the table for the plan's target.
+pub fn resolve(
+    raw: Option<Spanned<RawSimulator>>,
+    target: TargetSource,
+    error: &dyn Fn(Range<usize>, String) -> PlanError,
+) -> Result<Option<SimulatorSettings>, PlanError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let span = raw.span();
+    match target {
+        TargetSource::Embedded => {}
+        TargetSource::CommandLine => return Ok(None),
+        TargetSource::Plan => {
+            return Err(error(
+                span,
+                "[simulator] sets up the embedded simulator, but the plan names a target.base_url"
+                    .to_owned(),
+            ));
+        }
+    }
+    let raw = raw.into_inner();
+    let check = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(error(span.clone(), format!("[simulator] {what}")))
+        }
+    };
+    check(
+        raw.max_num_seqs != Some(0),
+        "max_num_seqs must be at least 1",
+    )?;
+    check(raw.kv_blocks != Some(0), "kv_blocks must be at least 1")?;
+    check(
+        raw.slowdown.is_none_or(|s| s.is_finite() && s >= 0.0),
+        "slowdown must be 0 or more",
+    )?;
+    check(
+        raw.error_rate.is_none_or(|r| (0.0..=1.0).contains(&r)),
+        "error_rate must be between 0 and 1",
+    )?;
+    check(
+        raw.spike
+            .as_ref()
+            .is_none_or(|s| s.factor.is_finite() && s.factor >= 1.0),
+        "spike.factor must be 1 or more",
+    )?;
+    Ok(Some(SimulatorSettings {
+        max_num_seqs: raw.max_num_seqs,
+        kv_blocks: raw.kv_blocks,
+        ttft: raw.ttft.map(|d| d.0),
+        per_token: raw.per_token.map(|d| d.0),
+        slowdown: raw.slowdown,
+        seed: raw.seed,
+        error_rate: raw.error_rate,
+        shed_when_waiting: raw.shed_when_waiting,
+        orphan_on_disconnect: raw.orphan_on_disconnect,
+        spike: raw
+            .spike
+            .map(|s| (s.after.0.as_secs_f64(), s.length.0.as_secs_f64(), s.factor)),
+    }))
+}
