@@ -287,6 +287,7 @@ mod tests {
             end: Duration::from_millis(300),
             output_tokens: 3,
             tokens_from_usage: true,
+            itl_from_usage: false,
             status: 200,
             error,
             in_flight: 4,

@@ -121,9 +121,12 @@ pub struct SimArgs {
     #[arg(long)]
     pub kv_blocks: Option<u32>,
     /// Export vllm:gpu_cache_usage_perc and time_per_output_token_seconds
-    /// (older vLLM) instead of kv_cache_usage_perc.
+    /// (older vLLM) instead of kv_cache_usage_perc (= --metric-naming vllm-legacy).
     #[arg(long)]
     pub legacy_metric_names: bool,
+    /// Whose metric names /metrics uses: vllm, vllm-legacy or sglang.
+    #[arg(long, value_parser = parse_metric_naming)]
+    pub metric_naming: Option<crate::sim::MetricNaming>,
     /// Serve simulated DCGM exporter metrics on this address.
     #[arg(long)]
     pub dcgm_listen: Option<SocketAddr>,
@@ -221,4 +224,14 @@ fn parse_scale(text: &str) -> Result<f64, String> {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::units::parse_duration(text)
+}
+
+fn parse_metric_naming(text: &str) -> Result<crate::sim::MetricNaming, String> {
+    crate::sim::MetricNaming::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = crate::sim::MetricNaming::ALL
+            .iter()
+            .map(|n| n.name())
+            .collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }

@@ -127,6 +127,12 @@ pub enum Metric {
     /// Seconds from the end of a spike until latency and the queue are
     /// back (see `analysis::recovery`), in milliseconds.
     RecoveryTime,
+    /// Requests the server worked on after no client waited for them (see
+    /// `analysis::orphans`).
+    OrphanedTasks,
+    /// Seconds from the load's end until the server held no request, in
+    /// milliseconds (the drain window).
+    DrainTime,
 }
 
 /// What judges a metric: the run's request statistics, the trace
@@ -136,7 +142,7 @@ pub enum Family {
     Requests,
     Traces,
     Observed,
-    /// A conclusion of the analysis (recovery).
+    /// A conclusion of the analysis (recovery, orphans, drain).
     Analysis,
 }
 
@@ -165,8 +171,13 @@ impl Metric {
             | Metric::TimeoutRate
             | Metric::TraceCoverage
             | Metric::SloAttainment => Unit::Fraction,
-            Metric::Requests | Metric::MissingSpans | Metric::AlertsFired => Unit::Count,
-            Metric::QueryLatency { .. } | Metric::RecoveryTime => Unit::Milliseconds,
+            Metric::Requests
+            | Metric::MissingSpans
+            | Metric::AlertsFired
+            | Metric::OrphanedTasks => Unit::Count,
+            Metric::QueryLatency { .. } | Metric::RecoveryTime | Metric::DrainTime => {
+                Unit::Milliseconds
+            }
             Metric::Sampled { .. } => Unit::Raw,
         }
     }
@@ -189,6 +200,8 @@ impl Metric {
             Metric::QueryLatency { stat } => format!("{} Query Latency", stat.label()),
             Metric::AlertsFired => "Alerts Fired".into(),
             Metric::RecoveryTime => "Recovery Time".into(),
+            Metric::OrphanedTasks => "Orphaned Tasks".into(),
+            Metric::DrainTime => "Drain Time".into(),
         }
     }
 
@@ -199,7 +212,7 @@ impl Metric {
             Metric::Sampled { .. } | Metric::QueryLatency { .. } | Metric::AlertsFired => {
                 Family::Observed
             }
-            Metric::RecoveryTime => Family::Analysis,
+            Metric::RecoveryTime | Metric::OrphanedTasks | Metric::DrainTime => Family::Analysis,
             _ => Family::Requests,
         }
     }

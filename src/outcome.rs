@@ -96,6 +96,9 @@ pub struct Outcome {
     /// False when the server sent no `usage` and tokens were counted from
     /// content chunks instead.
     pub tokens_from_usage: bool,
+    /// Inter-token gaps were split by the server's per-chunk usage
+    /// (`continuous_usage_stats`), not by content chunks.
+    pub itl_from_usage: bool,
     pub status: u16,
     pub error: Option<ErrorKind>,
     /// Requests in flight when this one was sent, itself included.
@@ -169,6 +172,7 @@ pub(crate) fn example(error: Option<ErrorKind>) -> Outcome {
         end: ms(290),
         output_tokens: 11,
         tokens_from_usage: true,
+        itl_from_usage: false,
         status: 200,
         error,
         in_flight: 1,

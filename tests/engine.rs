@@ -7,7 +7,7 @@ use infercheck::report::{Outcome, ThresholdStatus};
 use infercheck::sim::{Faults, SimConfig, Stall};
 use infercheck::stats::Distribution;
 
-use crate::util::{dead_address, exact_sim, run, sim};
+use crate::util::{dead_address, exact_sim, exclusive, run, run_holding, sim};
 
 fn constant_plan(rate: u32, duration: &str, stream: bool, max_tokens: u32, extra: &str) -> String {
     format!(
@@ -101,10 +101,13 @@ async fn a_stall_shows_in_latency_from_intended_not_only_in_service_time() {
         },
         ..exact_sim(10, 2)
     };
+    // The stall is placed from the simulator's start: hold the run lock
+    // first, or waiting for another test's run could let it pass unseen.
+    let held = exclusive().await;
     let server = sim(config).await;
     let plan = constant_plan(50, "5s", false, 5, "")
         .replace("timeout = '10s'", "timeout = '10s'\nmax_in_flight = 10");
-    let (result, _dir) = run(&plan, Some(&server.base_url())).await;
+    let (result, _dir) = run_holding(&held, &plan, Some(&server.base_url())).await;
     let s = &result.report.overall;
     let latency = s.quantiles(Distribution::Latency).unwrap();
     let service = s.quantiles(Distribution::ServiceTime).unwrap();

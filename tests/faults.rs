@@ -281,7 +281,8 @@ const SUCCESS: &str = "vllm:request_success_total";
 /// Requests that take 20 + 63 × 10 = 650 ms against a 100 ms timeout:
 /// infercheck counts timeouts and hangs up. With orphan_on_disconnect the
 /// simulator keeps decoding every one of them (running stays above zero
-/// after the run, and they end as `length`); without, it aborts them.
+/// after the load, so the drain window waits, and they end as `length`);
+/// without, it aborts them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timed_out_requests_are_orphaned_or_aborted() {
     bounded(async {
@@ -293,18 +294,29 @@ async fn timed_out_requests_are_orphaned_or_aborted() {
             ..Faults::default()
         };
         let (held, server) = locked_sim(with(faults, exact_sim(20, 10))).await;
-        let s = run_on(&held, &plan, &server).await;
-        assert_eq!(errors(&s, "timeout"), 10, "{:?}", s.errors);
+        let (result, _dir) = run_holding(&held, &plan, Some(&server.base_url())).await;
+        let s = &result.report.overall;
+        assert_eq!(errors(s, "timeout"), 10, "{:?}", s.errors);
         assert_eq!(s.requests, 10);
-        // The last request gave up ~100 ms into its 650 ms: the server is
-        // still decoding it when the run is over.
-        let after_run = metrics(&client, &server).await;
-        assert!(sample(&after_run, RUNNING, &[]) >= 1.0, "{after_run}");
-        let (drained, took) = until_metrics(&client, &server, |t| {
+        // The last request gave up ~100 ms into its 650 ms: the server was
+        // still decoding it when the load stopped, and the run's drain
+        // window waited for it.
+        let drain = result
+            .report
+            .observed
+            .as_ref()
+            .unwrap()
+            .drain
+            .clone()
+            .unwrap();
+        assert!(drain.held_at_load_end >= Some(1.0), "{drain:?}");
+        assert_eq!(drain.held_at_end, Some(0.0), "{drain:?}");
+        let orphans = result.report.server.orphans.as_ref().unwrap();
+        assert_eq!(orphans.count, 10.0, "{orphans:?}");
+        let (drained, _) = until_metrics(&client, &server, |t| {
             sample(t, RUNNING, &[]) == 0.0 && sample(t, ORPHANED_TOTAL, &[]) >= 10.0
         })
         .await;
-        assert!(took >= Duration::from_millis(200), "drained in {took:?}");
         assert_eq!(sample(&drained, ORPHANED_TOTAL, &[]), 10.0);
         assert_eq!(
             sample(&drained, "infercheck_sim_orphaned_requests", &[]),

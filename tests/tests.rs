@@ -8,6 +8,7 @@ mod analysis;
 mod cli;
 mod coverage;
 mod engine;
+mod engines;
 mod faults;
 mod layering;
 mod nvml;

@@ -11,6 +11,7 @@
 mod batch;
 mod drivers;
 mod findings;
+mod orphans;
 mod recovery;
 mod saturation;
 mod steadiness;
@@ -24,8 +25,8 @@ use crate::load::Step;
 use crate::plan::Plan;
 use crate::report::{
     Explanation, GeneratorHealth, ModelReport, Outcome, PhaseReport, Report, SCHEMA_VERSION,
-    StatsBlock, StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool, TraceReport,
-    Verdict, WindowStats,
+    ServerChecks, StatsBlock, StepReport, Summary, Target, ThresholdResult, ThresholdStatus, Tool,
+    TraceReport, Verdict, WindowStats,
 };
 use crate::stats::{MetricSet, Series};
 
@@ -64,6 +65,9 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
     let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
     let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
     let explanation = explain(record, &phases);
+    let server = ServerChecks {
+        orphans: orphans::orphans(record.observed.as_ref(), &overall),
+    };
     let judged = thresholds::Judged {
         overall: &overall,
         phases: &phases,
@@ -72,6 +76,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         traces: record.traces.as_ref(),
         observed: record.observed.as_ref(),
         recovery: &explanation.recovery,
+        server: &server,
     };
     let thresholds = thresholds::judge_all(record.plan, &judged);
     let generator = generator_health(record);
@@ -104,6 +109,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         traces: record.traces.clone(),
         observed: record.observed.clone(),
         explanation,
+        server,
     };
     let (optimizations, risks) = findings::findings(&report);
     report.explanation.optimizations = optimizations;

@@ -8,7 +8,7 @@ use crate::metric::{Family, Metric, Stat};
 use crate::plan::{Plan, Threshold};
 use crate::report::{
     CoverageGroup, IntervalSummary, ModelReport, ObservedReport, PhaseReport, Recovery, Scope,
-    StatsBlock, ThresholdResult, ThresholdStatus, TraceReport, WindowStats,
+    ServerChecks, StatsBlock, ThresholdResult, ThresholdStatus, TraceReport, WindowStats,
 };
 
 use crate::stats::SeriesStats;
@@ -21,6 +21,7 @@ pub(super) struct Judged<'a> {
     pub traces: Option<&'a TraceReport>,
     pub observed: Option<&'a ObservedReport>,
     pub recovery: &'a [Recovery],
+    pub server: &'a ServerChecks,
 }
 
 /// One scope's request statistics, trace group and sampled values.
@@ -97,7 +98,7 @@ fn judge(t: &Threshold, within: &Within<'_>, judged: &Judged<'_>) -> ThresholdRe
             (Metric::Sampled { stat, name }, Some(window)) => window_figure(*stat, name, window),
             _ => observed_figure(&t.metric, judged.observed),
         },
-        Family::Analysis => recovery_figure(&within.scope, judged.recovery),
+        Family::Analysis => analysis_figure(&t.metric, &within.scope, judged),
     };
     result(t, within.scope.clone(), achieved)
 }
@@ -167,6 +168,19 @@ fn trace_figure(
             .filter(|t| t.checked > 0)
             .map(|t| t.missing_spans as f64),
         _ => None,
+    }
+}
+
+/// A conclusion's figure: the slowest recovery; orphaned tasks and drain
+/// time are the run's (the server's totals do not split by phase).
+fn analysis_figure(metric: &Metric, scope: &Scope, judged: &Judged<'_>) -> Option<f64> {
+    match metric {
+        Metric::OrphanedTasks => judged.server.orphans.as_ref().map(|o| o.count),
+        Metric::DrainTime => {
+            let drain = judged.observed?.drain.as_ref()?;
+            drain.drain_time_s.map(|s| s * 1000.0)
+        }
+        _ => recovery_figure(scope, judged.recovery),
     }
 }
 

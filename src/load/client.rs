@@ -41,6 +41,9 @@ pub struct Timing {
     pub end: Duration,
     pub output_tokens: u32,
     pub tokens_from_usage: bool,
+    /// The server sent usage on every token chunk (`continuous_usage_stats`),
+    /// so each read's gap was split by the tokens it carried, not its chunks.
+    pub itl_from_usage: bool,
     pub status: u16,
     pub error: Option<ErrorKind>,
 }
@@ -400,12 +403,59 @@ fn default_headers(plan: &Plan) -> Result<HeaderMap, ClientError> {
     Ok(headers)
 }
 
+/// What one stream has shown so far. Inter-token gaps are measured per
+/// socket read, not per chunk: chunks that arrived in one read share one
+/// gap (they were not 0 ms apart; the transport merged them), split evenly
+/// over the tokens the read carried — counted from the server's per-chunk
+/// usage when it sends one (`continuous_usage_stats`), else from content
+/// chunks.
 #[derive(Default)]
 struct StreamState {
     done: bool,
     content_chunks: u32,
     usage: Option<u32>,
     error: Option<ErrorKind>,
+    /// Content chunks of the read being fed.
+    read_chunks: u32,
+    /// A chunk with choices also carried usage: usage is per chunk.
+    continuous_usage: bool,
+    /// Cumulative completion tokens when the last token-carrying read ended.
+    usage_at_last_read: u32,
+    /// When the last token-carrying read arrived.
+    last_token_read: Option<Duration>,
+}
+
+impl StreamState {
+    /// Tokens the read just fed carried.
+    fn read_tokens(&self) -> u32 {
+        match (self.continuous_usage, self.usage) {
+            (true, Some(total)) => total.saturating_sub(self.usage_at_last_read),
+            _ => self.read_chunks,
+        }
+    }
+
+    /// Closes one socket read that arrived at `now`: its gap since the last
+    /// token-carrying read, split over its tokens, goes into `itl`.
+    fn end_read(&mut self, now: Duration, itl: &mut Histogram) {
+        let tokens = self.read_tokens();
+        self.read_chunks = 0;
+        if tokens == 0 {
+            return;
+        }
+        if let Some(last) = self.last_token_read {
+            let gap = now.saturating_sub(last);
+            if !gap.is_zero() {
+                let per_token = gap / tokens;
+                for _ in 0..tokens {
+                    itl.record_duration(per_token);
+                }
+            }
+        }
+        if self.usage.is_some() {
+            self.usage_at_last_read = self.usage.unwrap_or(0);
+        }
+        self.last_token_read = Some(now);
+    }
 }
 
 async fn read_stream(
@@ -424,14 +474,16 @@ async fn read_stream(
         };
         let now = clock.now();
         parser.feed(&piece, |event| {
-            on_event(&sse::classify(&event), now, timing, &mut state, itl)
+            on_event(&sse::classify(&event), now, timing, &mut state)
         });
+        state.end_read(now, itl);
         if state.error.is_some() || state.done {
             break;
         }
     }
     timing.output_tokens = state.usage.unwrap_or(state.content_chunks);
     timing.tokens_from_usage = state.usage.is_some();
+    timing.itl_from_usage = state.continuous_usage;
     match state.error {
         Some(kind) => Err(kind),
         None if !state.done => Err(ErrorKind::StreamError), // ended without [DONE]
@@ -439,13 +491,7 @@ async fn read_stream(
     }
 }
 
-fn on_event(
-    chunk: &Chunk,
-    now: Duration,
-    timing: &mut Timing,
-    state: &mut StreamState,
-    itl: &mut Histogram,
-) {
+fn on_event(chunk: &Chunk, now: Duration, timing: &mut Timing, state: &mut StreamState) {
     match chunk {
         Chunk::Done => state.done = true,
         Chunk::Malformed => state.error = state.error.or(Some(ErrorKind::Decode)),
@@ -454,15 +500,16 @@ fn on_event(
                 state.error = state.error.or(Some(ErrorKind::StreamError));
             }
             if info.has_token {
-                match timing.last_token {
-                    Some(last) => itl.record_duration(now.saturating_sub(last)),
-                    None => timing.first_token = Some(now),
+                if timing.first_token.is_none() {
+                    timing.first_token = Some(now);
                 }
                 timing.last_token = Some(now);
                 state.content_chunks += 1;
+                state.read_chunks += 1;
             }
             if let Some(tokens) = info.usage_completion_tokens {
                 state.usage = Some(tokens);
+                state.continuous_usage |= info.has_choices;
             }
         }
     }
@@ -482,4 +529,131 @@ fn count_tokens(endpoint: &Endpoint, bytes: &[u8], timing: &mut Timing) -> Resul
         timing.tokens_from_usage = true;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::sse::ChunkInfo;
+
+    fn token(usage: Option<u32>) -> Chunk {
+        Chunk::Data(ChunkInfo {
+            has_token: true,
+            usage_completion_tokens: usage,
+            has_choices: true,
+            is_error: false,
+        })
+    }
+
+    /// Feeds reads of `chunks` arriving at `ms`; the ITL values recorded
+    /// as (count, min ms, max ms).
+    fn gaps(reads: &[(u64, Vec<Chunk>)]) -> ((u64, u64, u64), StreamState, Timing) {
+        let (mut state, mut timing) = (StreamState::default(), Timing::default());
+        let mut itl = Histogram::new();
+        for (ms, chunks) in reads {
+            let now = Duration::from_millis(*ms);
+            for c in chunks {
+                on_event(c, now, &mut timing, &mut state);
+            }
+            state.end_read(now, &mut itl);
+        }
+        let to_ms = |us: Option<u64>| (us.unwrap_or(0) as f64 / 1000.0).round() as u64;
+        (
+            (itl.len(), to_ms(itl.min()), to_ms(itl.max())),
+            state,
+            timing,
+        )
+    }
+
+    #[test]
+    fn chunks_of_one_read_share_its_gap_and_are_never_zero() {
+        let (itl, _, timing) = gaps(&[
+            (100, vec![token(None)]),
+            (130, vec![token(None), token(None), token(None)]),
+            (140, vec![token(None)]),
+        ]);
+        assert_eq!(itl, (4, 10, 10));
+        assert_eq!(timing.first_token, Some(Duration::from_millis(100)));
+        assert_eq!(timing.last_token, Some(Duration::from_millis(140)));
+    }
+
+    #[test]
+    fn per_chunk_usage_counts_tokens_a_chunk_carried() {
+        // One chunk carrying three tokens (usage 1 → 4), then one more.
+        let (itl, state, _) = gaps(&[
+            (100, vec![token(Some(1))]),
+            (160, vec![token(Some(4))]),
+            (180, vec![token(Some(5))]),
+        ]);
+        assert_eq!(itl, (4, 20, 20));
+        assert!(state.continuous_usage);
+    }
+
+    #[test]
+    fn a_final_usage_chunk_alone_is_not_per_chunk_usage() {
+        let usage_only = Chunk::Data(ChunkInfo {
+            usage_completion_tokens: Some(3),
+            ..ChunkInfo::default()
+        });
+        let (itl, state, _) = gaps(&[
+            (100, vec![token(None)]),
+            (110, vec![token(None)]),
+            (125, vec![token(None), usage_only]),
+        ]);
+        assert_eq!(itl, (2, 10, 15));
+        assert!(!state.continuous_usage);
+    }
+
+    /// The real vLLM 0.32 stream (shared/fixtures/sse): role chunk with
+    /// empty content, two empty-content token chunks, 16 tokens by usage.
+    fn vllm_stream() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/sse/vllm-v1-chat-stream.txt"
+        );
+        std::fs::read(path).expect("the vLLM SSE capture")
+    }
+
+    /// Feeds `bytes` cut into reads at `cuts`, read i arriving at 10·i ms.
+    fn feed_reads(bytes: &[u8], cuts: &[usize]) -> (u64, StreamState, Timing) {
+        let (mut state, mut timing) = (StreamState::default(), Timing::default());
+        let (mut parser, mut itl) = (sse::Parser::default(), Histogram::new());
+        let mut start = 0;
+        for (i, end) in cuts.iter().copied().chain([bytes.len()]).enumerate() {
+            let now = Duration::from_millis(10 * (i as u64 + 1));
+            parser.feed(&bytes[start..end], |e| {
+                on_event(&sse::classify(&e), now, &mut timing, &mut state)
+            });
+            state.end_read(now, &mut itl);
+            start = end;
+        }
+        (itl.len(), state, timing)
+    }
+
+    #[test]
+    fn the_real_vllm_stream_read_at_once_has_no_gap_and_usage_tokens() {
+        let bytes = vllm_stream();
+        let (gaps, state, timing) = feed_reads(&bytes, &[]);
+        assert_eq!(gaps, 0, "one read is no gap, not sixteen 0 ms ones");
+        assert_eq!(state.usage, Some(16));
+        assert!(state.done && !state.continuous_usage);
+        assert_eq!(timing.first_token, Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn the_real_vllm_stream_event_by_event_gives_a_gap_per_content_chunk() {
+        let bytes = vllm_stream();
+        let cuts: Vec<usize> = bytes
+            .windows(2)
+            .enumerate()
+            .filter(|(_, w)| w == b"\n\n")
+            .map(|(i, _)| i + 2)
+            .filter(|&i| i < bytes.len())
+            .collect();
+        let (gaps, state, _) = feed_reads(&bytes, &cuts);
+        // Content-carrying chunks: 16 tokens less the two held-back bytes;
+        // the first has no gap before it.
+        assert_eq!(u64::from(state.content_chunks), 14);
+        assert_eq!(gaps, 13);
+    }
 }

@@ -109,8 +109,14 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
         fields.remove("model");
     }
     if stream {
-        // Ask for the server's token count in the last chunk (DESIGN: usage first).
-        value["stream_options"] = json!({"include_usage": true});
+        // Ask for the server's token count in the last chunk (DESIGN: usage
+        // first) and, unless the plan says not to, on every chunk: servers
+        // that honour it let inter-token gaps be split per token.
+        value["stream_options"] = if plan.target.continuous_usage {
+            json!({"include_usage": true, "continuous_usage_stats": true})
+        } else {
+            json!({"include_usage": true})
+        };
     }
     serde_json::to_vec(&value).expect("a JSON value always serialises")
 }
@@ -133,6 +139,7 @@ mod tests {
         let set = RequestSet::build(&p, &p.phases[0]);
         let body: serde_json::Value = serde_json::from_slice(&set.entries[0].body).unwrap();
         assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["stream_options"]["continuous_usage_stats"], true);
         assert_eq!(body["messages"][0]["role"], "user");
         assert_eq!(body["max_tokens"], 64);
     }

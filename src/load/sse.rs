@@ -106,6 +106,9 @@ pub struct ChunkInfo {
     /// Carries non-empty content or reasoning text: a token arrived.
     pub has_token: bool,
     pub usage_completion_tokens: Option<u32>,
+    /// Has a non-empty `choices` array (usage on such a chunk is per chunk:
+    /// `continuous_usage_stats`).
+    pub has_choices: bool,
     /// An `error` object instead of a completion chunk.
     pub is_error: bool,
 }
@@ -175,6 +178,7 @@ pub fn classify(event: &Event<'_>) -> Chunk {
     Chunk::Data(ChunkInfo {
         has_token,
         usage_completion_tokens: wire.usage.and_then(|u| u.completion_tokens),
+        has_choices: !wire.choices.is_empty(),
         is_error: wire.error.is_some(),
     })
 }
@@ -239,9 +243,13 @@ mod tests {
     #[test]
     fn role_only_and_empty_chunks_are_not_tokens() {
         let role = r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
-        assert_eq!(classify_data(role), Chunk::Data(ChunkInfo::default()));
+        let no_token = Chunk::Data(ChunkInfo {
+            has_choices: true,
+            ..ChunkInfo::default()
+        });
+        assert_eq!(classify_data(role), no_token);
         let finish = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#;
-        assert_eq!(classify_data(finish), Chunk::Data(ChunkInfo::default()));
+        assert_eq!(classify_data(finish), no_token);
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct Target {
     pub base_url: Option<String>,
     pub api: Api,
     pub stream: bool,
+    /// Streaming requests ask for usage on every chunk
+    /// (`stream_options.continuous_usage_stats`, honoured by vLLM and
+    /// SGLang), so inter-token gaps are split by tokens, not chunks.
+    pub continuous_usage: bool,
     #[serde(serialize_with = "secs")]
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,

@@ -16,6 +16,7 @@ use serde_spanned::Spanned;
 use super::PlanError;
 use super::raw::DurationValue;
 use super::traces::ErrorAt;
+use crate::sample::engine::Engine;
 use crate::sample::queries::{self, Query};
 
 #[derive(Debug, Default, Deserialize)]
@@ -27,10 +28,16 @@ pub struct RawObserve {
     pub scrape: Option<Spanned<Vec<String>>>,
     /// Built-in query sets (queries/*.toml).
     pub query_sets: Option<Spanned<Vec<String>>>,
+    /// The engine whose profile (queries/<engine>.toml) reads the server:
+    /// "auto" (default: probe the target's /metrics once) or its name.
+    pub engine: Option<Spanned<String>>,
     /// Extra queries, in the query-file format.
     #[serde(default, rename = "query")]
     pub queries: Vec<Spanned<Query>>,
     pub interval: Option<DurationValue>,
+    /// After the load, sample on until the server holds no request, at
+    /// most this long (default 30s; "0s": no drain window).
+    pub drain_timeout: Option<DurationValue>,
     /// Sample this host's memory and CPU (default true).
     pub host: Option<bool>,
     /// Sample this process's RSS and CPU too.
@@ -51,9 +58,16 @@ pub struct ObservePlan {
     /// simulator's DCGM exporter).
     pub scrape: Vec<String>,
     pub query_sets: Vec<String>,
+    /// Which engine profile reads the server; `None`: none (the plan's
+    /// query sets name no engine).
+    pub engine: Option<EngineChoice>,
+    /// The non-engine sets' queries and the plan's own; the engine's come
+    /// from [`ObservePlan::queries_for`] once the engine is known.
     pub queries: Vec<Query>,
     #[serde(with = "secs")]
     pub interval: Duration,
+    #[serde(with = "secs")]
+    pub drain_timeout: Duration,
     pub host: bool,
     pub target_pid: Option<u32>,
     pub nvml: bool,
@@ -72,12 +86,48 @@ mod secs {
 }
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the engine profile is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineChoice {
+    /// Probe the target's `/metrics` once before the run.
+    Auto,
+    /// The plan names it (`engine = "sglang"`, or an engine query set).
+    Named(Engine),
+}
+
+impl ObservePlan {
+    /// Every query of a run against `engine`: its profile's, the other
+    /// sets', and the plan's own (which replace a profile's of the same
+    /// name).
+    pub fn queries_for(&self, engine: Option<Engine>) -> Vec<Query> {
+        let mut all: Vec<Query> = match engine {
+            Some(e) => queries::builtin(e.query_set()).expect("built-in profiles parse"),
+            None => Vec::new(),
+        };
+        all.retain(|q| !self.queries.iter().any(|own| own.name == q.name));
+        all.extend(self.queries.iter().cloned());
+        all
+    }
+
+    /// The names a threshold may use: vLLM's profile is the reference
+    /// every engine profile's names are a subset of.
+    fn known_names(&self) -> Vec<String> {
+        let reference = self.engine.map(|_| Engine::Vllm);
+        self.queries_for(reference)
+            .into_iter()
+            .map(|q| q.name)
+            .collect()
+    }
+}
 
 /// Query sets read when the plan names none: the engine, its GPUs and a
 /// router (absent families are gaps); with Prometheus also the host and
 /// infercheck itself.
 fn default_sets(prometheus: bool) -> Vec<String> {
-    let mut sets = vec!["vllm", "dcgm", "router"];
+    let mut sets = vec!["dcgm", "router"];
     if prometheus {
         sets.extend(["node", "infercheck"]);
     }
@@ -116,10 +166,11 @@ pub fn resolve(
             .map_err(|m| error(urls.span(), m))?,
         None => Vec::new(),
     };
-    let query_sets = match &raw.query_sets {
+    let mut query_sets = match &raw.query_sets {
         Some(sets) => sets.get_ref().clone(),
         None => default_sets(prometheus.is_some()),
     };
+    let engine = engine_choice(&raw, &mut query_sets, error)?;
     let queries = queries_of(&raw, &query_sets, error)?;
     let interval = raw.interval.map_or(DEFAULT_INTERVAL, |d| d.0);
     let metrics_listen = match (overrides.metrics_listen, &raw.metrics_listen) {
@@ -139,14 +190,63 @@ pub fn resolve(
         prometheus,
         scrape,
         query_sets,
+        engine,
         queries,
         interval,
+        drain_timeout: raw.drain_timeout.map_or(DEFAULT_DRAIN_TIMEOUT, |d| d.0),
         host: raw.host.unwrap_or(true),
         target_pid: overrides.target_pid.or(raw.target_pid),
         nvml: raw.nvml.unwrap_or(true),
         nvml_lib: raw.nvml_lib.map(PathBuf::from),
         metrics_listen,
     })
+}
+
+/// The engine profile: `engine` when given, else an engine set the plan
+/// lists (taken out of `sets`: its queries come with the engine), else
+/// "auto" — unless the plan lists sets and none is an engine's.
+fn engine_choice(
+    raw: &RawObserve,
+    sets: &mut Vec<String>,
+    error: ErrorAt<'_>,
+) -> Result<Option<EngineChoice>, PlanError> {
+    let listed: Vec<Engine> = sets.iter().filter_map(|s| engine_of_set(s)).collect();
+    sets.retain(|s| engine_of_set(s).is_none());
+    let sets_span = raw.query_sets.as_ref().map_or(0..0, |s| s.span());
+    if listed.len() > 1 {
+        return Err(error(
+            sets_span,
+            "query_sets names more than one engine profile; name one, or set engine = \"auto\""
+                .into(),
+        ));
+    }
+    let named = match &raw.engine {
+        Some(text) if text.get_ref() == "auto" => Some(EngineChoice::Auto),
+        Some(text) => Some(EngineChoice::Named(
+            Engine::parse(text.get_ref()).ok_or_else(|| {
+                let names: Vec<&str> = Engine::ALL.iter().map(|e| e.name()).collect();
+                error(
+                    text.span(),
+                    format!(
+                        "engine {:?}: expected \"auto\" or one of {}",
+                        text.get_ref(),
+                        names.join(", ")
+                    ),
+                )
+            })?,
+        )),
+        None => None,
+    };
+    Ok(match (named, listed.first()) {
+        (Some(choice), _) => Some(choice),
+        (None, Some(engine)) => Some(EngineChoice::Named(*engine)),
+        (None, None) if raw.query_sets.is_none() => Some(EngineChoice::Auto),
+        (None, None) => None,
+    })
+}
+
+fn engine_of_set(set: &str) -> Option<Engine> {
+    Engine::ALL.into_iter().find(|e| e.query_set() == set)
 }
 
 /// The sets' queries, then the plan's own (which replace a set's query of
@@ -184,11 +284,10 @@ pub fn check_thresholds<'a>(
 ) -> Result<(), String> {
     for t in thresholds {
         if let crate::metric::Metric::Sampled { name, .. } = &t.metric {
-            let known = builtin_values().any(|b| b == name)
-                || observe.queries.iter().any(|q| &q.name == name);
+            let queries = observe.known_names();
+            let known = builtin_values().any(|b| b == name) || queries.contains(name);
             if !known {
-                let mut names: Vec<&str> =
-                    observe.queries.iter().map(|q| q.name.as_str()).collect();
+                let mut names: Vec<&str> = queries.iter().map(String::as_str).collect();
                 names.extend(builtin_values().map(|b| -> &str { b }));
                 return Err(format!(
                     "threshold \"{}\": unknown metric `{name}`: not a request metric ({}) and no sampled value has that name; sampled here: {}",

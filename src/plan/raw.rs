@@ -48,6 +48,8 @@ pub struct RawTarget {
     #[serde(default)]
     pub api: Api,
     pub stream: Option<bool>,
+    /// Ask for usage on every chunk (`stream_options.continuous_usage_stats`).
+    pub continuous_usage: Option<bool>,
     pub timeout: Option<DurationValue>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,

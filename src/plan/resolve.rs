@@ -237,6 +237,7 @@ impl Ctx<'_> {
             base_url,
             api: raw.api,
             stream: raw.stream.unwrap_or(raw.api != Api::Template),
+            continuous_usage: raw.continuous_usage.unwrap_or(true),
             timeout: raw.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
             headers,
             api_key_env: raw.api_key_env.map(Spanned::into_inner),

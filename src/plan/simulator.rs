@@ -28,7 +28,13 @@ pub struct RawSimulator {
     pub shed_when_waiting: Option<u64>,
     pub orphan_on_disconnect: Option<bool>,
     pub spike: Option<RawSpike>,
+    /// Whose metric names `/metrics` uses (one of [`METRIC_NAMINGS`]).
+    pub metric_naming: Option<String>,
 }
+
+/// The simulator's metric namings (its `MetricNaming`; a runner test
+/// checks that the two lists agree).
+pub const METRIC_NAMINGS: &[&str] = &["vllm", "vllm-legacy", "sglang"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +61,7 @@ pub struct SimulatorSettings {
     /// (after, length, factor): every engine step `factor` times slower in
     /// that window of the run.
     pub spike: Option<(f64, f64, f64)>,
+    pub metric_naming: Option<String>,
 }
 
 mod optional_secs {
@@ -131,6 +138,15 @@ pub fn resolve(
             .is_none_or(|s| s.factor.is_finite() && s.factor >= 1.0),
         "spike.factor must be 1 or more",
     )?;
+    if let Some(naming) = &raw.metric_naming {
+        check(
+            METRIC_NAMINGS.contains(&naming.as_str()),
+            &format!(
+                "metric_naming {naming:?}: expected one of {}",
+                METRIC_NAMINGS.join(", ")
+            ),
+        )?;
+    }
     Ok(Some(SimulatorSettings {
         max_num_seqs: raw.max_num_seqs,
         kv_blocks: raw.kv_blocks,
@@ -144,5 +160,6 @@ pub fn resolve(
         spike: raw
             .spike
             .map(|s| (s.after.0.as_secs_f64(), s.length.0.as_secs_f64(), s.factor)),
+        metric_naming: raw.metric_naming,
     }))
 }

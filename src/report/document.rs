@@ -8,7 +8,7 @@
 
 use super::model::{Report, Scope};
 use super::view::{self, Fact, Table, fact};
-use super::{explain_view, observed_view, trace_view};
+use super::{explain_view, observed_view, server_view, trace_view};
 
 /// A chart the HTML page draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +159,7 @@ fn performance(report: &Report, doc: &mut Vec<Block>) {
 fn queue_and_tasks(report: &Report) -> Option<Table> {
     let mut queue = Table::new(&["Metric", "Max Value", "Target", "Status"]);
     queue.rows = observed_view::queue_rows(report);
+    queue.rows.extend(server_view::queue_rows(report));
     queue.rows.extend(trace_view::queue_rows(report));
     (!queue.rows.is_empty()).then_some(queue)
 }
@@ -198,6 +199,9 @@ fn phases(report: &Report, doc: &mut Vec<Block>) {
 
 fn streaming(report: &Report, doc: &mut Vec<Block>) {
     table_section(doc, 2, "Streaming UX", view::streaming(&report.overall));
+    if let Some(method) = view::itl_method(&report.overall) {
+        doc.push(Block::List(vec![method]));
+    }
 }
 
 fn models(report: &Report, doc: &mut Vec<Block>) {
@@ -217,6 +221,7 @@ fn models(report: &Report, doc: &mut Vec<Block>) {
 fn observability(report: &Report, doc: &mut Vec<Block>) {
     let mut facts = trace_view::observability_facts(report);
     facts.extend(observed_view::observability_facts(report));
+    facts.extend(server_view::drain_facts(report));
     if facts.is_empty() {
         return;
     }

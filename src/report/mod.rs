@@ -22,6 +22,8 @@ pub mod model;
 mod observed;
 mod observed_view;
 mod placement;
+mod server_model;
+mod server_view;
 mod terminal;
 #[cfg(test)]
 pub(crate) mod test_report;
@@ -34,6 +36,7 @@ use std::io;
 pub use explain_model::*;
 pub use model::*;
 pub use observed::*;
+pub use server_model::*;
 pub use trace_model::*;
 
 /// A report file format.

@@ -58,6 +58,9 @@ pub struct Report {
     /// steadiness, findings.
     #[serde(default)]
     pub explanation: super::Explanation,
+    /// The server's metrics beside the client's: orphaned tasks.
+    #[serde(default)]
+    pub server: super::ServerChecks,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,6 +133,11 @@ pub struct StatsBlock {
     /// Output tokens per second over the group's wall time.
     pub output_tokens_per_s: f64,
     pub tokens_counted_from_chunks: u64,
+    /// Successful requests whose inter-token gaps were split by the
+    /// server's per-chunk usage (`continuous_usage_stats`); the others' by
+    /// content chunks. Either way one socket read is one gap.
+    #[serde(default)]
+    pub itl_from_usage: u64,
     pub late_sends: u64,
     /// Requests judged against the plan's `[slo]` (all but those the run
     /// cancelled) and those that met every bound; 0 without an SLO.
@@ -179,6 +187,7 @@ impl StatsBlock {
             output_tokens: set.output_tokens,
             output_tokens_per_s: per_s(set.output_tokens),
             tokens_counted_from_chunks: set.tokens_counted_from_chunks,
+            itl_from_usage: set.itl_from_usage,
             late_sends: set.late_sends,
             slo_checked: set.slo_checked,
             slo_met: set.slo_met,

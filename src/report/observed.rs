@@ -25,6 +25,44 @@ pub struct ObservedReport {
     pub alerts: Option<AlertsReport>,
     /// One line on the GPUs: what was read, or why nothing was.
     pub gpu: Option<String>,
+    /// The engine profile the server's values were read with.
+    #[serde(default)]
+    pub engine: Option<EngineReport>,
+    /// The drain window after the load.
+    #[serde(default)]
+    pub drain: Option<DrainReport>,
+}
+
+/// The drain window: after the load stopped, sampling went on until the
+/// server held no request (running + waiting = 0) or the plan's timeout.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DrainReport {
+    pub timeout_s: f64,
+    /// Run-clock second the load stopped.
+    pub load_end_s: f64,
+    /// Requests the server held (running + waiting) at the first sample
+    /// after the load stopped; `None`: the server exports neither.
+    pub held_at_load_end: Option<f64>,
+    /// Seconds from the load's end to the first sample with nothing held;
+    /// `None`: not drained within the timeout (or not measured).
+    pub drain_time_s: Option<f64>,
+    /// Requests still held when the drain ended.
+    pub held_at_end: Option<f64>,
+    /// Why there was no drain window (run interrupted, nothing sampled).
+    pub skipped: Option<String>,
+}
+
+/// Which engine profile read the server, and why that one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineReport {
+    /// Its name in `queries/` ("vllm", "sglang", ...).
+    pub name: String,
+    /// As people write it ("vLLM", "SGLang").
+    pub label: String,
+    pub version: Option<String>,
+    /// "detected at URL: evidence", "named by the plan", or why it was
+    /// assumed.
+    pub chosen: String,
 }
 
 impl ObservedReport {

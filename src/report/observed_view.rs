@@ -80,12 +80,6 @@ const QUEUE_ROWS: &[Row] = &[
         show: |_, v| v.stats.max.map(|m| format!("{} tasks", count(m as u64))),
     },
     Row {
-        label: "Orphaned Tasks",
-        name: "orphaned_tasks",
-        stat: Stat::Max,
-        show: |_, v| v.stats.max.map(|m| count(m as u64)),
-    },
-    Row {
         label: "Avg Processing Time",
         name: "avg_processing_time",
         stat: Stat::Avg,
@@ -153,8 +147,8 @@ pub(crate) fn resources(report: &Report) -> Option<Table> {
     (!table.rows.is_empty()).then_some(table)
 }
 
-/// The sampled rows of "Queue and Task Metrics": queue depth, orphaned
-/// tasks, average processing time.
+/// The sampled rows of "Queue and Task Metrics": queue depth, average
+/// processing time.
 pub(crate) fn queue_rows(report: &Report) -> Vec<Vec<String>> {
     table_rows(report, QUEUE_ROWS)
 }
@@ -206,6 +200,16 @@ pub(crate) fn observability_facts(report: &Report) -> Vec<Fact> {
         "Sampled from",
         format!("{} every {}s", o.sources.join("; "), o.interval_s),
     )];
+    if let Some(engine) = &o.engine {
+        let version = engine
+            .version
+            .as_deref()
+            .map_or(String::new(), |v| format!(" {v}"));
+        facts.push(fact(
+            "Engine",
+            format!("{}{version} ({})", engine.label, engine.chosen),
+        ));
+    }
     if let Some(q) = o.query_latency_ms {
         facts.push(fact(
             "Prometheus query latency",

@@ -11,7 +11,7 @@
 //! in exactly one place, and a row without a threshold shows no status.
 
 use super::model::{Report, Scope, ThresholdResult};
-use super::{observed_view, trace_view, view};
+use super::{observed_view, server_view, trace_view, view};
 use crate::metric::{Family, Metric};
 
 /// The thresholds of one report, by the place that shows them.
@@ -57,6 +57,7 @@ impl<'a> Placement<'a> {
 fn fixed_rows() -> Vec<Metric> {
     let mut rows = view::http_row_metrics();
     rows.extend(observed_view::row_metrics());
+    rows.extend(server_view::row_metrics());
     rows.extend(trace_view::row_metrics());
     rows
 }

@@ -63,6 +63,7 @@ pub(crate) fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Repo
         traces: None,
         observed: None,
         explanation: Default::default(),
+        server: Default::default(),
         notes: Vec::new(),
     }
 }

@@ -492,6 +492,25 @@ pub(crate) fn streaming(stats: &StatsBlock) -> Option<Table> {
     Some(table)
 }
 
+/// How ITL was measured, under the streaming table; None without ITL.
+pub(crate) fn itl_method(stats: &StatsBlock) -> Option<String> {
+    stats.quantiles(Distribution::Itl)?;
+    let by_usage = match stats.itl_from_usage {
+        0 => "by content chunks (the server sent no per-chunk usage)".to_owned(),
+        n if n == stats.ok => {
+            "by the server's per-chunk usage (`continuous_usage_stats`)".to_owned()
+        }
+        n => format!(
+            "by the server's per-chunk usage for {} of {} successful requests, by content chunks for the rest",
+            count(n),
+            count(stats.ok)
+        ),
+    };
+    Some(format!(
+        "ITL is per token: each socket read's gap since the previous one is split over the tokens it carried, counted {by_usage}; chunks that arrived in one read are one gap, never a 0 ms one."
+    ))
+}
+
 /// "Client Distributions": every distribution of the table that has data
 /// (k6's end-of-test trends), with what it measures; None without any.
 pub(crate) fn distributions(stats: &StatsBlock) -> Option<Table> {

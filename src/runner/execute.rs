@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use crate::clock::Clock;
 use crate::load::{self, Client, Event, InFlight, Step, WorkerThreads};
 use crate::plan::{Overrides, Plan};
-use crate::report::{ObservedReport, Report, Scope, StatsBlock, Target, TraceReport};
+use crate::report::{DrainReport, ObservedReport, Report, Scope, StatsBlock, Target, TraceReport};
 use crate::sim::SimConfig;
 use crate::stats::Series;
 use crate::traces::{RunFacts, TraceSession};
@@ -159,6 +159,8 @@ struct Measured {
     elapsed: Duration,
     interrupted: bool,
     aborted_by: Option<String>,
+    /// The drain window after the load, when the server was sampled.
+    drain: Option<DrainReport>,
 }
 
 impl Session {
@@ -272,11 +274,43 @@ impl Session {
         let _ = tokio::task::spawn_blocking(move || drop(threads)).await;
         self.close_interval(elapsed, 0)?;
         self.progress.finish();
+        let drain = self.drain_server(&clock, elapsed, interrupted).await;
         Ok(Measured {
             elapsed,
             interrupted,
             aborted_by,
+            drain,
         })
+    }
+
+    /// The drain window after the load (none when the run was interrupted:
+    /// the partial report is written at once).
+    async fn drain_server(
+        &mut self,
+        clock: &Clock,
+        load_end: Duration,
+        interrupted: bool,
+    ) -> Option<DrainReport> {
+        let observation = self.observation.as_mut()?;
+        let timeout = self.plan.observe.drain_timeout;
+        if interrupted || timeout.is_zero() {
+            return Some(DrainReport {
+                timeout_s: timeout.as_secs_f64(),
+                load_end_s: load_end.as_secs_f64(),
+                skipped: Some(if interrupted {
+                    "the run was interrupted".to_owned()
+                } else {
+                    "drain_timeout is 0".to_owned()
+                }),
+                ..DrainReport::default()
+            });
+        }
+        let report = observation
+            .drain(load_end.as_secs_f64(), timeout, || {
+                clock.now().as_secs_f64()
+            })
+            .await;
+        Some(report)
     }
 
     /// Folds every waiting event into the aggregator; true once the engine
@@ -359,7 +393,10 @@ impl Session {
         observed: Option<(ObservedReport, Vec<Series>)>,
     ) -> Report {
         let (observed, sampled_series) = match observed {
-            Some((report, series)) => (Some(report), series),
+            Some((mut report, series)) => {
+                report.drain = measured.drain;
+                (Some(report), series)
+            }
             None => (None, Vec::new()),
         };
         let ended = started + chrono::Duration::from_std(measured.elapsed).unwrap_or_default();
@@ -429,6 +466,13 @@ fn apply_settings(config: &mut SimConfig, s: &crate::plan::simulator::SimulatorS
     if s.shed_when_waiting.is_some() {
         config.faults.shed_when_waiting = s.shed_when_waiting;
     }
+    if let Some(naming) = s
+        .metric_naming
+        .as_deref()
+        .and_then(crate::sim::MetricNaming::parse)
+    {
+        config.metric_naming = naming;
+    }
     if let Some((after, length, factor)) = s.spike {
         config.faults.latency_spike = Some(crate::sim::Spike {
             after: Duration::from_secs_f64(after),
@@ -447,4 +491,16 @@ async fn start_traces(plan: &Plan) -> Result<Option<TraceSession>, Failure> {
         .await
         .map(Some)
         .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_plans_metric_namings_are_the_simulators() {
+        let sim: Vec<&str> = crate::sim::MetricNaming::ALL
+            .iter()
+            .map(|n| n.name())
+            .collect();
+        assert_eq!(sim, crate::plan::simulator::METRIC_NAMINGS);
+    }
 }

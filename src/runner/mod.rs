@@ -125,7 +125,11 @@ fn sim_config(args: &crate::cli::SimArgs) -> crate::sim::SimConfig {
         slowdown_per_running: args.slowdown.unwrap_or(defaults.slowdown_per_running),
         max_num_seqs: args.max_num_seqs.unwrap_or(defaults.max_num_seqs),
         kv_blocks: args.kv_blocks.unwrap_or(defaults.kv_blocks),
-        legacy_metric_names: args.legacy_metric_names,
+        metric_naming: match (args.metric_naming, args.legacy_metric_names) {
+            (Some(naming), _) => naming,
+            (None, true) => crate::sim::MetricNaming::VllmLegacy,
+            (None, false) => defaults.metric_naming,
+        },
         dcgm_listen: args.dcgm_listen,
         otlp_endpoint: args.otlp_endpoint.clone(),
         faults,

@@ -13,7 +13,9 @@ use tokio::time::Instant;
 use super::own_metrics::OwnMetrics;
 use crate::outcome::Outcome;
 use crate::plan::Plan;
-use crate::report::{IntervalSummary, ObservedReport};
+use crate::plan::observe::EngineChoice;
+use crate::report::{DrainReport, EngineReport, IntervalSummary, ObservedReport};
+use crate::sample::engine::{self, Engine};
 use crate::sample::nvml::NvmlOptions;
 use crate::sample::{Prepared, Samplers, SamplingPlan};
 use crate::stats::Series;
@@ -24,12 +26,65 @@ pub struct Ready {
     prepared: Prepared,
     own: Option<Arc<OwnMetrics>>,
     errors: Vec<String>,
+    engine: Option<EngineReport>,
+    interval: std::time::Duration,
 }
+
+/// What the server held, as the drain window sees it.
+enum Holding {
+    /// Neither value has a sample at all.
+    NotExported,
+    /// Both (or the one exported) sampled since the load ended: (oldest
+    /// sample's second, running + waiting).
+    Fresh(f64, f64),
+    /// Not sampled again since the load ended.
+    Stale,
+}
+
+/// The engine profiles' names for what the server holds.
+const RUNNING: &str = "running";
+const WAITING: &str = "queue_depth";
 
 /// Sampling during one run.
 pub struct Observation {
     samplers: Samplers,
+    interval: std::time::Duration,
     own: Option<Arc<OwnMetrics>>,
+    engine: Option<EngineReport>,
+}
+
+/// The engine profile the run reads the server with: the plan's, or the
+/// one whose families the target's `/metrics` has (probed once, before
+/// the run), else vLLM's names, saying why.
+async fn choose_engine(plan: &Plan, base_url: &str) -> Option<(Engine, EngineReport)> {
+    let report = |engine: Engine, version: Option<String>, chosen: String| {
+        let r = EngineReport {
+            name: engine.name().to_owned(),
+            label: engine.label().to_owned(),
+            version,
+            chosen,
+        };
+        Some((engine, r))
+    };
+    match plan.observe.engine? {
+        EngineChoice::Named(engine) => report(engine, None, "named by the plan".to_owned()),
+        EngineChoice::Auto => {
+            let url = format!("{}/metrics", base_url.trim_end_matches('/'));
+            match engine::probe(&url).await {
+                Ok(Some(found)) => report(
+                    found.engine,
+                    found.version,
+                    format!("detected at {url}: {}", found.evidence),
+                ),
+                Ok(None) => report(
+                    Engine::Vllm,
+                    None,
+                    format!("assumed: {url} has no engine's families"),
+                ),
+                Err(e) => report(Engine::Vllm, None, format!("assumed: {url}: {e}")),
+            }
+        }
+    }
 }
 
 /// Where the run's server-side values come from.
@@ -42,7 +97,7 @@ pub struct Sources<'a> {
 /// The plan's `[observe]` as the samplers take it. Without a Prometheus
 /// or scrape URLs, the target's own `/metrics` is read (and the embedded
 /// simulator's DCGM exporter beside it).
-fn sampling_plan(plan: &Plan, sources: &Sources<'_>) -> SamplingPlan {
+fn sampling_plan(plan: &Plan, sources: &Sources<'_>, engine: Option<Engine>) -> SamplingPlan {
     let observe = &plan.observe;
     let mut scrape = observe.scrape.clone();
     if scrape.is_empty() && observe.prometheus.is_none() {
@@ -56,7 +111,7 @@ fn sampling_plan(plan: &Plan, sources: &Sources<'_>) -> SamplingPlan {
         interval: observe.interval,
         prometheus: observe.prometheus.clone(),
         scrape,
-        queries: observe.queries.clone(),
+        queries: observe.queries_for(engine),
         host: observe.host,
         target_pid: observe.target_pid,
         nvml: observe.nvml.then(|| NvmlOptions {
@@ -70,7 +125,8 @@ impl Ready {
     /// Builds the sources and starts what needs starting, before the run
     /// clock does: their start-up cost must not delay the first requests.
     pub async fn prepare(plan: &Plan, sources: Sources<'_>) -> Ready {
-        let prepared = Samplers::prepare(&sampling_plan(plan, &sources));
+        let (engine, report) = choose_engine(plan, sources.base_url).await.unzip();
+        let prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine));
         let mut errors = prepared.errors().to_vec();
         let own = match plan.observe.metrics_listen {
             Some(addr) => match OwnMetrics::start(addr).await {
@@ -86,6 +142,8 @@ impl Ready {
             prepared,
             own,
             errors,
+            engine: report,
+            interval: plan.observe.interval,
         }
     }
 
@@ -103,7 +161,9 @@ impl Ready {
     pub fn start(self, run_start: Instant) -> Observation {
         Observation {
             samplers: self.prepared.start(run_start),
+            interval: self.interval,
             own: self.own,
+            engine: self.engine,
         }
     }
 }
@@ -124,13 +184,87 @@ impl Observation {
         self.samplers.latest(interval.t)
     }
 
+    /// The drain window: samples on after the load stopped at run-clock
+    /// second `load_end_s` until the server holds no request or `timeout`
+    /// passes. `now_s` reads the run clock.
+    pub async fn drain(
+        &mut self,
+        load_end_s: f64,
+        timeout: std::time::Duration,
+        now_s: impl Fn() -> f64,
+    ) -> DrainReport {
+        let mut report = DrainReport {
+            timeout_s: timeout.as_secs_f64(),
+            load_end_s,
+            ..DrainReport::default()
+        };
+        let poll = (self.interval / 4).max(std::time::Duration::from_millis(20));
+        let deadline = load_end_s + timeout.as_secs_f64();
+        // A source that answers nothing for this long has stopped.
+        let silent_after = 3.0 * self.interval.as_secs_f64() + 0.5;
+        let mut last_fresh = load_end_s;
+        loop {
+            match self.holding(load_end_s) {
+                Holding::NotExported => {
+                    report.skipped = Some(format!(
+                        "the server exports neither `{RUNNING}` nor `{WAITING}`"
+                    ));
+                    return report;
+                }
+                Holding::Fresh(t, held) => {
+                    report.held_at_load_end.get_or_insert(held);
+                    report.held_at_end = Some(held);
+                    last_fresh = t;
+                    if held <= 0.0 {
+                        report.drain_time_s = Some((t - load_end_s).max(0.0));
+                        return report;
+                    }
+                }
+                Holding::Stale => {}
+            }
+            let now = now_s();
+            if now >= deadline {
+                return report;
+            }
+            if now - last_fresh > silent_after {
+                report.skipped = Some(format!(
+                    "the server stopped answering: nothing sampled for {:.0}s{}",
+                    now - last_fresh,
+                    report
+                        .held_at_end
+                        .map_or(String::new(), |h| format!(", {h} held at its last sample"))
+                ));
+                report.held_at_end = None;
+                return report;
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// What the server holds (running + waiting) at the newest samples of
+    /// the two, when every one exported is newer than `since_s`.
+    fn holding(&mut self, since_s: f64) -> Holding {
+        let newest = [RUNNING, WAITING].map(|name| self.samplers.newest(name));
+        if newest.iter().all(Option::is_none) {
+            return Holding::NotExported;
+        }
+        let fresh: Vec<(f64, f64)> = newest.into_iter().flatten().collect();
+        let t = fresh.iter().map(|(t, _)| *t).fold(f64::INFINITY, f64::min);
+        if t > since_s {
+            Holding::Fresh(t, fresh.iter().map(|(_, v)| v).sum())
+        } else {
+            Holding::Stale
+        }
+    }
+
     /// Stops sampling; fills gaps and reads alerts for the run's window
     /// (Unix seconds).
     pub async fn finish(self, window: (i64, i64)) -> (ObservedReport, Vec<Series>) {
-        let observed = self.samplers.finish(window).await;
+        let (mut observed, series) = self.samplers.finish(window).await;
+        observed.engine = self.engine;
         if let Some(own) = &self.own {
             own.stop();
         }
-        observed
+        (observed, series)
     }
 }

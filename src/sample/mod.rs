@@ -19,6 +19,7 @@
 //! [`ObservedReport`]. A source never fails the run: one that is down
 //! yields gaps and errors, counted and reported.
 
+pub mod engine;
 pub mod exposition;
 pub mod host;
 pub mod nvml;
@@ -239,6 +240,12 @@ impl Samplers {
         self.store.latest(t, self.interval.as_secs_f64() * 1.5)
     }
 
+    /// The newest sample of `name`: (run-clock second, value).
+    pub fn newest(&mut self, name: &str) -> Option<(f64, f64)> {
+        self.drain();
+        self.store.newest(name)
+    }
+
     /// Stops every source, lets each finish over the run's window (Unix
     /// seconds), and returns the report's section and the series.
     pub async fn finish(mut self, window: (i64, i64)) -> (ObservedReport, Vec<Series>) {
@@ -296,6 +303,8 @@ pub fn observed_report(
         backfilled: after.backfilled,
         alerts,
         gpu: gpu_line,
+        engine: None,
+        drain: None,
     }
 }
 
@@ -313,11 +322,12 @@ struct Ticker {
 }
 
 impl Ticker {
-    /// The one loop every source runs in: a tick every interval from the
-    /// run's start (ticks a slow source missed are skipped, not bunched),
+    /// The one loop every source runs in: a tick at the run's start (the
+    /// baseline counters' increases are measured from) and every interval
+    /// after it (ticks a slow source missed are skipped, not bunched),
     /// until cancelled; then the source goes back for its `finish`.
     async fn drive(self, mut source: Box<dyn Source>) -> Box<dyn Source> {
-        let mut clock = tokio::time::interval_at(self.run_start + self.interval, self.interval);
+        let mut clock = tokio::time::interval_at(self.run_start, self.interval);
         clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
             let t = tokio::select! {

@@ -3,13 +3,15 @@
 //! as the query sets' PromQL: gauges as they are, rates from counter
 //! increases between two scrapes, quantiles from the increase of histogram
 //! buckets (interpolated within a bucket as `histogram_quantile` does).
+//! A recipe reads only the series that carry its `labels`, and falls back
+//! to its `alternatives` when none of its metric names is present.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::exposition::{self, Exposition};
+use super::exposition::{self, Exposition, Sample};
 use super::queries::{Query, Recipe, ScrapeOp};
 use super::{Reading, Source};
 
@@ -69,7 +71,7 @@ impl ScrapeSource {
         let mut readings = Vec::with_capacity(self.queries.len());
         for q in &self.queries {
             let Some(recipe) = &q.scrape else { continue };
-            if self.before.is_none() && recipe.op.needs_previous() {
+            if self.before.is_none() && recipe.needs_previous() {
                 // Rates need two scrapes: the first is not a gap.
                 continue;
             }
@@ -110,56 +112,90 @@ impl Source for ScrapeSource {
 }
 
 /// The value of `recipe` given the current scrape and the one before it,
-/// `elapsed_s` seconds earlier. `None` when the metric is absent, or when a
-/// rate has no previous scrape yet.
+/// `elapsed_s` seconds earlier. `None` when the metric is absent (and so
+/// is every alternative's), or when a rate has no previous scrape yet.
 pub fn evaluate(
     recipe: &Recipe,
     now: &Exposition,
     before: Option<(&Exposition, f64)>,
 ) -> Option<f64> {
-    let name = first_present(&recipe.metric, now)?;
+    let (recipe, name) = resolve(recipe, now)?;
+    let labels = &recipe.labels;
+    let values = || matching(now, name, labels).map(|s| s.value);
     match recipe.op {
-        ScrapeOp::Sum => Some(now.named(name).map(|s| s.value).sum()),
-        ScrapeOp::Max => now.named(name).map(|s| s.value).reduce(f64::max),
-        ScrapeOp::Min => now.named(name).map(|s| s.value).reduce(f64::min),
-        ScrapeOp::Rate => rate(name, now, before?),
+        ScrapeOp::Sum => Some(values().sum()),
+        ScrapeOp::Max => values().reduce(f64::max),
+        ScrapeOp::Min => values().reduce(f64::min),
+        ScrapeOp::Rate => rate(name, labels, now, before?),
         ScrapeOp::RatioOfRates => {
-            let over = first_present(&recipe.over, now)?;
-            let (num, den) = (rate(name, now, before?)?, rate(over, now, before?)?);
+            let unfiltered = Labels::new();
+            let over = first_present(&recipe.over, &unfiltered, now)?;
+            let num = rate(name, labels, now, before?)?;
+            let den = rate(over, &unfiltered, now, before?)?;
             (den > 0.0).then(|| num / den)
         }
         ScrapeOp::HistogramMean => {
-            let sum = rate(&format!("{name}_sum"), now, before?)?;
-            let count = rate(&format!("{name}_count"), now, before?)?;
+            let sum = rate(&format!("{name}_sum"), labels, now, before?)?;
+            let count = rate(&format!("{name}_count"), labels, now, before?)?;
             (count > 0.0).then(|| sum / count)
         }
         ScrapeOp::Quantile => {
             let q = recipe.quantile?;
             let (earlier, _) = before?;
-            quantile(q, &bucket_increase(name, now, earlier))
+            quantile(q, &bucket_increase(name, labels, now, earlier))
         }
     }
 }
 
-/// The first of `names` the scrape has (histograms by their `_bucket`,
-/// `_sum` or `_count`).
-fn first_present<'a>(names: &'a [String], e: &Exposition) -> Option<&'a str> {
+/// Required label values (label → value).
+type Labels = BTreeMap<String, String>;
+
+/// The recipe that applies to this scrape, and the metric name it reads:
+/// the recipe itself when one of its names is present, else the first of
+/// its alternatives (depth first) that is.
+fn resolve<'a>(recipe: &'a Recipe, e: &Exposition) -> Option<(&'a Recipe, &'a str)> {
+    match first_present(&recipe.metric, &recipe.labels, e) {
+        Some(name) => Some((recipe, name)),
+        None => recipe.alternatives.iter().find_map(|a| resolve(a, e)),
+    }
+}
+
+/// The samples named `name` that carry every label value of `labels`.
+fn matching<'a>(
+    e: &'a Exposition,
+    name: &'a str,
+    labels: &'a Labels,
+) -> impl Iterator<Item = &'a Sample> + 'a {
+    e.named(name)
+        .filter(move |s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+}
+
+/// The first of `names` the scrape has a matching series of (histograms by
+/// their `_bucket` or `_count`).
+fn first_present<'a>(names: &'a [String], labels: &Labels, e: &Exposition) -> Option<&'a str> {
+    let has = |n: &str| matching(e, n, labels).next().is_some();
     names
         .iter()
         .map(String::as_str)
-        .find(|n| e.has(n) || e.has(&format!("{n}_bucket")) || e.has(&format!("{n}_count")))
+        .find(|n| has(n) || has(&format!("{n}_bucket")) || has(&format!("{n}_count")))
 }
 
-fn total(name: &str, e: &Exposition) -> Option<f64> {
-    let mut values = e.named(name).map(|s| s.value).peekable();
+fn total(name: &str, labels: &Labels, e: &Exposition) -> Option<f64> {
+    let mut values = matching(e, name, labels).map(|s| s.value).peekable();
     values.peek()?;
     Some(values.sum())
 }
 
 /// Per-second increase of a summed counter; a reset (the total went down)
 /// counts from zero, as Prometheus does.
-fn rate(name: &str, now: &Exposition, (before, elapsed_s): (&Exposition, f64)) -> Option<f64> {
-    let (a, b) = (total(name, before).unwrap_or(0.0), total(name, now)?);
+fn rate(
+    name: &str,
+    labels: &Labels,
+    now: &Exposition,
+    (before, elapsed_s): (&Exposition, f64),
+) -> Option<f64> {
+    let a = total(name, labels, before).unwrap_or(0.0);
+    let b = total(name, labels, now)?;
     if elapsed_s <= 0.0 {
         return None;
     }
@@ -169,11 +205,16 @@ fn rate(name: &str, now: &Exposition, (before, elapsed_s): (&Exposition, f64)) -
 
 /// Cumulative bucket counts (by upper bound) gained between two scrapes,
 /// summed over every other label.
-fn bucket_increase(name: &str, now: &Exposition, before: &Exposition) -> Vec<(f64, f64)> {
+fn bucket_increase(
+    name: &str,
+    labels: &Labels,
+    now: &Exposition,
+    before: &Exposition,
+) -> Vec<(f64, f64)> {
     let bucket = format!("{name}_bucket");
     let sum_by_le = |e: &Exposition| {
         let mut by_le: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
-        for s in e.named(&bucket) {
+        for s in matching(e, &bucket, labels) {
             let Some(le) = s.labels.get("le").and_then(|l| parse_le(l)) else {
                 continue;
             };
@@ -241,7 +282,34 @@ mod tests {
             metric: vec!["missing".into(), metric.into()],
             over: vec!["q_total".into()],
             quantile: Some(0.5),
+            labels: Labels::new(),
+            alternatives: Vec::new(),
         }
+    }
+
+    fn with_labels(mut r: Recipe, labels: &[(&str, &str)]) -> Recipe {
+        r.labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        r
+    }
+
+    #[test]
+    fn labels_select_series_and_alternatives_stand_in_for_absent_ones() {
+        let e = parse("w{reason=\"capacity\"} 12\nw{reason=\"deferred\"} 3\nplain 15\n").unwrap();
+        let capacity = with_labels(recipe(ScrapeOp::Sum, "w"), &[("reason", "capacity")]);
+        assert_eq!(evaluate(&capacity, &e, None), Some(12.0));
+        assert_eq!(evaluate(&recipe(ScrapeOp::Sum, "w"), &e, None), Some(15.0));
+        let mut preferred = with_labels(recipe(ScrapeOp::Max, "w"), &[("reason", "other")]);
+        preferred.alternatives = vec![recipe(ScrapeOp::Sum, "plain")];
+        assert_eq!(evaluate(&preferred, &e, None), Some(15.0), "fallback");
+        preferred.labels.clear();
+        assert_eq!(evaluate(&preferred, &e, None), Some(12.0), "primary");
+        let zero = parse("w{reason=\"capacity\"} 0\nw{reason=\"deferred\"} 0\n").unwrap();
+        let rated = with_labels(recipe(ScrapeOp::Rate, "w"), &[("reason", "capacity")]);
+        assert_eq!(evaluate(&rated, &e, Some((&zero, 2.0))), Some(6.0));
+        assert!(rated.needs_previous() && !capacity.needs_previous());
     }
 
     #[test]

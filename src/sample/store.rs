@@ -109,6 +109,12 @@ impl SampledStore {
             .collect()
     }
 
+    /// The newest sample of `name`: (run-clock second, value).
+    pub fn newest(&self, name: &str) -> Option<(f64, f64)> {
+        let sample = self.entries.get(name)?.series.samples.last()?;
+        Some((sample.t, sample.value))
+    }
+
     pub fn series(&self) -> Vec<Series> {
         self.entries.values().map(|e| e.series.clone()).collect()
     }

@@ -3,6 +3,8 @@
 //! once per request, and a token chunk is three slices copied into one
 //! buffer, so the hot path allocates only the `Bytes` it sends.
 
+use std::fmt::Write as _;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::openai::{Endpoint, Job, usage_json};
@@ -66,20 +68,30 @@ impl Chunks {
     #[cfg(test)]
     pub fn token(&self, word: &str) -> Bytes {
         let mut buf = BytesMut::with_capacity(self.token_open.len() + word.len() + 64);
-        self.push_token(&mut buf, word);
+        self.push_token(&mut buf, word, None);
         buf.freeze()
     }
 
     /// Appends one token chunk to `buf` (several tokens that are due at once
-    /// go out in one write).
-    pub fn push_token(&self, buf: &mut BytesMut, word: &str) {
+    /// go out in one write). With `usage` (prompt, completion so far), the
+    /// chunk carries it, as vLLM's `continuous_usage_stats` does.
+    pub fn push_token(&self, buf: &mut BytesMut, word: &str, usage: Option<(u64, u64)>) {
         let close = match self.endpoint {
-            Endpoint::Chat => "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
-            Endpoint::Completion => "\",\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+            Endpoint::Chat => "\"},\"logprobs\":null,\"finish_reason\":null}]",
+            Endpoint::Completion => "\",\"logprobs\":null,\"finish_reason\":null}]",
         };
         buf.put_slice(self.token_open.as_bytes());
         buf.put_slice(word.as_bytes());
         buf.put_slice(close.as_bytes());
+        if let Some((prompt, completion)) = usage {
+            // Written in place: no allocation per token.
+            let _ = write!(
+                buf,
+                ",\"usage\":{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{}}}",
+                prompt + completion
+            );
+        }
+        buf.put_slice(b"}\n\n");
     }
 
     /// The malformed chunk of the `malformed_rate` fault.
@@ -140,6 +152,7 @@ mod tests {
             max_tokens: 2,
             stream: true,
             include_usage: true,
+            continuous_usage: false,
             faults: FaultPlan::default(),
             created: 1700000000,
         }
@@ -175,6 +188,19 @@ mod tests {
         assert_eq!(json(&end[1])["usage"]["total_tokens"], 6);
         assert_eq!(json(&end[1])["choices"], json("[]"));
         assert_eq!(end[2], "[DONE]");
+    }
+
+    #[test]
+    fn continuous_usage_rides_on_every_token_chunk() {
+        let c = Chunks::new(&job(Endpoint::Chat));
+        let mut buf = BytesMut::new();
+        c.push_token(&mut buf, " a", Some((4, 1)));
+        c.push_token(&mut buf, " b", Some((4, 2)));
+        let chunks: Vec<Value> = events(&buf.freeze()).iter().map(|e| json(e)).collect();
+        assert_eq!(chunks[1]["choices"][0]["delta"]["content"], " b");
+        assert_eq!(chunks[1]["usage"]["completion_tokens"], 2);
+        assert_eq!(chunks[1]["usage"]["total_tokens"], 6);
+        assert_eq!(chunks[0]["usage"]["completion_tokens"], 1);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use super::metrics::MetricNaming;
+
 /// How the simulated server behaves. Every field has a vLLM-like default
 /// (see [`SimConfig::default`]), calibrated so that the built-in
 /// stress-sweep and staging-full plans look like examples/001 and /000.
@@ -37,9 +39,8 @@ pub struct SimConfig {
     pub kv_blocks: u32,
     /// Output tokens for a request that gives no `max_tokens`.
     pub default_max_tokens: u32,
-    /// Export `vllm:gpu_cache_usage_perc` (vLLM before 0.7) instead of
-    /// `vllm:kv_cache_usage_perc`.
-    pub legacy_metric_names: bool,
+    /// Whose names `/metrics` uses: vLLM V1's, older vLLM's or SGLang's.
+    pub metric_naming: MetricNaming,
     /// Serve simulated DCGM exporter metrics on this address.
     pub dcgm_listen: Option<SocketAddr>,
     /// OTLP/HTTP endpoint for spans (else `OTEL_EXPORTER_OTLP_ENDPOINT`;
@@ -84,7 +85,7 @@ impl Default for SimConfig {
             block_size: 16,
             kv_blocks: 2400,
             default_max_tokens: 64,
-            legacy_metric_names: false,
+            metric_naming: MetricNaming::Vllm,
             dcgm_listen: None,
             otlp_endpoint: None,
             faults: Faults::default(),

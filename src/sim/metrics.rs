@@ -4,6 +4,11 @@
 //! Python client serves). Plus a few `infercheck_sim_*` families for what
 //! only a simulator knows (orphaned work, cold starts, injected faults).
 //!
+//! [`MetricNaming`] renames the engine families as another engine (or an
+//! older vLLM) exports them, so the engine profiles of `queries/` can be
+//! proved against the same simulated engine: a family the other engine has
+//! no equivalent of is kept (its handles work) but not exported.
+//!
 //! Handles are resolved per model once, so the driver's hot path is one
 //! atomic add per observation.
 
@@ -73,12 +78,130 @@ pub(crate) struct Families {
     faults: IntCounterVec,
 }
 
-fn gauge(r: &Registry, name: &str, help: &str) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), LABELS).expect("valid gauge");
-    r.register(Box::new(g.clone())).expect("unique gauge");
-    g
+/// Whose names the engine families carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetricNaming {
+    /// vLLM V1 (`vllm:kv_cache_usage_perc`, `vllm:inter_token_latency_seconds`).
+    #[default]
+    Vllm,
+    /// vLLM before 0.7: `vllm:gpu_cache_usage_perc` and
+    /// `vllm:time_per_output_token_seconds` too.
+    VllmLegacy,
+    /// SGLang's `sglang:*` names.
+    Sglang,
 }
 
+impl MetricNaming {
+    pub const ALL: [MetricNaming; 3] = [
+        MetricNaming::Vllm,
+        MetricNaming::VllmLegacy,
+        MetricNaming::Sglang,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricNaming::Vllm => "vllm",
+            MetricNaming::VllmLegacy => "vllm-legacy",
+            MetricNaming::Sglang => "sglang",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MetricNaming> {
+        MetricNaming::ALL.into_iter().find(|n| n.name() == text)
+    }
+
+    /// The exported name of the family vLLM V1 calls `vllm`; `None`: this
+    /// engine has no such family.
+    fn rename(self, vllm: &'static str) -> Option<&'static str> {
+        match self {
+            MetricNaming::Vllm => Some(vllm),
+            MetricNaming::VllmLegacy => Some(match vllm {
+                "vllm:kv_cache_usage_perc" => "vllm:gpu_cache_usage_perc",
+                other => other,
+            }),
+            MetricNaming::Sglang => SGLANG
+                .iter()
+                .find(|(v, _)| *v == vllm)
+                .map(|(_, sglang)| *sglang),
+        }
+    }
+}
+
+/// vLLM's families and SGLang's names for them (sglang/srt/metrics); the
+/// rest SGLang does not export.
+const SGLANG: &[(&str, &str)] = &[
+    ("vllm:num_requests_running", "sglang:num_running_reqs"),
+    ("vllm:num_requests_waiting", "sglang:num_queue_reqs"),
+    ("vllm:kv_cache_usage_perc", "sglang:token_usage"),
+    ("vllm:prompt_tokens_total", "sglang:prompt_tokens_total"),
+    (
+        "vllm:generation_tokens_total",
+        "sglang:generation_tokens_total",
+    ),
+    (
+        "vllm:time_to_first_token_seconds",
+        "sglang:time_to_first_token_seconds",
+    ),
+    (
+        "vllm:inter_token_latency_seconds",
+        "sglang:inter_token_latency_seconds",
+    ),
+    (
+        "vllm:e2e_request_latency_seconds",
+        "sglang:e2e_request_latency_seconds",
+    ),
+    (
+        "vllm:request_queue_time_seconds",
+        "sglang:queue_time_seconds",
+    ),
+];
+
+/// Registers families under one engine's names: a family it does not
+/// export goes to a registry that is never rendered.
+struct Namer {
+    naming: MetricNaming,
+    exported: Registry,
+    hidden: Registry,
+}
+
+impl Namer {
+    fn register<C: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        vllm: &'static str,
+        make: impl FnOnce(&str) -> C,
+    ) -> C {
+        let (registry, name) = match self.naming.rename(vllm) {
+            Some(name) => (&self.exported, name),
+            None => (&self.hidden, vllm),
+        };
+        let collector = make(name);
+        registry
+            .register(Box::new(collector.clone()))
+            .expect("unique family");
+        collector
+    }
+
+    fn gauge(&self, name: &'static str, help: &str) -> GaugeVec {
+        self.register(name, |n| {
+            GaugeVec::new(Opts::new(n, help), LABELS).expect("valid gauge")
+        })
+    }
+
+    fn counter(&self, name: &'static str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.register(name, |n| {
+            IntCounterVec::new(Opts::new(n, help), labels).expect("valid counter")
+        })
+    }
+
+    fn histogram(&self, name: &'static str, help: &str, buckets: &[f64]) -> HistogramVec {
+        self.register(name, |n| {
+            let opts = HistogramOpts::new(n, help).buckets(buckets.to_vec());
+            HistogramVec::new(opts, LABELS).expect("valid histogram")
+        })
+    }
+}
+
+/// infercheck's own families: the same under every naming.
 fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), LABELS).expect("valid gauge");
     r.register(Box::new(g.clone())).expect("unique gauge");
@@ -91,164 +214,141 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
     c
 }
 
-fn histogram(r: &Registry, name: &str, help: &str, buckets: &[f64]) -> HistogramVec {
-    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-    let h = HistogramVec::new(opts, LABELS).expect("valid histogram");
-    r.register(Box::new(h.clone())).expect("unique histogram");
-    h
-}
-
 impl Families {
     /// Registers every family; `legacy` switches the KV gauge to its pre-0.7
     /// name and adds `time_per_output_token_seconds`.
-    pub fn new(legacy: bool) -> Families {
-        let r = Registry::new();
-        let kv_name = if legacy {
-            "vllm:gpu_cache_usage_perc"
-        } else {
-            "vllm:kv_cache_usage_perc"
+    pub fn new(naming: MetricNaming) -> Families {
+        let n = Namer {
+            naming,
+            exported: Registry::new(),
+            hidden: Registry::new(),
         };
+        let r = &n.exported;
         let model_engine_reason = &["model_name", "engine", "finished_reason"];
         Families {
-            running: gauge(
-                &r,
+            running: n.gauge(
                 "vllm:num_requests_running",
                 "Number of requests in model execution batches.",
             ),
-            waiting: gauge(
-                &r,
+            waiting: n.gauge(
                 "vllm:num_requests_waiting",
                 "Number of requests waiting to be processed.",
             ),
-            kv_usage: gauge(&r, kv_name, "KV-cache usage. 1 means 100 percent usage."),
-            prefix_queries: counter(
-                &r,
+            kv_usage: n.gauge(
+                "vllm:kv_cache_usage_perc",
+                "KV-cache usage. 1 means 100 percent usage.",
+            ),
+            prefix_queries: n.counter(
                 "vllm:prefix_cache_queries_total",
                 "Prefix cache queries, in terms of number of queried tokens.",
                 LABELS,
             ),
-            prefix_hits: counter(
-                &r,
+            prefix_hits: n.counter(
                 "vllm:prefix_cache_hits_total",
                 "Prefix cache hits, in terms of number of cached tokens.",
                 LABELS,
             ),
-            prompt_tokens: counter(
-                &r,
+            prompt_tokens: n.counter(
                 "vllm:prompt_tokens_total",
                 "Number of prefill tokens processed.",
                 LABELS,
             ),
-            generation_tokens: counter(
-                &r,
+            generation_tokens: n.counter(
                 "vllm:generation_tokens_total",
                 "Number of generation tokens processed.",
                 LABELS,
             ),
-            success: counter(
-                &r,
+            success: n.counter(
                 "vllm:request_success_total",
                 "Count of successfully processed requests.",
                 model_engine_reason,
             ),
-            preemptions: counter(
-                &r,
+            preemptions: n.counter(
                 "vllm:num_preemptions_total",
                 "Cumulative number of preemption from the engine.",
                 LABELS,
             ),
-            ttft: histogram(
-                &r,
+            ttft: n.histogram(
                 "vllm:time_to_first_token_seconds",
                 "Histogram of time to first token in seconds.",
                 TTFT_BUCKETS,
             ),
-            itl: histogram(
-                &r,
+            itl: n.histogram(
                 "vllm:inter_token_latency_seconds",
                 "Histogram of inter-token latency in seconds.",
                 ITL_BUCKETS,
             ),
-            tpot: legacy.then(|| {
-                histogram(
-                    &r,
+            tpot: (naming == MetricNaming::VllmLegacy).then(|| {
+                n.histogram(
                     "vllm:time_per_output_token_seconds",
                     "Histogram of time per output token in seconds.",
                     ITL_BUCKETS,
                 )
             }),
-            e2e: histogram(
-                &r,
+            e2e: n.histogram(
                 "vllm:e2e_request_latency_seconds",
                 "Histogram of e2e request latency in seconds.",
                 REQUEST_BUCKETS,
             ),
-            queue: histogram(
-                &r,
+            queue: n.histogram(
                 "vllm:request_queue_time_seconds",
                 "Histogram of time spent in WAITING phase for request.",
                 REQUEST_BUCKETS,
             ),
-            prefill: histogram(
-                &r,
+            prefill: n.histogram(
                 "vllm:request_prefill_time_seconds",
                 "Histogram of time spent in PREFILL phase for request.",
                 REQUEST_BUCKETS,
             ),
-            decode: histogram(
-                &r,
+            decode: n.histogram(
                 "vllm:request_decode_time_seconds",
                 "Histogram of time spent in DECODE phase for request.",
                 REQUEST_BUCKETS,
             ),
-            inference: histogram(
-                &r,
+            inference: n.histogram(
                 "vllm:request_inference_time_seconds",
                 "Histogram of time spent in RUNNING phase for request.",
                 REQUEST_BUCKETS,
             ),
-            iteration_tokens: histogram(
-                &r,
+            iteration_tokens: n.histogram(
                 "vllm:iteration_tokens_total",
                 "Histogram of number of tokens per engine_step.",
                 ITERATION_BUCKETS,
             ),
-            request_prompt_tokens: histogram(
-                &r,
+            request_prompt_tokens: n.histogram(
                 "vllm:request_prompt_tokens",
                 "Number of prefill tokens processed.",
                 TOKEN_COUNT_BUCKETS,
             ),
-            request_generation_tokens: histogram(
-                &r,
+            request_generation_tokens: n.histogram(
                 "vllm:request_generation_tokens",
                 "Number of generation tokens processed.",
                 TOKEN_COUNT_BUCKETS,
             ),
             orphaned_running: int_gauge(
-                &r,
+                r,
                 "infercheck_sim_orphaned_requests",
                 "Requests still decoding although their client went away.",
             ),
             orphaned_total: counter(
-                &r,
+                r,
                 "infercheck_sim_orphaned_requests_total",
                 "Requests that kept decoding after their client went away.",
                 LABELS,
             ),
             cold_starts: counter(
-                &r,
+                r,
                 "infercheck_sim_cold_starts_total",
                 "Model loads that delayed a request (cold starts).",
                 LABELS,
             ),
             faults: counter(
-                &r,
+                r,
                 "infercheck_sim_injected_faults_total",
                 "Faults injected on purpose, by kind.",
                 &["model_name", "engine", "fault"],
             ),
-            registry: r,
+            registry: n.exported.clone(),
         }
     }
 
@@ -335,7 +435,7 @@ mod tests {
 
     #[test]
     fn families_have_vllm_names_types_and_labels() {
-        let families = Families::new(false);
+        let families = Families::new(MetricNaming::Vllm);
         let m = families.engine("we\"ird");
         m.generation_tokens.inc_by(3);
         m.ttft.observe(0.05);
@@ -359,11 +459,38 @@ mod tests {
 
     #[test]
     fn legacy_names_on_request() {
-        let families = Families::new(true);
+        let families = Families::new(MetricNaming::VllmLegacy);
         let _ = families.engine("m");
         let text = families.render();
         assert!(text.contains("# TYPE vllm:gpu_cache_usage_perc gauge"));
         assert!(text.contains("# TYPE vllm:time_per_output_token_seconds histogram"));
         assert!(!text.contains("kv_cache_usage_perc"));
+    }
+
+    #[test]
+    fn sglang_naming_exports_sglang_families_only() {
+        let families = Families::new(MetricNaming::Sglang);
+        let m = families.engine("m");
+        m.running.set(3.0);
+        m.waiting.set(2.0);
+        m.preemptions.inc(); // no SGLang equivalent: counted, not exported
+        let text = families.render();
+        for line in [
+            "# TYPE sglang:num_running_reqs gauge",
+            "sglang:num_running_reqs{engine=\"0\",model_name=\"m\"} 3",
+            "sglang:num_queue_reqs{engine=\"0\",model_name=\"m\"} 2",
+            "# TYPE sglang:token_usage gauge",
+            "# TYPE sglang:generation_tokens_total counter",
+            "# TYPE sglang:time_to_first_token_seconds histogram",
+            "# TYPE infercheck_sim_orphaned_requests gauge",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains("vllm:"), "{text}");
+        assert!(
+            MetricNaming::ALL
+                .iter()
+                .all(|n| MetricNaming::parse(n.name()) == Some(*n))
+        );
     }
 }

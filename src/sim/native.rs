@@ -148,6 +148,7 @@ async fn generate_one(
         max_tokens,
         stream: false,
         include_usage: false,
+        continuous_usage: false,
         block_hashes: block_hashes(prompt.split_whitespace(), shared.config.block_size),
     };
     let job = new_job(shared, served, Endpoint::Completion, &request);

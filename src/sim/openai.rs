@@ -37,6 +37,8 @@ pub(crate) struct Request {
     pub max_tokens: Option<u32>,
     pub stream: bool,
     pub include_usage: bool,
+    /// `stream_options.continuous_usage_stats`: usage on every chunk.
+    pub continuous_usage: bool,
     /// Chained hashes of the prompt's full KV blocks (prefix caching).
     pub block_hashes: Vec<u64>,
 }
@@ -44,6 +46,7 @@ pub(crate) struct Request {
 #[derive(Deserialize)]
 struct StreamOptions {
     include_usage: Option<bool>,
+    continuous_usage_stats: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +111,8 @@ fn parse_chat(body: &[u8], block_size: u32) -> Result<Request, String> {
         prompt_tokens,
         max_tokens: b.max_completion_tokens.or(b.max_tokens),
         stream: b.stream.unwrap_or(false),
-        include_usage: include_usage(b.stream_options),
+        include_usage: include_usage(b.stream_options.as_ref()),
+        continuous_usage: continuous_usage(b.stream_options.as_ref()),
     })
 }
 
@@ -127,12 +131,19 @@ fn parse_completion(body: &[u8], block_size: u32) -> Result<Request, String> {
         prompt_tokens,
         max_tokens: b.max_tokens,
         stream: b.stream.unwrap_or(false),
-        include_usage: include_usage(b.stream_options),
+        include_usage: include_usage(b.stream_options.as_ref()),
+        continuous_usage: continuous_usage(b.stream_options.as_ref()),
     })
 }
 
-fn include_usage(options: Option<StreamOptions>) -> bool {
+fn include_usage(options: Option<&StreamOptions>) -> bool {
     options.and_then(|o| o.include_usage).unwrap_or(false)
+}
+
+fn continuous_usage(options: Option<&StreamOptions>) -> bool {
+    options
+        .and_then(|o| o.continuous_usage_stats)
+        .unwrap_or(false)
 }
 
 /// The texts of a message's content: a string, or the `text` parts.
@@ -172,6 +183,8 @@ pub(crate) struct Job {
     pub max_tokens: u32,
     pub stream: bool,
     pub include_usage: bool,
+    /// Usage on every token chunk (vLLM's `continuous_usage_stats`).
+    pub continuous_usage: bool,
     pub faults: FaultPlan,
     /// Unix seconds, for the `created` field.
     pub created: u64,
@@ -198,6 +211,7 @@ impl Job {
             max_tokens: request.max_tokens.unwrap_or(ctx.default_max_tokens).max(1),
             stream: request.stream,
             include_usage: request.include_usage,
+            continuous_usage: request.continuous_usage,
             faults: FaultPlan::draw(ctx.faults, &mut rng),
             created: unix_now(),
         }
@@ -282,6 +296,7 @@ mod tests {
             max_tokens: Some(7),
             stream: true,
             include_usage: true,
+            continuous_usage: false,
             block_hashes: block_hashes("be brief one two three".split_whitespace(), 2),
         };
         assert_eq!(r, want);

@@ -41,6 +41,10 @@ pub struct SimStats {
     pub waiting: u64,
     /// Requests decoding although their client left (orphan fault).
     pub orphaned: u64,
+    /// Requests that kept decoding after their client left, ever.
+    pub orphaned_total: u64,
+    /// Requests the engine aborted (their client left, no orphan fault).
+    pub aborted: u64,
 }
 
 /// The live counters behind [`SimStats`].
@@ -95,7 +99,7 @@ impl Shared {
             config.faults.clone(),
             started,
         )));
-        let families = Families::new(config.legacy_metric_names);
+        let families = Families::new(config.metric_naming);
         let shutdown = CancellationToken::new();
         let ctx = EngineContext {
             faults: faults.clone(),
@@ -157,6 +161,8 @@ impl Shared {
             running: sum(&|m| m.running.get()),
             waiting: sum(&|m| m.waiting.get()),
             orphaned: sum(&|m| m.orphaned_running.get() as f64),
+            orphaned_total: sum(&|m| m.orphaned_total.get() as f64),
+            aborted: sum(&|m| m.success_abort.get() as f64),
         }
     }
 

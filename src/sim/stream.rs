@@ -125,9 +125,12 @@ impl SseState {
     /// Tokens `sent..upto` in one write.
     fn emit(&mut self, upto: u32) -> Bytes {
         let mut buf = BytesMut::with_capacity(256 * (upto - self.sent) as usize);
+        let per_chunk_usage = self.job.include_usage && self.job.continuous_usage;
         while self.sent < upto {
-            self.chunks.push_token(&mut buf, next_token(&mut self.rng));
             self.sent += 1;
+            let usage = per_chunk_usage.then_some((self.job.prompt_tokens, u64::from(self.sent)));
+            self.chunks
+                .push_token(&mut buf, next_token(&mut self.rng), usage);
         }
         buf.freeze()
     }

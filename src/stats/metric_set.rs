@@ -57,6 +57,9 @@ pub struct MetricSet {
     pub output_tokens: u64,
     /// Successful requests whose token count came from counting chunks.
     pub tokens_counted_from_chunks: u64,
+    /// Successful requests whose inter-token gaps were split by the
+    /// server's per-chunk usage rather than by content chunks.
+    pub itl_from_usage: u64,
     /// Requests sent later than the schedule lag tolerance.
     pub late_sends: u64,
     /// Requests judged against the plan's SLO (every request the run did
@@ -74,6 +77,7 @@ impl Default for MetricSet {
             errors: ErrorCounts::default(),
             output_tokens: 0,
             tokens_counted_from_chunks: 0,
+            itl_from_usage: 0,
             late_sends: 0,
             slo_checked: 0,
             slo_met: 0,
@@ -98,6 +102,7 @@ impl MetricSet {
                 self.ok += 1;
                 self.output_tokens += u64::from(outcome.output_tokens);
                 self.tokens_counted_from_chunks += u64::from(!outcome.tokens_from_usage);
+                self.itl_from_usage += u64::from(outcome.itl_from_usage);
             }
         }
         for (d, histogram) in Distribution::ALL.iter().zip(&mut self.histograms) {
@@ -141,6 +146,7 @@ impl MetricSet {
             errors,
             output_tokens,
             tokens_counted_from_chunks,
+            itl_from_usage,
             late_sends,
             slo_checked,
             slo_met,
@@ -151,10 +157,11 @@ impl MetricSet {
             *ok,
             *output_tokens,
             *tokens_counted_from_chunks,
+            *itl_from_usage,
             *late_sends,
             *slo_checked,
             *slo_met,
-        ) = (0, 0, 0, 0, 0, 0, 0);
+        ) = (0, 0, 0, 0, 0, 0, 0, 0);
         *errors = ErrorCounts::default();
         for histogram in histograms {
             histogram.reset();
@@ -190,6 +197,7 @@ impl AddAssign<&MetricSet> for MetricSet {
         self.errors += &other.errors;
         self.output_tokens += other.output_tokens;
         self.tokens_counted_from_chunks += other.tokens_counted_from_chunks;
+        self.itl_from_usage += other.itl_from_usage;
         self.late_sends += other.late_sends;
         self.slo_checked += other.slo_checked;
         self.slo_met += other.slo_met;
@@ -220,6 +228,7 @@ mod tests {
             end: Duration::from_millis(end_ms),
             output_tokens: 5,
             tokens_from_usage: error.is_none(),
+            itl_from_usage: false,
             status: 200,
             error,
             in_flight: 1,

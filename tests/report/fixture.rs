@@ -95,6 +95,7 @@ fn request(
         end: ms(end),
         output_tokens: if failed { 0 } else { tokens },
         tokens_from_usage: rng.unit() > 0.01,
+        itl_from_usage: streamed,
         status: match (failed, shape.error) {
             (true, ErrorKind::Http5xx) => 503,
             (true, _) => 0,

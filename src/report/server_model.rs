@@ -1,0 +1,39 @@
+//! What the server's own metrics say about the run, checked against the
+//! client: work the server still held or finished for nobody (orphaned
+//! tasks, after the drain window). Computed by `analysis::orphans`.
+
+use serde::{Deserialize, Serialize};
+
+/// Server-side facts of the run that need the client's numbers beside
+/// them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerChecks {
+    /// `None`: the server was not sampled, or exports neither what it
+    /// holds nor how many requests it finished.
+    pub orphans: Option<Orphans>,
+}
+
+/// Orphaned tasks: work the server did for requests no client waited for
+/// any more. Two parts, each from the server's own metrics:
+/// requests it finished (not aborted) beyond those the client received
+/// (it kept working after the client timed out, cancelled or
+/// disconnected), and requests it still held when the drain window ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Orphans {
+    /// `finished_for_nobody + held_at_drain_end` (the parts measured).
+    pub count: f64,
+    /// Server-finished requests (not aborted) minus the client's
+    /// successes; `None`: the server exports no finished-request counter.
+    pub finished_for_nobody: Option<f64>,
+    /// Running + waiting at the end of the drain window; `None`: not
+    /// exported.
+    pub held_at_drain_end: Option<f64>,
+    /// The server's finished-request counter's increase over the run and
+    /// drain, and its aborted part.
+    pub server_finished: Option<f64>,
+    pub server_aborted: Option<f64>,
+    /// The client's successes, and the requests it gave up on (timeouts,
+    /// cancellations, broken streams).
+    pub client_ok: u64,
+    pub client_abandoned: u64,
+}

@@ -1,0 +1,103 @@
+//! The rows of "Drain and Orphaned Tasks": the drain window and the
+//! orphan count with the server and client numbers it comes from.
+
+use super::format::count;
+use super::model::Report;
+use super::placement::Placement;
+use super::view::{Fact, NONE, fact, ms, target_and_status};
+use crate::metric::Metric;
+
+/// The metrics of the fixed rows here (see `placement`).
+pub(crate) fn row_metrics() -> Vec<Metric> {
+    vec![Metric::OrphanedTasks, Metric::DrainTime]
+}
+
+/// "Queue and Task Metrics" rows: orphaned tasks and drain time, when
+/// measured or named by a threshold.
+pub(crate) fn queue_rows(report: &Report) -> Vec<Vec<String>> {
+    let placed = Placement::of(report);
+    let drain = report.observed.as_ref().and_then(|o| o.drain.as_ref());
+    let orphans = report
+        .server
+        .orphans
+        .as_ref()
+        .map(|o| count(o.count.round() as u64));
+    let drain_time = drain.and_then(|d| d.drain_time_s).map(|s| ms(s * 1000.0));
+    let mut rows = Vec::new();
+    for (metric, value, measured) in [
+        (
+            Metric::OrphanedTasks,
+            orphans,
+            report.server.orphans.is_some(),
+        ),
+        (
+            Metric::DrainTime,
+            drain_time,
+            drain.is_some_and(|d| d.skipped.is_none()),
+        ),
+    ] {
+        let threshold = placed.on_row(&metric);
+        if !measured && threshold.is_none() {
+            continue;
+        }
+        let (target, status) = target_and_status(threshold);
+        let value = value.unwrap_or_else(|| NONE.to_owned());
+        rows.push(vec![metric.label(), value, target, status]);
+    }
+    rows
+}
+
+/// The drain window's and the orphan count's lines; empty when neither
+/// was measured.
+pub(crate) fn drain_facts(report: &Report) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    if let Some(drain) = report.observed.as_ref().and_then(|o| o.drain.as_ref()) {
+        facts.push(fact("Drain window", drain_line(drain)));
+    }
+    if let Some(o) = &report.server.orphans {
+        facts.push(fact("Orphaned tasks", orphans_line(o)));
+    }
+    facts
+}
+
+fn drain_line(d: &super::DrainReport) -> String {
+    if let Some(why) = &d.skipped {
+        return format!("not measured ({why})");
+    }
+    let held = |v: Option<f64>| v.map_or("—".to_owned(), |v| count(v.round() as u64));
+    match d.drain_time_s {
+        Some(s) => format!(
+            "drained in {:.1}s after the load stopped ({} held then; timeout {}s)",
+            s,
+            held(d.held_at_load_end),
+            d.timeout_s
+        ),
+        None => format!(
+            "not drained within {}s: {} held when the load stopped, {} at the end",
+            d.timeout_s,
+            held(d.held_at_load_end),
+            held(d.held_at_end)
+        ),
+    }
+}
+
+fn orphans_line(o: &super::Orphans) -> String {
+    let mut parts = Vec::new();
+    if let (Some(n), Some(finished)) = (o.finished_for_nobody, o.server_finished) {
+        parts.push(format!(
+            "{} finished by the server for no client (server finished {}, aborted {}; client received {}, gave up on {})",
+            count(n.round() as u64),
+            count(finished.round() as u64),
+            o.server_aborted.map_or("—".to_owned(), |a| count(a.round() as u64)),
+            count(o.client_ok),
+            count(o.client_abandoned)
+        ));
+    }
+    if let Some(held) = o.held_at_drain_end {
+        parts.push(format!(
+            "{} still held at the end of the drain",
+            count(held.round() as u64)
+        ));
+    }
+    format!("{} ({})", count(o.count.round() as u64), parts.join("; "))
+}

@@ -1,0 +1,485 @@
+//! The inference engines infercheck knows, each with its engine profile: a
+//! built-in query set (`queries/<engine>.toml`) that derives the same named
+//! values (`running`, `queue_depth`, `kv_usage`, `generation_tokens`, ...)
+//! from that engine's own metrics. vLLM's profile is the reference; the
+//! others define the subset of its names their engine has an equivalent for.
+//!
+//! [`detect`] tells which engine served a `/metrics` scrape from the
+//! profiles themselves: the engine whose profile reads the most of the
+//! scrape's metric families wins. Nothing here is specific to one capture.
+//! [`probe`] reads a `/metrics` URL once and detects its engine.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::exposition::{self, Exposition};
+use super::queries::{self, Recipe};
+
+/// An inference engine with a built-in profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    Vllm,
+    Sglang,
+    Tgi,
+    #[serde(rename = "llamacpp")]
+    LlamaCpp,
+    Triton,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 5] = [
+        Engine::Vllm,
+        Engine::Sglang,
+        Engine::Tgi,
+        Engine::LlamaCpp,
+        Engine::Triton,
+    ];
+
+    /// The short name: "vllm", "sglang", "tgi", "llamacpp", "triton".
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Vllm => "vllm",
+            Engine::Sglang => "sglang",
+            Engine::Tgi => "tgi",
+            Engine::LlamaCpp => "llamacpp",
+            Engine::Triton => "triton",
+        }
+    }
+
+    /// The inverse of [`name`](Engine::name) (serde's `llama_cpp` is taken
+    /// too).
+    pub fn parse(text: &str) -> Option<Engine> {
+        match text {
+            "llama_cpp" => Some(Engine::LlamaCpp),
+            _ => Engine::ALL.into_iter().find(|e| e.name() == text),
+        }
+    }
+
+    /// Its profile's name in [`queries::BUILTIN_SETS`].
+    pub fn query_set(self) -> &'static str {
+        self.name()
+    }
+
+    /// The name people write: "vLLM", "SGLang", "TGI", "llama.cpp", "Triton".
+    pub fn label(self) -> &'static str {
+        match self {
+            Engine::Vllm => "vLLM",
+            Engine::Sglang => "SGLang",
+            Engine::Tgi => "TGI",
+            Engine::LlamaCpp => "llama.cpp",
+            Engine::Triton => "Triton",
+        }
+    }
+
+    /// The prefix of its own metric names, where a version would be found.
+    fn prefix(self) -> &'static str {
+        match self {
+            Engine::Vllm => "vllm:",
+            Engine::Sglang => "sglang:",
+            Engine::Tgi => "tgi_",
+            Engine::LlamaCpp => "llamacpp:",
+            Engine::Triton => "nv_",
+        }
+    }
+}
+
+/// What a probe of /metrics found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Detected {
+    pub engine: Engine,
+    pub version: Option<String>,
+    /// Why: "7 metrics of the SGLang profile (sglang:num_running_reqs, ...)".
+    pub evidence: String,
+}
+
+/// The engine whose profile reads the most of the scrape's metric families;
+/// `None` when no profile reads any. A tie goes to the engine listed first
+/// in [`Engine::ALL`]. The version is the `version` label of an
+/// `<prefix>*_info` family where the engine exports one (none of the
+/// captured engines does today: vLLM's `vllm:cache_config_info` carries
+/// none, and Triton's `version` label is the model's).
+pub fn detect(e: &Exposition) -> Option<Detected> {
+    let names: HashSet<&str> = e.samples.iter().map(|s| s.name.as_str()).collect();
+    let (engine, found) = Engine::ALL
+        .into_iter()
+        .rev()
+        .map(|engine| (engine, present(engine, &names)))
+        .filter(|(_, found)| !found.is_empty())
+        .max_by_key(|(_, found)| found.len())?;
+    Some(Detected {
+        engine,
+        version: version(engine, e),
+        evidence: evidence(engine, &found),
+    })
+}
+
+/// Reads `url` (a `/metrics`) once and [`detect`]s its engine; the error
+/// says why nothing could be read (unreachable, an HTTP status, a body that
+/// is not exposition).
+pub async fn probe(url: &str) -> Result<Option<Detected>, String> {
+    let client = crate::tls::client_builder()
+        .timeout(PROBE_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    Ok(detect(&exposition::parse(&body)?))
+}
+
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// True for the names of engine query sets (so callers can swap them).
+pub fn is_engine_set(set: &str) -> bool {
+    Engine::ALL.iter().any(|e| e.query_set() == set)
+}
+
+/// The metric families an engine's profile reads (every recipe's `metric`
+/// and `over`, alternatives included), parsed once.
+fn profile_metrics(engine: Engine) -> &'static BTreeSet<String> {
+    static PROFILES: OnceLock<Vec<BTreeSet<String>>> = OnceLock::new();
+    let profiles = PROFILES.get_or_init(|| {
+        Engine::ALL
+            .iter()
+            .map(|e| {
+                let queries = queries::builtin(e.query_set()).unwrap_or_default();
+                let mut names = BTreeSet::new();
+                for recipe in queries.iter().filter_map(|q| q.scrape.as_ref()) {
+                    recipe_metrics(recipe, &mut names);
+                }
+                families(names)
+            })
+            .collect()
+    });
+    let index = Engine::ALL.iter().position(|e| *e == engine).unwrap_or(0);
+    &profiles[index]
+}
+
+fn recipe_metrics(recipe: &Recipe, out: &mut BTreeSet<String>) {
+    out.extend(recipe.metric.iter().chain(&recipe.over).cloned());
+    for alternative in &recipe.alternatives {
+        recipe_metrics(alternative, out);
+    }
+}
+
+/// Names with a histogram's series (`x_count` where `x` is there too)
+/// folded into their family.
+fn families(names: BTreeSet<String>) -> BTreeSet<String> {
+    let series_of_another = |n: &String| {
+        SERIES_SUFFIXES
+            .iter()
+            .any(|s| n.strip_suffix(s).is_some_and(|base| names.contains(base)))
+    };
+    names
+        .iter()
+        .filter(|n| !series_of_another(n))
+        .cloned()
+        .collect()
+}
+
+const SERIES_SUFFIXES: [&str; 3] = ["_bucket", "_count", "_sum"];
+
+/// The profile's metrics that the scrape has (a histogram or summary by
+/// any of its series).
+fn present(engine: Engine, names: &HashSet<&str>) -> Vec<&'static str> {
+    let has = |n: &str| {
+        names.contains(n)
+            || SERIES_SUFFIXES
+                .iter()
+                .any(|suffix| names.contains(format!("{n}{suffix}").as_str()))
+    };
+    profile_metrics(engine)
+        .iter()
+        .map(String::as_str)
+        .filter(|n| has(n))
+        .collect()
+}
+
+fn evidence(engine: Engine, found: &[&str]) -> String {
+    let shown: Vec<&str> = found.iter().take(3).copied().collect();
+    let more = if found.len() > shown.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    format!(
+        "{} metrics of the {} profile ({}{more})",
+        found.len(),
+        engine.label(),
+        shown.join(", ")
+    )
+}
+
+fn version(engine: Engine, e: &Exposition) -> Option<String> {
+    e.samples
+        .iter()
+        .filter(|s| s.name.starts_with(engine.prefix()) && s.name.ends_with("_info"))
+        .find_map(|s| s.labels.get("version").cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::exposition::{Sample, parse};
+    use crate::sample::queries::Query;
+    use crate::sample::scrape::evaluate;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/metrics");
+
+    fn fixture(file: &str) -> Exposition {
+        let text = std::fs::read_to_string(format!("{FIXTURES}/{file}")).unwrap();
+        parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+    }
+
+    /// The same scrape with every value zero: as "before", one second
+    /// earlier, a rate is the counter's total.
+    fn zeroed(e: &Exposition) -> Exposition {
+        let samples = e
+            .samples
+            .iter()
+            .map(|s| Sample {
+                value: 0.0,
+                ..s.clone()
+            })
+            .collect();
+        Exposition { samples }
+    }
+
+    fn profile(engine: Engine) -> Vec<Query> {
+        queries::builtin(engine.query_set()).unwrap()
+    }
+
+    /// A profile's named value on one scrape, in the stored unit.
+    fn derived(queries: &[Query], name: &str, e: &Exposition) -> Option<f64> {
+        let q = queries.iter().find(|q| q.name == name)?;
+        let before = zeroed(e);
+        let value = evaluate(q.scrape.as_ref()?, e, Some((&before, 1.0)))?;
+        Some(q.unit.normalise(value))
+    }
+
+    struct Case {
+        file: &'static str,
+        engine: Engine,
+        /// Values read from the file.
+        values: &'static [(&'static str, f64)],
+        /// Queries of the profile the capture has no metrics for.
+        absent: &'static [&'static str],
+    }
+
+    const CASES: &[Case] = &[
+        Case {
+            file: "vllm-v1-cpu-idle.txt",
+            engine: Engine::Vllm,
+            values: &[
+                ("running", 0.0),
+                ("queue_depth", 0.0),
+                ("kv_usage", 0.0),
+                ("generation_tokens", 0.0),
+                ("prompt_tokens", 0.0),
+                ("requests_completed", 0.0),
+            ],
+            absent: &[],
+        },
+        Case {
+            file: "vllm-v1-cpu-under-load.txt",
+            engine: Engine::Vllm,
+            values: &[
+                ("running", 8.0),
+                ("queue_depth", 0.0),
+                ("kv_usage", 0.0039081582804103565),
+                ("generation_tokens", 574.0),
+                ("prompt_tokens", 464.0),
+                ("requests_completed", 10.0),
+                ("prefix_cache_hits_tokens", 0.0),
+                ("prefix_cache_queries_tokens", 464.0),
+                ("prefix_hit_rate", 0.0),
+                ("prefix_hit_rate_tokens", 0.0),
+            ],
+            absent: &[],
+        },
+        Case {
+            file: "vllm-v1-cpu-queued.txt",
+            engine: Engine::Vllm,
+            values: &[
+                ("running", 4.0),
+                ("queue_depth", 12.0),
+                ("kv_usage", 0.0019540791402051783),
+                ("generation_tokens", 1029.0),
+                ("prompt_tokens", 535.0),
+                ("requests_completed", 16.0),
+                ("requests_aborted", 0.0),
+                ("prefix_cache_queries_tokens", 535.0),
+                ("prefix_hit_rate", 0.0),
+                ("preemptions", 0.0),
+            ],
+            absent: &[],
+        },
+        Case {
+            // V0 names plus appended V1 families: no waiting-by-reason, so
+            // queue_depth falls back to the plain gauge.
+            file: "vllm-mixed-v0-v1.txt",
+            engine: Engine::Vllm,
+            values: &[
+                ("running", 0.0),
+                ("queue_depth", 0.0),
+                ("kv_usage", 0.0),
+                ("generation_tokens", 7.0),
+                ("prompt_tokens", 5.0),
+                ("requests_completed", 1.0),
+                ("prefix_cache_hits_tokens", 64.0),
+                ("prefix_cache_queries_tokens", 117.0),
+                ("prefix_hit_rate", 64.0 / 117.0),
+            ],
+            absent: &[],
+        },
+        Case {
+            file: "sglang.txt",
+            engine: Engine::Sglang,
+            values: &[
+                ("running", 162.0),
+                ("queue_depth", 2826.0),
+                ("kv_usage", 0.28),
+                ("prefix_hit_rate", 0.007507552643049313),
+                ("generation_tokens", 7.557572e6),
+                ("prompt_tokens", 8.128902e6),
+                // sglang:e2e_request_latency_seconds_count: no request counter.
+                ("requests_completed", 11228.0),
+            ],
+            absent: &["prefix_cache_hits_tokens", "preemptions"],
+        },
+        Case {
+            file: "tgi.txt",
+            engine: Engine::Tgi,
+            values: &[
+                ("running", 0.0),
+                ("queue_depth", 0.0),
+                ("generation_tokens", 3423.0),
+                ("prompt_tokens", 662.0),
+                ("requests_completed", 109.0),
+            ],
+            absent: &[],
+        },
+        Case {
+            // Triton core only: no TensorRT-LLM gauges, so queue_depth is
+            // the scheduler's pending count, and there is no running batch.
+            file: "triton.txt",
+            engine: Engine::Triton,
+            values: &[
+                ("queue_depth", 0.0),
+                ("requests_completed", 3.0),
+                // 1326831 us of compute over 3 requests.
+                ("avg_processing_time", 1.326831 / 3.0),
+                ("server_e2e_p95", 3e-6),
+            ],
+            absent: &["running", "kv_usage", "generation_tokens", "prompt_tokens"],
+        },
+        Case {
+            file: "triton-trtllm.txt",
+            engine: Engine::Triton,
+            values: &[("running", 0.0), ("queue_depth", 1.0), ("kv_usage", 0.4875)],
+            absent: &["requests_completed"],
+        },
+    ];
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn every_engine_capture_is_detected_and_its_profile_reads_the_file() {
+        for case in CASES {
+            let e = fixture(case.file);
+            let found = detect(&e).unwrap_or_else(|| panic!("{}: nothing detected", case.file));
+            assert_eq!(
+                found.engine, case.engine,
+                "{}: {}",
+                case.file, found.evidence
+            );
+            assert_eq!(found.version, None, "{}", case.file);
+            let queries = profile(case.engine);
+            for &(name, want) in case.values {
+                let got = derived(&queries, name, &e);
+                assert!(
+                    got.is_some_and(|v| close(v, want)),
+                    "{}: {name} = {got:?}, file says {want}",
+                    case.file
+                );
+            }
+            for name in case.absent {
+                assert!(queries.iter().any(|q| q.name == *name), "{name}");
+                assert_eq!(derived(&queries, name, &e), None, "{}: {name}", case.file);
+            }
+        }
+    }
+
+    #[test]
+    fn token_rates_are_the_counters_increase() {
+        for case in CASES {
+            let e = fixture(case.file);
+            let queries = profile(case.engine);
+            for (rate, counter) in [
+                ("gen_tokens_rate", "generation_tokens"),
+                ("prompt_tokens_rate", "prompt_tokens"),
+                ("request_success_rate", "requests_completed"),
+            ] {
+                let (r, c) = (derived(&queries, rate, &e), derived(&queries, counter, &e));
+                assert_eq!(r, c, "{}: {rate} vs {counter}", case.file);
+            }
+        }
+    }
+
+    #[test]
+    fn evidence_names_the_profile_and_ties_go_to_the_first_engine() {
+        let found = detect(&fixture("sglang.txt")).unwrap();
+        assert!(
+            found.evidence.contains("of the SGLang profile (sglang:"),
+            "{}",
+            found.evidence
+        );
+        let both = parse("vllm:num_requests_running 1\nsglang:num_running_reqs 1\n").unwrap();
+        assert_eq!(detect(&both).unwrap().engine, Engine::Vllm);
+        let versioned = parse("tgi_queue_size 0\ntgi_build_info{version=\"3.1.0\"} 1\n").unwrap();
+        assert_eq!(
+            detect(&versioned).unwrap().version.as_deref(),
+            Some("3.1.0")
+        );
+    }
+
+    #[test]
+    fn dcgm_is_not_an_engine_and_the_dcgm_profile_reads_it() {
+        let e = fixture("dcgm.txt");
+        assert_eq!(detect(&e), None);
+        assert_eq!(detect(&Exposition::default()), None);
+        let dcgm = queries::builtin("dcgm").unwrap();
+        let values = [
+            ("gpu_util", 0.0),
+            ("vram_used", 0.0),
+            ("vram_free", 15109.0 * 1_048_576.0),
+            ("gpu_power", 8.969),
+            ("gpu_temp", 25.0),
+        ];
+        for (name, want) in values {
+            let got = derived(&dcgm, name, &e);
+            assert!(got.is_some_and(|v| close(v, want)), "{name} = {got:?}");
+        }
+    }
+
+    #[test]
+    fn names_parse_back_and_sets_are_built_in() {
+        for engine in Engine::ALL {
+            assert_eq!(Engine::parse(engine.name()), Some(engine));
+            assert!(is_engine_set(engine.query_set()));
+            assert!(!profile_metrics(engine).is_empty(), "{}", engine.name());
+        }
+        assert_eq!(Engine::parse("llama_cpp"), Some(Engine::LlamaCpp));
+        assert_eq!(Engine::parse("ollama"), None);
+        assert!(!is_engine_set("dcgm") && !is_engine_set("infercheck"));
+        assert_eq!(Engine::LlamaCpp.label(), "llama.cpp");
+    }
+}

@@ -1,0 +1,201 @@
+//! Integration tests for engine profiles and the drain window (issue 10):
+//! the simulator exporting SGLang's names fills the resource and queue
+//! rows as vLLM's names do, found by probing /metrics; an overload whose
+//! clients time out reports orphaned tasks and drain time agreeing with
+//! the simulator's own counts, and none when the server aborts what its
+//! clients abandon.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use infercheck::report::{Report, ThresholdStatus};
+use infercheck::sim::{Faults, SimConfig};
+
+use crate::util;
+
+/// Queues on purpose: 4 requests run at once, 30/s arrive.
+fn queueing_plan(naming: &str) -> String {
+    format!(
+        "name = 'naming'\n\
+         [workload]\nmax_tokens = 16\nprompts = [{{ tokens = 16 }}]\n\
+         [[phases]]\nname = 'load'\nduration = '4s'\nload = {{ type = 'constant', rate = 30 }}\n\
+         [simulator]\nmax_num_seqs = 4\nttft = '20ms'\nper_token = '10ms'\nslowdown = 0.0\n\
+         metric_naming = '{naming}'\n"
+    )
+}
+
+/// The server values that have samples.
+fn sampled(report: &Report) -> Vec<String> {
+    let observed = report.observed.as_ref().expect("sampled");
+    let mut names: Vec<String> = observed
+        .values
+        .iter()
+        .filter(|v| v.stats.samples > 0)
+        .map(|v| v.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+fn table_labels(md: &str, heading: &str) -> Vec<String> {
+    let section = md.split(heading).nth(1).unwrap_or_default();
+    section
+        .lines()
+        .skip(3) // blank, header row, separator
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.split('|').nth(1).unwrap_or_default().trim().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sglang_names_fill_the_resource_and_queue_rows_as_vllm_names_do() {
+    let (vllm, _a) = util::run(&queueing_plan("vllm"), None).await;
+    let (sglang, _b) = util::run(&queueing_plan("sglang"), None).await;
+    let engine = |r: &Report| r.observed.as_ref().and_then(|o| o.engine.clone()).unwrap();
+    assert_eq!(engine(&vllm.report).name, "vllm");
+    let found = engine(&sglang.report);
+    assert_eq!(found.label, "SGLang");
+    assert!(found.chosen.starts_with("detected at"), "{found:?}");
+    for name in ["running", "queue_depth", "kv_usage", "gen_tokens_rate"] {
+        assert!(sampled(&sglang.report).contains(&name.to_owned()), "{name}");
+    }
+    let queue_max = |r: &Report| {
+        r.observed
+            .as_ref()
+            .unwrap()
+            .value("queue_depth")
+            .unwrap()
+            .stats
+            .max
+            .unwrap()
+    };
+    assert!(queue_max(&vllm.report) > 0.0 && queue_max(&sglang.report) > 0.0);
+    let md = |dir: &std::path::Path| std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let (md_vllm, md_sglang) = (md(&vllm.dir), md(&sglang.dir));
+    for heading in [
+        "## Queue and Task Metrics",
+        "## System Resource Utilization",
+    ] {
+        assert_eq!(
+            table_labels(&md_vllm, heading),
+            table_labels(&md_sglang, heading),
+            "{heading}"
+        );
+    }
+    assert!(table_labels(&md_sglang, "## Queue and Task Metrics").contains(&"Queue Depth".into()));
+    assert!(
+        md_sglang.contains("- **Engine**: SGLang (detected at"),
+        "{md_sglang}"
+    );
+}
+
+/// 20 requests in 2 s at a server that finishes 2 at a time in ~330 ms,
+/// each given up by its client after 200 ms.
+const OVERLOAD: &str = "name = 'overload'\nthresholds = ['orphaned_tasks == 0', 'drain_time < 30s']\n\
+    [target]\ntimeout = '200ms'\n\
+    [workload]\nmax_tokens = 30\nprompts = [{ tokens = 16 }]\n\
+    [[phases]]\nname = 'overload'\nduration = '2s'\nload = { type = 'constant', rate = 10 }\n";
+
+fn overload_sim(orphan_on_disconnect: bool) -> SimConfig {
+    SimConfig {
+        max_num_seqs: 2,
+        faults: Faults {
+            orphan_on_disconnect,
+            ..Faults::default()
+        },
+        ..util::exact_sim(30, 10)
+    }
+}
+
+fn status(report: &Report, expression: &str) -> ThresholdStatus {
+    report
+        .thresholds
+        .iter()
+        .find(|t| t.expression == expression)
+        .unwrap_or_else(|| panic!("{expression} judged"))
+        .status
+}
+
+/// Polls the simulator until `done`: the wall-clock instant it last held
+/// a request (running or waiting), having held one.
+async fn last_held(server: &infercheck::sim::SimServer, done: &AtomicBool) -> Option<SystemTime> {
+    let mut last = None;
+    for _ in 0..5_000 {
+        if done.load(Ordering::Relaxed) {
+            break;
+        }
+        let s = server.stats();
+        if s.running + s.waiting > 0 {
+            last = Some(SystemTime::now());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_work_and_drain_time_agree_with_the_simulators_counts() {
+    let held = util::exclusive().await;
+    let server = util::sim(overload_sim(true)).await;
+    let done = AtomicBool::new(false);
+    let run = async {
+        let ran = util::run_holding(&held, OVERLOAD, Some(&server.base_url())).await;
+        done.store(true, Ordering::Relaxed);
+        ran
+    };
+    let ((result, _dir), emptied) = tokio::join!(run, last_held(&server, &done));
+    let truth = server.stats();
+    let report = &result.report;
+    assert!(
+        truth.orphaned_total >= 10,
+        "the overload orphaned work: {truth:?}"
+    );
+    assert_eq!((truth.running, truth.waiting), (0, 0), "drained: {truth:?}");
+    let orphans = report.server.orphans.as_ref().expect("orphans measured");
+    assert_eq!(
+        orphans.count, truth.orphaned_total as f64,
+        "{orphans:?} vs {truth:?}"
+    );
+    assert_eq!(orphans.held_at_drain_end, Some(0.0));
+    // The drain ends at the first sample (every 1 s) that finds nothing
+    // held: at most one interval after the simulator emptied.
+    let drain = report.observed.as_ref().unwrap().drain.as_ref().unwrap();
+    let started: SystemTime = chrono::DateTime::parse_from_rfc3339(&report.started_at)
+        .unwrap()
+        .into();
+    let drained_at =
+        started + Duration::from_secs_f64(drain.load_end_s + drain.drain_time_s.unwrap());
+    let emptied = emptied.expect("the simulator held requests");
+    let late = drained_at.duration_since(emptied).map(|d| d.as_secs_f64());
+    let late = late.unwrap_or_else(|e| -e.duration().as_secs_f64());
+    assert!(
+        (-0.05..=1.1).contains(&late),
+        "drain seen {late:.3}s after the simulator emptied: {drain:?}"
+    );
+    assert_eq!(status(report, "orphaned_tasks == 0"), ThresholdStatus::Fail);
+    assert_eq!(status(report, "drain_time < 30s"), ThresholdStatus::Pass);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_aborts_abandoned_requests_has_no_orphans() {
+    let held = util::exclusive().await;
+    let server = util::sim(overload_sim(false)).await;
+    let (result, _dir) = util::run_holding(&held, OVERLOAD, Some(&server.base_url())).await;
+    let truth = server.stats();
+    assert_eq!(truth.orphaned_total, 0);
+    assert!(truth.aborted >= 10, "the server aborted: {truth:?}");
+    let orphans = result
+        .report
+        .server
+        .orphans
+        .as_ref()
+        .expect("orphans measured");
+    assert_eq!(orphans.count, 0.0, "{orphans:?}");
+    assert_eq!(orphans.server_aborted, Some(truth.aborted as f64));
+    assert_eq!(
+        status(&result.report, "orphaned_tasks == 0"),
+        ThresholdStatus::Pass
+    );
+    server.stop().await;
+}
