@@ -288,6 +288,7 @@ mod tests {
             output_tokens: 3,
             tokens_from_usage: true,
             itl_from_usage: false,
+            prompt_tokens: None,
             status: 200,
             error,
             in_flight: 4,

@@ -202,6 +202,10 @@ pub struct FaultArgs {
     /// shedding past capacity).
     #[arg(long)]
     pub shed_when_waiting: Option<u64>,
+    /// Share of generated tokens the generation-token counter leaves out
+    /// (under-reporting metrics).
+    #[arg(long, default_value_t = 0.0)]
+    pub token_underreport: f64,
 }
 
 #[derive(Clone, Debug, Args)]

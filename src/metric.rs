@@ -133,6 +133,9 @@ pub enum Metric {
     /// Seconds from the load's end until the server held no request, in
     /// milliseconds (the drain window).
     DrainTime,
+    /// Share of the client ↔ server cross-checks that agree (see
+    /// `analysis::agreement`).
+    ObservabilityAgreement,
 }
 
 /// What judges a metric: the run's request statistics, the trace
@@ -170,7 +173,8 @@ impl Metric {
             Metric::ErrorRate
             | Metric::TimeoutRate
             | Metric::TraceCoverage
-            | Metric::SloAttainment => Unit::Fraction,
+            | Metric::SloAttainment
+            | Metric::ObservabilityAgreement => Unit::Fraction,
             Metric::Requests
             | Metric::MissingSpans
             | Metric::AlertsFired
@@ -202,6 +206,7 @@ impl Metric {
             Metric::RecoveryTime => "Recovery Time".into(),
             Metric::OrphanedTasks => "Orphaned Tasks".into(),
             Metric::DrainTime => "Drain Time".into(),
+            Metric::ObservabilityAgreement => "Observability Agreement".into(),
         }
     }
 
@@ -212,7 +217,10 @@ impl Metric {
             Metric::Sampled { .. } | Metric::QueryLatency { .. } | Metric::AlertsFired => {
                 Family::Observed
             }
-            Metric::RecoveryTime | Metric::OrphanedTasks | Metric::DrainTime => Family::Analysis,
+            Metric::RecoveryTime
+            | Metric::OrphanedTasks
+            | Metric::DrainTime
+            | Metric::ObservabilityAgreement => Family::Analysis,
             _ => Family::Requests,
         }
     }

@@ -96,6 +96,8 @@ pub struct Outcome {
     /// False when the server sent no `usage` and tokens were counted from
     /// content chunks instead.
     pub tokens_from_usage: bool,
+    /// The server's `usage.prompt_tokens`; `None` without usage.
+    pub prompt_tokens: Option<u32>,
     /// Inter-token gaps were split by the server's per-chunk usage
     /// (`continuous_usage_stats`), not by content chunks.
     pub itl_from_usage: bool,
@@ -173,6 +175,7 @@ pub(crate) fn example(error: Option<ErrorKind>) -> Outcome {
         output_tokens: 11,
         tokens_from_usage: true,
         itl_from_usage: false,
+        prompt_tokens: Some(8),
         status: 200,
         error,
         in_flight: 1,

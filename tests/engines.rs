@@ -199,3 +199,93 @@ async fn a_server_that_aborts_abandoned_requests_has_no_orphans() {
     );
     server.stop().await;
 }
+
+/// A steady run the simulator serves without queueing.
+const STEADY: &str = "name = 'agreement'\nthresholds = ['observability_agreement >= 100%']\n\
+    [workload]\nmax_tokens = 24\nprompts = [{ tokens = 32 }]\n\
+    [[phases]]\nname = 'steady'\nduration = '4s'\nload = { type = 'constant', rate = 20 }\n";
+
+fn agreement_rows(report: &Report) -> Vec<(&str, bool, &str)> {
+    report
+        .server
+        .agreement
+        .iter()
+        .map(|c| (c.check.as_str(), c.pass, c.detail.as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_metrics_agree_with_the_client_on_every_cross_check() {
+    let held = util::exclusive().await;
+    let server = util::sim(util::exact_sim(20, 10)).await;
+    let (result, dir) = util::run_holding(&held, STEADY, Some(&server.base_url())).await;
+    let rows = agreement_rows(&result.report);
+    let names: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(
+        names,
+        [
+            "Requests completed",
+            "Output tokens",
+            "Prompt tokens",
+            "TTFT p50",
+            "TTFT p95",
+            "E2E latency p50",
+            "E2E latency p95"
+        ],
+        "{:?}",
+        result.report.server.not_checked
+    );
+    assert!(rows.iter().all(|r| r.1), "{rows:#?}");
+    let truth = server.stats();
+    let tokens = &result.report.server.agreement[1];
+    assert_eq!(tokens.server_low, truth.output_tokens as f64);
+    assert_eq!(tokens.client, truth.output_tokens as f64);
+    assert_eq!(
+        status(&result.report, "observability_agreement >= 100%"),
+        ThresholdStatus::Pass
+    );
+    let md = std::fs::read_to_string(
+        dir.path()
+            .join("results")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+            .join("report.md"),
+    )
+    .unwrap();
+    assert!(md.contains("### Client ↔ Server Agreement"), "{md}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_that_under_report_tokens_by_ten_percent_fail_the_token_check() {
+    let held = util::exclusive().await;
+    let config = SimConfig {
+        faults: Faults {
+            token_underreport: 0.1,
+            ..Faults::default()
+        },
+        ..util::exact_sim(20, 10)
+    };
+    let server = util::sim(config).await;
+    let (result, _dir) = util::run_holding(&held, STEADY, Some(&server.base_url())).await;
+    let rows = agreement_rows(&result.report);
+    let tokens = rows.iter().find(|r| r.0 == "Output tokens").unwrap();
+    assert!(!tokens.1, "{tokens:?}");
+    assert!(
+        tokens.2.contains("(-10.0%)") && tokens.2.contains("under-reporting"),
+        "{tokens:?}"
+    );
+    assert!(
+        rows.iter().filter(|r| r.0 != "Output tokens").all(|r| r.1),
+        "{rows:#?}"
+    );
+    assert_eq!(
+        status(&result.report, "observability_agreement >= 100%"),
+        ThresholdStatus::Fail
+    );
+    server.stop().await;
+}

@@ -8,6 +8,7 @@
 //! follow (`findings`). No I/O, no clock: every time and sample comes in
 //! as an argument.
 
+mod agreement;
 mod batch;
 mod drivers;
 mod findings;
@@ -65,8 +66,17 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
     let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
     let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
     let explanation = explain(record, &phases);
+    let orphans = orphans::orphans(record.observed.as_ref(), &overall);
+    let (agreement, not_checked) = agreement::agreement(
+        record.plan,
+        record.observed.as_ref(),
+        &overall,
+        orphans.as_ref(),
+    );
     let server = ServerChecks {
-        orphans: orphans::orphans(record.observed.as_ref(), &overall),
+        orphans,
+        agreement,
+        not_checked,
     };
     let judged = thresholds::Judged {
         overall: &overall,

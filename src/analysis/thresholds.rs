@@ -176,6 +176,11 @@ fn trace_figure(
 fn analysis_figure(metric: &Metric, scope: &Scope, judged: &Judged<'_>) -> Option<f64> {
     match metric {
         Metric::OrphanedTasks => judged.server.orphans.as_ref().map(|o| o.count),
+        Metric::ObservabilityAgreement => {
+            let checks = &judged.server.agreement;
+            let agree = checks.iter().filter(|c| c.pass).count();
+            (!checks.is_empty()).then(|| agree as f64 / checks.len() as f64)
+        }
         Metric::DrainTime => {
             let drain = judged.observed?.drain.as_ref()?;
             drain.drain_time_s.map(|s| s * 1000.0)

@@ -41,6 +41,8 @@ pub struct Timing {
     pub end: Duration,
     pub output_tokens: u32,
     pub tokens_from_usage: bool,
+    /// The server's `usage.prompt_tokens`, when it sent usage.
+    pub prompt_tokens: Option<u32>,
     /// The server sent usage on every token chunk (`continuous_usage_stats`),
     /// so each read's gap was split by the tokens it carried, not its chunks.
     pub itl_from_usage: bool,
@@ -507,6 +509,9 @@ fn on_event(chunk: &Chunk, now: Duration, timing: &mut Timing, state: &mut Strea
                 state.content_chunks += 1;
                 state.read_chunks += 1;
             }
+            if info.usage_prompt_tokens.is_some() {
+                timing.prompt_tokens = info.usage_prompt_tokens;
+            }
             if let Some(tokens) = info.usage_completion_tokens {
                 state.usage = Some(tokens);
                 state.continuous_usage |= info.has_choices;
@@ -528,6 +533,12 @@ fn count_tokens(endpoint: &Endpoint, bytes: &[u8], timing: &mut Timing) -> Resul
         timing.output_tokens = u32::try_from(tokens).unwrap_or(u32::MAX);
         timing.tokens_from_usage = true;
     }
+    if endpoint.api != Api::Template {
+        timing.prompt_tokens = value
+            .pointer("/usage/prompt_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .map(|t| u32::try_from(t).unwrap_or(u32::MAX));
+    }
     Ok(())
 }
 
@@ -540,6 +551,7 @@ mod tests {
         Chunk::Data(ChunkInfo {
             has_token: true,
             usage_completion_tokens: usage,
+            usage_prompt_tokens: None,
             has_choices: true,
             is_error: false,
         })

@@ -459,6 +459,7 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
             output_tokens: timing.output_tokens,
             tokens_from_usage: timing.tokens_from_usage,
             itl_from_usage: timing.itl_from_usage,
+            prompt_tokens: timing.prompt_tokens,
             status: timing.status,
             error: timing.error,
             in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),

@@ -106,6 +106,7 @@ pub struct ChunkInfo {
     /// Carries non-empty content or reasoning text: a token arrived.
     pub has_token: bool,
     pub usage_completion_tokens: Option<u32>,
+    pub usage_prompt_tokens: Option<u32>,
     /// Has a non-empty `choices` array (usage on such a chunk is per chunk:
     /// `continuous_usage_stats`).
     pub has_choices: bool,
@@ -151,6 +152,7 @@ struct WireDelta<'a> {
 #[derive(Deserialize)]
 struct WireUsage {
     completion_tokens: Option<u32>,
+    prompt_tokens: Option<u32>,
 }
 
 /// Reads an event of an OpenAI chat or completions stream.
@@ -177,7 +179,8 @@ pub fn classify(event: &Event<'_>) -> Chunk {
     });
     Chunk::Data(ChunkInfo {
         has_token,
-        usage_completion_tokens: wire.usage.and_then(|u| u.completion_tokens),
+        usage_completion_tokens: wire.usage.as_ref().and_then(|u| u.completion_tokens),
+        usage_prompt_tokens: wire.usage.as_ref().and_then(|u| u.prompt_tokens),
         has_choices: !wire.choices.is_empty(),
         is_error: wire.error.is_some(),
     })
@@ -281,6 +284,7 @@ mod tests {
             classify_data(usage),
             Chunk::Data(ChunkInfo {
                 usage_completion_tokens: Some(32),
+                usage_prompt_tokens: Some(5),
                 ..Default::default()
             })
         );

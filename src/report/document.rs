@@ -234,6 +234,16 @@ fn observability(report: &Report, doc: &mut Vec<Block>) {
     table_section(
         doc,
         3,
+        "Client ↔ Server Agreement",
+        server_view::agreement(report),
+    );
+    let skipped = server_view::not_checked(report);
+    if !skipped.is_empty() {
+        doc.push(Block::List(skipped));
+    }
+    table_section(
+        doc,
+        3,
         "Trace Coverage by Group",
         trace_view::coverage_groups(report),
     );

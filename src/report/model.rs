@@ -130,6 +130,9 @@ pub struct StatsBlock {
     pub target_rps: Option<f64>,
     pub duration_s: f64,
     pub output_tokens: u64,
+    /// `usage.prompt_tokens` summed over successful requests that had it.
+    #[serde(default)]
+    pub prompt_tokens: u64,
     /// Output tokens per second over the group's wall time.
     pub output_tokens_per_s: f64,
     pub tokens_counted_from_chunks: u64,
@@ -185,6 +188,7 @@ impl StatsBlock {
             target_rps,
             duration_s,
             output_tokens: set.output_tokens,
+            prompt_tokens: set.prompt_tokens,
             output_tokens_per_s: per_s(set.output_tokens),
             tokens_counted_from_chunks: set.tokens_counted_from_chunks,
             itl_from_usage: set.itl_from_usage,

@@ -31,6 +31,45 @@ pub struct ObservedReport {
     /// The drain window after the load.
     #[serde(default)]
     pub drain: Option<DrainReport>,
+    /// The server's latency histograms over the whole run and drain (the
+    /// increase of each bucket from the first scrape to the last), for the
+    /// client↔server cross-checks.
+    #[serde(default)]
+    pub histograms: Vec<RunHistogram>,
+}
+
+/// One server histogram's increase over the run, by bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunHistogram {
+    /// The query it belongs to (`server_ttft_p95`).
+    pub query: String,
+    /// The metric read (`vllm:time_to_first_token_seconds`).
+    pub metric: String,
+    /// (upper bound `le` in the query's stored unit, cumulative count),
+    /// ascending, `+Inf` last (`null` in JSON).
+    #[serde(with = "infinite_bounds")]
+    pub buckets: Vec<(f64, f64)>,
+}
+
+/// Bucket bounds with `+Inf` written as JSON `null` (JSON has no infinity).
+mod infinite_bounds {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(buckets: &[(f64, f64)], s: S) -> Result<S::Ok, S::Error> {
+        let written: Vec<(Option<f64>, f64)> = buckets
+            .iter()
+            .map(|&(le, n)| (le.is_finite().then_some(le), n))
+            .collect();
+        written.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(f64, f64)>, D::Error> {
+        let read: Vec<(Option<f64>, f64)> = Vec::deserialize(d)?;
+        Ok(read
+            .into_iter()
+            .map(|(le, n)| (le.unwrap_or(f64::INFINITY), n))
+            .collect())
+    }
 }
 
 /// The drain window: after the load stopped, sampling went on until the

@@ -1,6 +1,8 @@
 //! What the server's own metrics say about the run, checked against the
 //! client: work the server still held or finished for nobody (orphaned
-//! tasks, after the drain window). Computed by `analysis::orphans`.
+//! tasks, after the drain window; `analysis::orphans`), and whether its
+//! counters and latency histograms agree with what the client measured
+//! (`analysis::agreement`).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +13,41 @@ pub struct ServerChecks {
     /// `None`: the server was not sampled, or exports neither what it
     /// holds nor how many requests it finished.
     pub orphans: Option<Orphans>,
+    /// Client ↔ server cross-checks, one per figure both sides measured.
+    #[serde(default)]
+    pub agreement: Vec<CrossCheck>,
+    /// Cross-checks that could not be made, and why.
+    #[serde(default)]
+    pub not_checked: Vec<String>,
+}
+
+/// One figure as the client measured it and as the server's metrics
+/// claim it, with the bound the two must keep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CrossCheck {
+    /// "Requests completed", "Output tokens", "TTFT p95", ...
+    pub check: String,
+    pub unit: CheckUnit,
+    pub client: f64,
+    /// The server's figure: a counter's increase (low = high), or the
+    /// bucket a histogram quantile falls in (low, high].
+    pub server_low: f64,
+    /// `None`: the quantile fell in the `+Inf` bucket.
+    pub server_high: Option<f64>,
+    /// The bound, in words ("server within −1 %…+1 % of the client, plus
+    /// 12 for abandoned requests").
+    pub tolerance: String,
+    pub pass: bool,
+    /// The difference, and on a mismatch its likely causes.
+    pub detail: String,
+}
+
+/// How a cross-check's figures read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckUnit {
+    Count,
+    Milliseconds,
 }
 
 /// Orphaned tasks: work the server did for requests no client waited for

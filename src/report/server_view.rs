@@ -1,10 +1,13 @@
-//! The rows of "Drain and Orphaned Tasks": the drain window and the
-//! orphan count with the server and client numbers it comes from.
+//! The server-side checks as rows and lines: the orphaned-task and
+//! drain-time rows of "Queue and Task Metrics", the drain window's and the
+//! orphans' lines, and the "Client ↔ Server Agreement" table of
+//! "Observability Validation".
 
 use super::format::count;
 use super::model::Report;
 use super::placement::Placement;
-use super::view::{Fact, NONE, fact, ms, target_and_status};
+use super::server_model::CheckUnit;
+use super::view::{Fact, NONE, Table, fact, ms, target_and_status};
 use crate::metric::Metric;
 
 /// The metrics of the fixed rows here (see `placement`).
@@ -100,4 +103,50 @@ fn orphans_line(o: &super::Orphans) -> String {
         ));
     }
     format!("{} ({})", count(o.count.round() as u64), parts.join("; "))
+}
+
+/// "Client ↔ Server Agreement": every cross-check with both figures, its
+/// bound and what the difference says; None without any.
+pub(crate) fn agreement(report: &Report) -> Option<Table> {
+    let checks = &report.server.agreement;
+    if checks.is_empty() {
+        return None;
+    }
+    let mut table = Table::new(&["Check", "Client", "Server", "Bound", "Status", "Detail"]);
+    for c in checks {
+        let (client, server) = match c.unit {
+            CheckUnit::Count => (
+                count(c.client.round() as u64),
+                count(c.server_low.round() as u64),
+            ),
+            CheckUnit::Milliseconds => (
+                ms(c.client),
+                format!(
+                    "({} … {}]",
+                    ms(c.server_low),
+                    c.server_high.map_or("+Inf".to_owned(), ms)
+                ),
+            ),
+        };
+        let status = if c.pass { "✅ PASS" } else { "❌ FAIL" };
+        table.rows.push(vec![
+            c.check.clone(),
+            client,
+            server,
+            c.tolerance.clone(),
+            status.to_owned(),
+            c.detail.clone(),
+        ]);
+    }
+    Some(table)
+}
+
+/// The cross-checks that were not made, and why.
+pub(crate) fn not_checked(report: &Report) -> Vec<String> {
+    report
+        .server
+        .not_checked
+        .iter()
+        .map(|why| format!("Not cross-checked — {why}."))
+        .collect()
 }

@@ -116,6 +116,7 @@ fn sim_config(args: &crate::cli::SimArgs) -> crate::sim::SimConfig {
         crash_after: f.crash_after,
         cold_start: f.cold_start,
         shed_when_waiting: f.shed_when_waiting,
+        token_underreport: f.token_underreport,
     };
     crate::sim::SimConfig {
         seed: args.seed,

@@ -126,7 +126,8 @@ impl Ready {
     /// clock does: their start-up cost must not delay the first requests.
     pub async fn prepare(plan: &Plan, sources: Sources<'_>) -> Ready {
         let (engine, report) = choose_engine(plan, sources.base_url).await.unzip();
-        let prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine));
+        let mut prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine));
+        prepared.take_baseline().await;
         let mut errors = prepared.errors().to_vec();
         let own = match plan.observe.metrics_listen {
             Some(addr) => match OwnMetrics::start(addr).await {

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 pub use queries::{Query, Unit};
 pub use store::{Reading, SampledStore};
 
-use crate::report::{AlertsReport, FiredAlert, ObservedReport, RulesHealth};
+use crate::report::{AlertsReport, FiredAlert, ObservedReport, RulesHealth, RunHistogram};
 use crate::stats::Series;
 
 /// A server-side source of named values on the run clock.
@@ -71,6 +71,13 @@ pub trait Source: Send + 'static {
     /// thread) lines it up here.
     fn begin(&mut self, _run_start: Instant) {}
 
+    /// Before the run clock starts (no request sent yet): readings stamped
+    /// run-clock second 0, the baseline counters' increases are measured
+    /// from. A source that reads no counters has none.
+    fn baseline(&mut self) -> BoxFuture<'_, Vec<Reading>> {
+        Box::pin(async { Vec::new() })
+    }
+
     /// One tick at run-clock second `t`.
     fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>>;
 
@@ -91,6 +98,7 @@ pub struct AfterRun {
     pub backfilled: u64,
     pub alerts: Option<Result<Vec<FiredAlert>, String>>,
     pub rules: Option<Result<RulesHealth, String>>,
+    pub histograms: Vec<RunHistogram>,
 }
 
 impl AfterRun {
@@ -98,6 +106,7 @@ impl AfterRun {
         self.backfilled += other.backfilled;
         self.alerts = self.alerts.take().or(other.alerts);
         self.rules = self.rules.take().or(other.rules);
+        self.histograms.extend(other.histograms);
     }
 }
 
@@ -139,9 +148,18 @@ pub struct Prepared {
     interval: Duration,
     gpu_line: Option<String>,
     errors: Vec<String>,
+    baseline: Vec<Reading>,
 }
 
 impl Prepared {
+    /// Every source's baseline, read now, before any request is sent.
+    pub async fn take_baseline(&mut self) {
+        for source in &mut self.sources {
+            let readings = source.baseline().await;
+            self.baseline.extend(readings);
+        }
+    }
+
     /// Sources that could not start, for the caller to print.
     pub fn errors(&self) -> &[String] {
         &self.errors
@@ -160,6 +178,10 @@ impl Prepared {
         for source in &mut self.sources {
             source.begin(run_start);
         }
+        let mut store = SampledStore::default();
+        for reading in self.baseline {
+            store.add(reading);
+        }
         Samplers {
             sources: self.sources.iter().map(|s| s.describe()).collect(),
             tasks: self
@@ -169,7 +191,7 @@ impl Prepared {
                 .collect(),
             cancel: ticker.cancel,
             rx,
-            store: SampledStore::default(),
+            store,
             interval: self.interval,
             gpu_line: self.gpu_line,
             errors: self.errors,
@@ -213,6 +235,7 @@ impl Samplers {
             interval,
             gpu_line,
             errors,
+            baseline: Vec::new(),
         }
     }
 
@@ -305,6 +328,7 @@ pub fn observed_report(
         gpu: gpu_line,
         engine: None,
         drain: None,
+        histograms: after.histograms,
     }
 }
 
@@ -322,12 +346,12 @@ struct Ticker {
 }
 
 impl Ticker {
-    /// The one loop every source runs in: a tick at the run's start (the
-    /// baseline counters' increases are measured from) and every interval
-    /// after it (ticks a slow source missed are skipped, not bunched),
-    /// until cancelled; then the source goes back for its `finish`.
+    /// The one loop every source runs in: a tick every interval from the
+    /// run's start (ticks a slow source missed are skipped, not bunched),
+    /// until cancelled; then the source goes back for its `finish`. (The
+    /// values at second 0 are the baseline, read before the run.)
     async fn drive(self, mut source: Box<dyn Source>) -> Box<dyn Source> {
-        let mut clock = tokio::time::interval_at(self.run_start, self.interval);
+        let mut clock = tokio::time::interval_at(self.run_start + self.interval, self.interval);
         clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
             let t = tokio::select! {

@@ -16,9 +16,9 @@ use futures_util::future::{BoxFuture, join_all};
 use prometheus_http_query::Client;
 use prometheus_http_query::response::{Data, Rule};
 
-use super::queries::{Query, expand};
+use super::queries::{Query, ScrapeOp, expand};
 use super::{AfterRun, Reading, SampledStore, Source};
-use crate::report::{FiredAlert, RulesHealth};
+use crate::report::{FiredAlert, RulesHealth, RunHistogram};
 
 /// One query's answer at one instant.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +125,43 @@ impl PromSampler {
             .await
             .map_err(|e| e.to_string())?;
         Ok(value_of(result.data()))
+    }
+
+    /// Every quantile query's histogram over the run's window (Unix
+    /// seconds): `sum by (le) (increase(<metric>_bucket[window]))` at its
+    /// end, with the recipe's metric names tried in order.
+    pub async fn run_histograms(&self, (start, end): (i64, i64)) -> Vec<RunHistogram> {
+        let range = (end - start).max(1);
+        let mut found = Vec::new();
+        for q in &self.queries {
+            let Some(recipe) = q.scrape.as_ref().filter(|r| r.op == ScrapeOp::Quantile) else {
+                continue;
+            };
+            let selector: Vec<String> = recipe
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            for name in &recipe.metric {
+                let expr = format!(
+                    "sum by (le) (increase({name}_bucket{{{}}}[{range}s]))",
+                    selector.join(",")
+                );
+                let Ok(answer) = self.client.query(expr).at(end).get().await else {
+                    break; // the server failed, not the name
+                };
+                let buckets = buckets_of(answer.data(), q.unit);
+                if !buckets.is_empty() {
+                    found.push(RunHistogram {
+                        query: q.name.clone(),
+                        metric: name.clone(),
+                        buckets,
+                    });
+                    break;
+                }
+            }
+        }
+        found
     }
 
     /// A range query over `[start, end]` (Unix seconds) at this sampler's
@@ -296,6 +333,12 @@ impl Source for PromSource {
         })
     }
 
+    /// Every query once before the run (Prometheus's last scrape of the
+    /// idle server), stamped second 0.
+    fn baseline(&mut self) -> BoxFuture<'_, Vec<Reading>> {
+        self.sample(0.0)
+    }
+
     fn finish<'a>(
         &'a mut self,
         window: (i64, i64),
@@ -306,9 +349,35 @@ impl Source for PromSource {
                 backfilled: self.backfill(window, store).await,
                 alerts: Some(self.sampler.alerts(window.0, window.1).await),
                 rules: Some(self.sampler.rules_health().await),
+                histograms: self.sampler.run_histograms(window).await,
             }
         })
     }
+}
+
+/// (le, cumulative count) of a `sum by (le)` answer, ascending, bounds in
+/// the stored unit.
+fn buckets_of(data: &Data, unit: super::Unit) -> Vec<(f64, f64)> {
+    let Data::Vector(v) = data else {
+        return Vec::new();
+    };
+    let mut buckets: Vec<(f64, f64)> = v
+        .iter()
+        .filter_map(|s| {
+            let le: f64 = match s.metric().get("le")?.as_str() {
+                "+Inf" => f64::INFINITY,
+                text => text.parse().ok()?,
+            };
+            let le = if le.is_finite() {
+                unit.normalise(le)
+            } else {
+                le
+            };
+            Some((le, s.sample().value()))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
 }
 
 /// The value of an instant answer: a scalar, or the sum of a vector's

@@ -14,6 +14,7 @@ use futures_util::future::BoxFuture;
 use super::exposition::{self, Exposition, Sample};
 use super::queries::{Query, Recipe, ScrapeOp};
 use super::{Reading, Source};
+use crate::report::RunHistogram;
 
 /// Direct scrape as a [`Source`]: every tick, every URL's `/metrics` read
 /// (concurrently, concatenated), and each query's recipe evaluated against
@@ -26,6 +27,9 @@ pub struct ScrapeSource {
     /// `None` when no HTTP client could be built: every value is a gap.
     client: Option<reqwest::Client>,
     before: Option<(Exposition, f64)>,
+    /// The first scrape that answered: histograms over the run are
+    /// measured from it.
+    baseline: Option<Exposition>,
 }
 
 impl ScrapeSource {
@@ -39,6 +43,7 @@ impl ScrapeSource {
             queries: queries.into_iter().filter(|q| q.scrape.is_some()).collect(),
             client,
             before: None,
+            baseline: None,
         }
     }
 
@@ -104,11 +109,77 @@ impl Source for ScrapeSource {
             let now = self.scrape_all().await;
             let readings = self.readings(now.as_ref(), t);
             if let Some(now) = now {
+                if self.baseline.is_none() {
+                    self.baseline = Some(now.clone());
+                }
                 self.before = Some((now, t));
             }
             readings
         })
     }
+
+    fn baseline(&mut self) -> BoxFuture<'_, Vec<Reading>> {
+        Box::pin(async move {
+            let Some(now) = self.scrape_all().await else {
+                return Vec::new();
+            };
+            let readings = self.readings(Some(&now), 0.0);
+            self.baseline = Some(now.clone());
+            self.before = Some((now, 0.0));
+            readings
+        })
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        _window: (i64, i64),
+        _store: &'a mut super::SampledStore,
+    ) -> BoxFuture<'a, super::AfterRun> {
+        let histograms = match (&self.baseline, &self.before) {
+            (Some(first), Some((last, _))) => run_histograms(&self.queries, first, last),
+            _ => Vec::new(),
+        };
+        Box::pin(async move {
+            super::AfterRun {
+                histograms,
+                ..super::AfterRun::default()
+            }
+        })
+    }
+}
+
+/// Every quantile query's histogram, as it grew from `first` to `last`
+/// (bucket bounds in the query's stored unit).
+pub fn run_histograms(
+    queries: &[Query],
+    first: &Exposition,
+    last: &Exposition,
+) -> Vec<RunHistogram> {
+    queries
+        .iter()
+        .filter_map(|q| {
+            let recipe = q.scrape.as_ref().filter(|r| r.op == ScrapeOp::Quantile)?;
+            let (recipe, name) = resolve(recipe, last)?;
+            let buckets: Vec<(f64, f64)> = bucket_increase(name, &recipe.labels, last, first)
+                .into_iter()
+                .map(|(le, count)| {
+                    (
+                        if le.is_finite() {
+                            q.unit.normalise(le)
+                        } else {
+                            le
+                        },
+                        count,
+                    )
+                })
+                .collect();
+            (!buckets.is_empty()).then(|| RunHistogram {
+                query: q.name.clone(),
+                metric: name.to_owned(),
+                buckets,
+            })
+        })
+        .collect()
 }
 
 /// The value of `recipe` given the current scrape and the one before it,

@@ -36,6 +36,7 @@ struct FaultsPatch {
     orphan_on_disconnect: Option<bool>,
     metrics_delay: Option<String>,
     metrics_error_rate: Option<f64>,
+    token_underreport: Option<f64>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
     crash_after: Option<Option<u64>>,
@@ -83,6 +84,7 @@ struct FaultsView {
     orphan_on_disconnect: bool,
     metrics_delay: String,
     metrics_error_rate: f64,
+    token_underreport: f64,
     crash_after: Option<u64>,
     cold_start: String,
     shed_when_waiting: Option<u64>,
@@ -116,6 +118,7 @@ impl From<&Faults> for FaultsView {
             orphan_on_disconnect: f.orphan_on_disconnect,
             metrics_delay: text(f.metrics_delay),
             metrics_error_rate: f.metrics_error_rate,
+            token_underreport: f.token_underreport,
             crash_after: f.crash_after,
             cold_start: text(f.cold_start),
             shed_when_waiting: f.shed_when_waiting,
@@ -206,6 +209,11 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
             "metrics_error_rate",
             patch.metrics_error_rate,
             &mut f.metrics_error_rate,
+        ),
+        (
+            "token_underreport",
+            patch.token_underreport,
+            &mut f.token_underreport,
         ),
     ];
     for (name, value, field) in rates {

@@ -154,6 +154,10 @@ pub struct Faults {
     /// its model already wait is answered 503 at once (a gateway that sheds
     /// load past capacity).
     pub shed_when_waiting: Option<u64>,
+    /// Share of generated tokens `vllm:generation_tokens_total` leaves out
+    /// (a server whose metrics under-report; the client↔server check must
+    /// catch it).
+    pub token_underreport: f64,
 }
 
 /// A freeze of the whole server: while it lasts no step runs, no response

@@ -55,6 +55,8 @@ pub struct MetricSet {
     pub ok: u64,
     pub errors: ErrorCounts,
     pub output_tokens: u64,
+    /// `usage.prompt_tokens` summed over successful requests that had it.
+    pub prompt_tokens: u64,
     /// Successful requests whose token count came from counting chunks.
     pub tokens_counted_from_chunks: u64,
     /// Successful requests whose inter-token gaps were split by the
@@ -76,6 +78,7 @@ impl Default for MetricSet {
             ok: 0,
             errors: ErrorCounts::default(),
             output_tokens: 0,
+            prompt_tokens: 0,
             tokens_counted_from_chunks: 0,
             itl_from_usage: 0,
             late_sends: 0,
@@ -101,6 +104,7 @@ impl MetricSet {
             None => {
                 self.ok += 1;
                 self.output_tokens += u64::from(outcome.output_tokens);
+                self.prompt_tokens += u64::from(outcome.prompt_tokens.unwrap_or(0));
                 self.tokens_counted_from_chunks += u64::from(!outcome.tokens_from_usage);
                 self.itl_from_usage += u64::from(outcome.itl_from_usage);
             }
@@ -145,6 +149,7 @@ impl MetricSet {
             ok,
             errors,
             output_tokens,
+            prompt_tokens,
             tokens_counted_from_chunks,
             itl_from_usage,
             late_sends,
@@ -156,12 +161,13 @@ impl MetricSet {
             *requests,
             *ok,
             *output_tokens,
+            *prompt_tokens,
             *tokens_counted_from_chunks,
             *itl_from_usage,
             *late_sends,
             *slo_checked,
             *slo_met,
-        ) = (0, 0, 0, 0, 0, 0, 0, 0);
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0);
         *errors = ErrorCounts::default();
         for histogram in histograms {
             histogram.reset();
@@ -196,6 +202,7 @@ impl AddAssign<&MetricSet> for MetricSet {
         self.ok += other.ok;
         self.errors += &other.errors;
         self.output_tokens += other.output_tokens;
+        self.prompt_tokens += other.prompt_tokens;
         self.tokens_counted_from_chunks += other.tokens_counted_from_chunks;
         self.itl_from_usage += other.itl_from_usage;
         self.late_sends += other.late_sends;
@@ -229,6 +236,7 @@ mod tests {
             output_tokens: 5,
             tokens_from_usage: error.is_none(),
             itl_from_usage: false,
+            prompt_tokens: None,
             status: 200,
             error,
             in_flight: 1,

@@ -96,6 +96,7 @@ fn request(
         output_tokens: if failed { 0 } else { tokens },
         tokens_from_usage: rng.unit() > 0.01,
         itl_from_usage: streamed,
+        prompt_tokens: (!failed).then_some(16),
         status: match (failed, shape.error) {
             (true, ErrorKind::Http5xx) => 503,
             (true, _) => 0,

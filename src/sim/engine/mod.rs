@@ -103,6 +103,8 @@ impl Engine {
             },
             prefix_seen: PrefixStats::default(),
             preemptions_seen: 0,
+            generated: 0,
+            generated_exported: 0,
         };
         tokio::spawn(driver.run());
         Engine {
@@ -182,6 +184,10 @@ struct Driver {
     publisher: Publisher,
     prefix_seen: PrefixStats,
     preemptions_seen: u64,
+    /// Tokens generated, and those the generation counter was given (less
+    /// under the `token_underreport` fault).
+    generated: u64,
+    generated_exported: u64,
 }
 
 /// Where the scheduler's events go: the requests' slots, the metrics and
@@ -335,11 +341,15 @@ impl Driver {
             .set(self.scheduler.kv_usage());
     }
 
-    fn account_step(&self, plan: &StepPlan, end: Instant, produced: u32) {
+    fn account_step(&mut self, plan: &StepPlan, end: Instant, produced: u32) {
+        self.generated += u64::from(produced);
+        let underreport = self.publisher.ctx.faults.load().faults.token_underreport;
+        let exported = (self.generated as f64 * (1.0 - underreport)).round() as u64;
         self.publisher
             .metrics
             .generation_tokens
-            .inc_by(u64::from(produced));
+            .inc_by(exported.saturating_sub(self.generated_exported));
+        self.generated_exported = exported.max(self.generated_exported);
         bump(
             &self.publisher.ctx.counters.output_tokens,
             u64::from(produced),
