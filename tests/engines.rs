@@ -172,6 +172,17 @@ async fn orphaned_work_and_drain_time_agree_with_the_simulators_counts() {
         (-0.05..=1.1).contains(&late),
         "drain seen {late:.3}s after the simulator emptied: {drain:?}"
     );
+    // And its lower bound, the last sample that found work held, came
+    // before the simulator emptied.
+    let held_until = started + Duration::from_secs_f64(drain.load_end_s + drain.held_until_s);
+    assert!(
+        held_until <= emptied + Duration::from_millis(50),
+        "held until {held_until:?}, emptied {emptied:?}: {drain:?}"
+    );
+    assert!(
+        drain.held_until_s > 0.0,
+        "work was held after the load: {drain:?}"
+    );
     assert_eq!(status(report, "orphaned_tasks == 0"), ThresholdStatus::Fail);
     assert_eq!(status(report, "drain_time < 30s"), ThresholdStatus::Pass);
     server.stop().await;

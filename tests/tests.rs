@@ -15,6 +15,7 @@ mod nvml;
 mod observe;
 mod plan;
 mod prometheus;
+mod real_vllm;
 mod report;
 mod sim;
 mod traces;

@@ -82,9 +82,14 @@ pub struct DrainReport {
     /// Requests the server held (running + waiting) at the first sample
     /// after the load stopped; `None`: the server exports neither.
     pub held_at_load_end: Option<f64>,
-    /// Seconds from the load's end to the first sample with nothing held;
-    /// `None`: not drained within the timeout (or not measured).
+    /// Seconds from the load's end to the first sample with nothing held
+    /// (an upper bound: samples come every interval); `None`: not drained
+    /// within the timeout (or not measured).
     pub drain_time_s: Option<f64>,
+    /// Seconds from the load's end to the last sample that still found a
+    /// request held (0 when none did): the drain's lower bound.
+    #[serde(default)]
+    pub held_until_s: f64,
     /// Requests still held when the drain ended.
     pub held_at_end: Option<f64>,
     /// Why there was no drain window (run interrupted, nothing sampled).

@@ -70,7 +70,8 @@ fn drain_line(d: &super::DrainReport) -> String {
     let held = |v: Option<f64>| v.map_or("—".to_owned(), |v| count(v.round() as u64));
     match d.drain_time_s {
         Some(s) => format!(
-            "drained in {:.1}s after the load stopped ({} held then; timeout {}s)",
+            "drained between {:.1}s and {:.1}s after the load stopped (samples every interval; {} held at the first; timeout {}s)",
+            d.held_until_s,
             s,
             held(d.held_at_load_end),
             d.timeout_s

@@ -216,6 +216,9 @@ impl Observation {
                     report.held_at_load_end.get_or_insert(held);
                     report.held_at_end = Some(held);
                     last_fresh = t;
+                    if held > 0.0 {
+                        report.held_until_s = t - load_end_s;
+                    }
                     if held <= 0.0 {
                         report.drain_time_s = Some((t - load_end_s).max(0.0));
                         return report;

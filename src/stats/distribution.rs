@@ -184,7 +184,7 @@ client_distributions! {
         key: "itl_ms",
         histogram_key: "itl_us",
         label: "ITL",
-        definition: "every gap between consecutive content chunks",
+        definition: "per token: each socket read's gap since the previous one, split over the tokens it carried",
         unit: Unit::Time,
         measure: Measure::ByWorkers,
         higher_is_better: false,
