@@ -93,6 +93,39 @@ impl IntervalStats {
     }
 }
 
+/// How one model's traffic began: its earliest-sent successful request,
+/// and the 503s (a model still loading) answered before it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelStart {
+    /// (sent, service time) of the successful request sent first.
+    pub first_ok: Option<(Duration, Duration)>,
+    /// When each 503 was sent, kept only while no success came before it:
+    /// counted against `first_ok` once the run is over.
+    unavailable_sent: Vec<Duration>,
+}
+
+/// 503s remembered per model before its first success (a loading model
+/// answers a burst; more is an outage, not a cold start).
+const UNAVAILABLE_KEPT: usize = 4096;
+
+impl ModelStart {
+    fn record(&mut self, outcome: &Outcome) {
+        if outcome.is_ok() {
+            if self.first_ok.is_none_or(|(sent, _)| outcome.sent < sent) {
+                self.first_ok = Some((outcome.sent, outcome.service_time()));
+            }
+        } else if outcome.status == 503 && self.unavailable_sent.len() < UNAVAILABLE_KEPT {
+            self.unavailable_sent.push(outcome.sent);
+        }
+    }
+
+    /// 503s sent before the first successful request was.
+    pub fn unavailable_before_ready(&self) -> u64 {
+        let ready = self.first_ok.map_or(Duration::MAX, |(sent, _)| sent);
+        self.unavailable_sent.iter().filter(|s| **s < ready).count() as u64
+    }
+}
+
 #[derive(Debug)]
 pub struct PhaseState {
     pub steps: Vec<StepState>,
@@ -107,6 +140,9 @@ pub struct Aggregator {
     /// own timer and scheduling delay, free of target backpressure.
     pub generator_lag: Histogram,
     pub peak_in_flight: u64,
+    /// How each model's traffic began (by model index), for the
+    /// cold-start check.
+    pub model_starts: Vec<ModelStart>,
     phase_names: Vec<String>,
     phase_target_rates: Vec<Option<f64>>,
     /// The plan's per-request SLO (empty: no goodput counted).
@@ -140,6 +176,7 @@ impl Aggregator {
             intervals: Vec::new(),
             generator_lag: Histogram::new(),
             peak_in_flight: 0,
+            model_starts: vec![ModelStart::default(); plan.models.len().max(1)],
             phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
             phase_target_rates: plan.phases.iter().map(|p| p.load.mean_rate()).collect(),
             slo: plan.slo.clone(),
@@ -206,6 +243,9 @@ impl Aggregator {
         }
         self.slo = slo;
         self.interval.record(outcome);
+        if let Some(start) = self.model_starts.get_mut(usize::from(outcome.slot.model)) {
+            start.record(outcome);
+        }
     }
 
     fn step_mut(&mut self, slot: Slot) -> &mut StepState {

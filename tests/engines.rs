@@ -300,3 +300,167 @@ async fn metrics_that_under_report_tokens_by_ten_percent_fail_the_token_check() 
     );
     server.stop().await;
 }
+
+/// Two engines behind the router, one per model.
+async fn two_model_stack(
+    misroute: Option<infercheck::sim::Misroute>,
+) -> (
+    infercheck::sim::RouterServer,
+    Vec<infercheck::sim::SimServer>,
+) {
+    let mut engines = Vec::new();
+    for model in ["model-a", "model-b"] {
+        let config = util::exact_sim(20, 5).serving(&[model.to_owned()]);
+        engines.push(util::sim(config).await);
+    }
+    let urls = engines.iter().map(|e| e.base_url()).collect();
+    let tracing = std::sync::Arc::new(infercheck::sim::Tracing::default());
+    let router = infercheck::sim::RouterServer::start_misrouting(
+        "127.0.0.1:0".parse().unwrap(),
+        urls,
+        tracing,
+        misroute,
+    )
+    .await
+    .unwrap();
+    (router, engines)
+}
+
+const TWO_MODELS: &str = "name = 'routing'\n\
+    [[models]]\nname = 'model-a'\nweight = 50\n[[models]]\nname = 'model-b'\nweight = 50\n\
+    [workload]\nmax_tokens = 8\nprompts = [{ tokens = 8 }]\n\
+    [[phases]]\nname = 'mixed'\nduration = '3s'\nload = { type = 'constant', rate = 20 }\n";
+
+fn model_rows(report: &Report) -> Vec<(String, bool, f64, f64, String)> {
+    report
+        .server
+        .agreement
+        .iter()
+        .filter(|c| c.check.starts_with("Requests for "))
+        .map(|c| {
+            (
+                c.check.clone(),
+                c.pass,
+                c.client,
+                c.server_low,
+                c.detail.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_only_the_router_the_engines_behind_it_are_found_and_sampled() {
+    let held = util::exclusive().await;
+    let (router, engines) = two_model_stack(None).await;
+    let (result, _dir) = util::run_holding(&held, TWO_MODELS, Some(&router.base_url())).await;
+    let observed = result.report.observed.as_ref().unwrap();
+    let mut urls: Vec<String> = engines.iter().map(|e| e.base_url()).collect();
+    let mut found = observed.backends.clone();
+    urls.sort();
+    found.sort();
+    assert_eq!(found, urls);
+    assert!(
+        observed
+            .backends_from
+            .as_deref()
+            .unwrap()
+            .contains("router_backend_in_flight")
+    );
+    assert_eq!(observed.engine.as_ref().unwrap().name, "vllm");
+    for name in [
+        "running",
+        "kv_usage",
+        "gen_tokens_rate",
+        "requests_completed",
+    ] {
+        let v = observed.value(name).unwrap_or_else(|| panic!("{name}"));
+        assert!(v.stats.samples > 0, "{name} sampled from the engines");
+    }
+    let truth: u64 = engines.iter().map(|e| e.stats().completed).sum();
+    let finished = observed.value("requests_completed").unwrap().value.unwrap();
+    assert_eq!(finished, truth as f64, "summed over both engines");
+    let rows = model_rows(&result.report);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.1 && r.2 == r.3 && r.2 > 0.0),
+        "{rows:#?}"
+    );
+    assert_eq!(rows.iter().map(|r| r.3).sum::<f64>(), truth as f64);
+    router.stop().await;
+    for e in engines {
+        e.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_sending_model_b_to_model_as_engine_is_caught_as_a_routing_error() {
+    let held = util::exclusive().await;
+    let misroute = infercheck::sim::Misroute {
+        from: "model-b".into(),
+        to: "model-a".into(),
+    };
+    let (router, engines) = two_model_stack(Some(misroute)).await;
+    let (result, _dir) = util::run_holding(&held, TWO_MODELS, Some(&router.base_url())).await;
+    // The client saw model-b's requests refused (model-a's engine does not
+    // serve it): 4xx errors, not yet a cause.
+    let b_stats = &result
+        .report
+        .models
+        .iter()
+        .find(|m| m.model == "model-b")
+        .unwrap()
+        .stats;
+    assert!(b_stats.ok == 0 && b_stats.requests > 0, "{b_stats:?}");
+    let rows = model_rows(&result.report);
+    let b = rows.iter().find(|r| r.0 == "Requests for model-b").unwrap();
+    assert!(!b.1 && b.3 == 0.0, "{b:?}");
+    assert!(b.4.contains("a routing error"), "{b:?}");
+    let a = rows.iter().find(|r| r.0 == "Requests for model-a").unwrap();
+    assert!(a.1, "model-a's own requests were served right: {a:?}");
+    router.stop().await;
+    for e in engines {
+        e.stop().await;
+    }
+}
+
+const ONE_MODEL: &str = "name = 'cold'\n\
+    [workload]\nmax_tokens = 8\nprompts = [{ tokens = 8 }]\n\
+    [[phases]]\nname = 'steady'\nduration = '3s'\nload = { type = 'constant', rate = 10 }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_request_that_waits_for_the_model_to_load_is_a_cold_start() {
+    let held = util::exclusive().await;
+    let config = SimConfig {
+        faults: Faults {
+            cold_start: Duration::from_millis(1500),
+            ..Faults::default()
+        },
+        ..util::exact_sim(20, 5)
+    };
+    let server = util::sim(config).await;
+    let (result, dir) = util::run_holding(&held, ONE_MODEL, Some(&server.base_url())).await;
+    let starts = &result.report.server.cold_starts;
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert!(starts[0].cold, "{starts:?}");
+    assert!(starts[0].first_request_ms >= 1500.0, "{starts:?}");
+    let md = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let md = std::fs::read_to_string(md.join("report.md")).unwrap();
+    assert!(
+        md.contains("- **Cold Starts**: default: first request"),
+        "{md}"
+    );
+    assert!(md.contains("the engine counted 1 model loads"), "{md}");
+    server.stop().await;
+
+    let warm = util::sim(util::exact_sim(20, 5)).await;
+    let (result, _dir) = util::run_holding(&held, ONE_MODEL, Some(&warm.base_url())).await;
+    let starts = &result.report.server.cold_starts;
+    assert!(starts.len() == 1 && !starts[0].cold, "{starts:?}");
+    warm.stop().await;
+}

@@ -9,7 +9,9 @@
 
 use crate::outcome::ErrorKind;
 use crate::plan::Plan;
-use crate::report::{CheckUnit, CrossCheck, ObservedReport, Orphans, RunHistogram, StatsBlock};
+use crate::report::{
+    CheckUnit, CrossCheck, ModelReport, ObservedReport, Orphans, RunHistogram, StatsBlock,
+};
 use crate::stats::{Distribution, Quantiles};
 
 /// Relative slack on counters: scrape timing at the run's edges.
@@ -27,15 +29,13 @@ pub fn agreement(
     plan: &Plan,
     observed: Option<&ObservedReport>,
     overall: &StatsBlock,
+    models: &[ModelReport],
     orphans: Option<&Orphans>,
 ) -> (Vec<CrossCheck>, Vec<String>) {
     let Some(observed) = observed else {
         return (Vec::new(), Vec::new());
     };
-    let abandoned: u64 = ABANDONING
-        .iter()
-        .map(|k| overall.errors.get(k.name()).copied().unwrap_or(0))
-        .sum();
+    let abandoned = abandoned_of(overall);
     let (mut checks, mut skipped) = (Vec::new(), Vec::new());
     let mut add = |result: Result<CrossCheck, String>| match result {
         Ok(check) => checks.push(check),
@@ -73,7 +73,93 @@ pub fn agreement(
             ));
         }
     }
+    checks.extend(per_model(observed, models));
     (checks, skipped)
+}
+
+/// Routing correctness (examples/004): the requests the engines serving
+/// each model finished, by the model label of their counters, must lie
+/// between the client's successes for it and the requests it sent for it
+/// (±1 %); requests sent for a model that no engine serving it finished
+/// while other models were served are a routing error. Only when the
+/// server labels its counters by model.
+fn per_model(observed: &ObservedReport, models: &[ModelReport]) -> Vec<CrossCheck> {
+    let Some(finished) = observed
+        .by_model
+        .iter()
+        .find(|c| c.query == "requests_completed")
+    else {
+        return Vec::new();
+    };
+    let aborted = observed
+        .by_model
+        .iter()
+        .find(|c| c.query == "requests_aborted");
+    let served = |model: &str| {
+        finished.by_model.get(model).copied().unwrap_or(0.0)
+            - aborted
+                .and_then(|a| a.by_model.get(model))
+                .copied()
+                .unwrap_or(0.0)
+    };
+    let named: Vec<&ModelReport> = models
+        .iter()
+        .filter(|m| m.model != crate::plan::SERVER_DEFAULT_MODEL)
+        .collect();
+    let any_served = named.iter().any(|m| served(&m.model) > 0.0);
+    named
+        .iter()
+        .map(|m| routing_check(m, served(&m.model), any_served))
+        .collect()
+}
+
+fn routing_check(m: &ModelReport, server: f64, any_served: bool) -> CrossCheck {
+    let (ok, sent) = (m.stats.ok as f64, m.stats.requests as f64);
+    let slack = (sent * COUNTER_TOLERANCE).max(1.0);
+    let starved = sent > 0.0 && server == 0.0 && any_served;
+    let pass = !starved && server >= ok - slack && server <= sent + slack;
+    let model = &m.model;
+    let detail = if starved {
+        format!(
+            "none of the {sent:.0} requests sent for {model} was finished by an engine serving {model} — a routing error (they went to another model's backend{})",
+            if ok < sent {
+                ", which refused them"
+            } else {
+                ""
+            }
+        )
+    } else if server < ok - slack {
+        format!(
+            "server {:+.0}: engines serving {model} finished fewer than the client received for it — requests served by another model's engine (a routing error), or an engine labelling them under another name",
+            server - ok
+        )
+    } else if server > sent + slack {
+        format!(
+            "server {:+.0}: engines serving {model} finished more than the client sent for it — requests for another model routed to them, or another tenant's traffic",
+            server - sent
+        )
+    } else {
+        format!(
+            "engines serving {model} finished {server:.0}; the client received {ok:.0} of {sent:.0} sent"
+        )
+    };
+    CrossCheck {
+        check: format!("Requests for {model}"),
+        unit: CheckUnit::Count,
+        client: sent,
+        server_low: server,
+        server_high: Some(server),
+        tolerance: format!("between the {ok:.0} received and the {sent:.0} sent, ±{slack:.0}"),
+        pass,
+        detail,
+    }
+}
+
+fn abandoned_of(stats: &StatsBlock) -> u64 {
+    ABANDONING
+        .iter()
+        .map(|k| stats.errors.get(k.name()).copied().unwrap_or(0))
+        .sum()
 }
 
 fn increase(observed: &ObservedReport, name: &str) -> Option<f64> {
@@ -285,5 +371,31 @@ mod tests {
         assert_eq!((ok.server_low, ok.server_high), (1000.0, Some(2500.0)));
         let bad = quantile("TTFT p95", Some(&h), 0.95, Some(client(900.0))).unwrap();
         assert!(!bad.pass && bad.detail.contains("bucket resolution"));
+    }
+
+    fn model(name: &str, ok: u64, requests: u64) -> ModelReport {
+        ModelReport {
+            model: name.into(),
+            weight: 0.5,
+            stats: StatsBlock {
+                ok,
+                requests,
+                ..StatsBlock::default()
+            },
+        }
+    }
+
+    #[test]
+    fn routing_rows_catch_starved_and_swollen_models() {
+        // Routed right.
+        assert!(routing_check(&model("a", 30, 30), 30.0, true).pass);
+        // b's requests refused by a's engine: none served as b.
+        let starved = routing_check(&model("b", 0, 30), 0.0, true);
+        assert!(!starved.pass && starved.detail.contains("a routing error"));
+        // An engine that answers any model: a's engine finished b's too.
+        let swollen = routing_check(&model("a", 30, 30), 60.0, true);
+        assert!(!swollen.pass && swollen.detail.contains("routed to them"));
+        let short = routing_check(&model("b", 30, 30), 0.0, true);
+        assert!(!short.pass);
     }
 }

@@ -10,6 +10,7 @@
 
 mod agreement;
 mod batch;
+mod cold_start;
 mod drivers;
 mod findings;
 mod orphans;
@@ -71,12 +72,20 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         record.plan,
         record.observed.as_ref(),
         &overall,
+        &models,
         orphans.as_ref(),
     );
+    let model_names: Vec<String> = record.plan.models.iter().map(|m| m.name.clone()).collect();
     let server = ServerChecks {
         orphans,
         agreement,
         not_checked,
+        cold_starts: cold_start::cold_starts(
+            &record.aggregator.model_starts,
+            &models,
+            &overall,
+            &model_names,
+        ),
     };
     let judged = thresholds::Judged {
         overall: &overall,

@@ -26,6 +26,9 @@ pub struct RawObserve {
     pub prometheus: Option<Spanned<String>>,
     /// `/metrics` URLs read directly when there is no Prometheus.
     pub scrape: Option<Spanned<Vec<String>>>,
+    /// The engines behind the target (a router): base URLs. Default: the
+    /// ones the router's own /metrics names.
+    pub backends: Option<Spanned<Vec<String>>>,
     /// Built-in query sets (queries/*.toml).
     pub query_sets: Option<Spanned<Vec<String>>>,
     /// The engine whose profile (queries/<engine>.toml) reads the server:
@@ -57,6 +60,9 @@ pub struct ObservePlan {
     /// Empty: the runner reads the target's `/metrics` (and the embedded
     /// simulator's DCGM exporter).
     pub scrape: Vec<String>,
+    /// Engines behind the target, as the plan lists them (empty: those the
+    /// target's /metrics names, if it is a router).
+    pub backends: Vec<String>,
     pub query_sets: Vec<String>,
     /// Which engine profile reads the server; `None`: none (the plan's
     /// query sets name no engine).
@@ -166,6 +172,15 @@ pub fn resolve(
             .map_err(|m| error(urls.span(), m))?,
         None => Vec::new(),
     };
+    let backends = match &raw.backends {
+        Some(urls) => urls
+            .get_ref()
+            .iter()
+            .map(|u| http_url(u))
+            .collect::<Result<_, _>>()
+            .map_err(|m| error(urls.span(), m))?,
+        None => Vec::new(),
+    };
     let mut query_sets = match &raw.query_sets {
         Some(sets) => sets.get_ref().clone(),
         None => default_sets(prometheus.is_some()),
@@ -189,6 +204,7 @@ pub fn resolve(
     Ok(ObservePlan {
         prometheus,
         scrape,
+        backends,
         query_sets,
         engine,
         queries,

@@ -31,11 +31,29 @@ pub struct ObservedReport {
     /// The drain window after the load.
     #[serde(default)]
     pub drain: Option<DrainReport>,
+    /// The engines behind the target (a router), sampled beside it, and
+    /// where the list came from.
+    #[serde(default)]
+    pub backends: Vec<String>,
+    #[serde(default)]
+    pub backends_from: Option<String>,
     /// The server's latency histograms over the whole run and drain (the
     /// increase of each bucket from the first scrape to the last), for the
     /// client↔server cross-checks.
     #[serde(default)]
     pub histograms: Vec<RunHistogram>,
+    /// Counters' increases by model, for the per-model routing check.
+    #[serde(default)]
+    pub by_model: Vec<ModelCounter>,
+}
+
+/// A server counter's increase over the run and drain, by the model its
+/// series are labelled with (`model_name`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelCounter {
+    /// The query it belongs to (`requests_completed`).
+    pub query: String,
+    pub by_model: BTreeMap<String, f64>,
 }
 
 /// One server histogram's increase over the run, by bucket.

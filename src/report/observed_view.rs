@@ -180,12 +180,10 @@ pub(crate) fn engine_facts(report: &Report) -> Vec<Fact> {
     add("Preemptions", "preemptions", &|v| {
         v.value.map(|d| count(d.max(0.0) as u64))
     });
-    add("Cold Starts", "cold_starts", &|v| {
-        v.value.map(|d| count(d.max(0.0) as u64))
-    });
     add("Server TTFT p95 (peak)", "server_ttft_p95", &|v| {
         v.stats.max.map(|s| ms(s * 1000.0))
     });
+    facts.extend(super::server_view::cold_start_fact(report));
     facts
 }
 
@@ -200,6 +198,12 @@ pub(crate) fn observability_facts(report: &Report) -> Vec<Fact> {
         "Sampled from",
         format!("{} every {}s", o.sources.join("; "), o.interval_s),
     )];
+    if let Some(how) = &o.backends_from {
+        facts.push(fact(
+            "Backends",
+            format!("{} ({how}): {}", o.backends.len(), o.backends.join(", ")),
+        ));
+    }
     if let Some(engine) = &o.engine {
         let version = engine
             .version

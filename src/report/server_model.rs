@@ -19,6 +19,23 @@ pub struct ServerChecks {
     /// Cross-checks that could not be made, and why.
     #[serde(default)]
     pub not_checked: Vec<String>,
+    /// Each model's first request against its median (cold starts).
+    #[serde(default)]
+    pub cold_starts: Vec<ColdStart>,
+}
+
+/// How a model's traffic began: its earliest-sent successful request's
+/// service time against the model's median, and the 503s before it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColdStart {
+    pub model: String,
+    pub first_request_ms: f64,
+    pub median_ms: f64,
+    /// Several times the median and noticeably longer (see
+    /// `analysis::cold_start`).
+    pub cold: bool,
+    /// 503 answers sent before that first success (still loading).
+    pub unavailable_before_ready: u64,
 }
 
 /// One figure as the client measured it and as the server's metrics

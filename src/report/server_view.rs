@@ -151,3 +151,47 @@ pub(crate) fn not_checked(report: &Report) -> Vec<String> {
         .map(|why| format!("Not cross-checked — {why}."))
         .collect()
 }
+
+/// "Cold Starts": none (each model's first request within its bound, with
+/// the figures), or the models whose first request was a load.
+pub(crate) fn cold_start_fact(report: &Report) -> Option<Fact> {
+    let starts = &report.server.cold_starts;
+    if starts.is_empty() {
+        return None;
+    }
+    let figures = |c: &super::ColdStart| {
+        let mut text = format!(
+            "{}: first request {} vs median {}",
+            c.model,
+            ms(c.first_request_ms),
+            ms(c.median_ms)
+        );
+        if c.unavailable_before_ready > 0 {
+            text.push_str(&format!(
+                ", {} answered 503 while it loaded",
+                count(c.unavailable_before_ready)
+            ));
+        }
+        text
+    };
+    let cold: Vec<String> = starts.iter().filter(|c| c.cold).map(figures).collect();
+    let mut value = if cold.is_empty() {
+        let all: Vec<String> = starts.iter().map(figures).collect();
+        format!("none during the test ({})", all.join("; "))
+    } else {
+        cold.join("; ")
+    };
+    let loads = report
+        .observed
+        .as_ref()
+        .and_then(|o| o.value("cold_starts"))
+        .filter(|v| v.stats.samples > 0)
+        .and_then(|v| v.value);
+    if let Some(loads) = loads {
+        value.push_str(&format!(
+            "; the engine counted {} model loads",
+            count(loads.max(0.0) as u64)
+        ));
+    }
+    Some(fact("Cold Starts", value))
+}

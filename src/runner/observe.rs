@@ -28,6 +28,7 @@ pub struct Ready {
     errors: Vec<String>,
     engine: Option<EngineReport>,
     interval: std::time::Duration,
+    backends: Option<(Vec<String>, String)>,
 }
 
 /// What the server held, as the drain window sees it.
@@ -51,6 +52,32 @@ pub struct Observation {
     interval: std::time::Duration,
     own: Option<Arc<OwnMetrics>>,
     engine: Option<EngineReport>,
+    backends: Option<(Vec<String>, String)>,
+}
+
+/// The engines behind the target: the plan's list, or the backends the
+/// target's own /metrics names when it is a router (read once, before the
+/// run); with the line the report gives them.
+async fn discover_backends(plan: &Plan, base_url: &str) -> (Vec<String>, Option<String>) {
+    if !plan.observe.backends.is_empty() {
+        return (
+            plan.observe.backends.clone(),
+            Some("listed by the plan".into()),
+        );
+    }
+    if plan.observe.engine.is_none() {
+        return (Vec::new(), None);
+    }
+    let url = format!("{}/metrics", base_url.trim_end_matches('/'));
+    let Ok(scrape) = engine::fetch(&url).await else {
+        return (Vec::new(), None);
+    };
+    let found = engine::router_backends(&scrape);
+    let how = (!found.is_empty()).then(|| {
+        let (family, label) = engine::BACKEND_LABELS[0];
+        format!("named by the router at {url} ({family}{{{label}}})")
+    });
+    (found, how)
 }
 
 /// The engine profile the run reads the server with: the plan's, or the
@@ -97,14 +124,18 @@ pub struct Sources<'a> {
 /// The plan's `[observe]` as the samplers take it. Without a Prometheus
 /// or scrape URLs, the target's own `/metrics` is read (and the embedded
 /// simulator's DCGM exporter beside it).
-fn sampling_plan(plan: &Plan, sources: &Sources<'_>, engine: Option<Engine>) -> SamplingPlan {
+fn sampling_plan(
+    plan: &Plan,
+    sources: &Sources<'_>,
+    engine: Option<Engine>,
+    backends: &[String],
+) -> SamplingPlan {
     let observe = &plan.observe;
     let mut scrape = observe.scrape.clone();
+    let metrics = |base: &str| format!("{}/metrics", base.trim_end_matches('/'));
     if scrape.is_empty() && observe.prometheus.is_none() {
-        scrape.push(format!(
-            "{}/metrics",
-            sources.base_url.trim_end_matches('/')
-        ));
+        scrape.push(metrics(sources.base_url));
+        scrape.extend(backends.iter().map(|b| metrics(b)));
         scrape.extend(sources.dcgm_url.map(str::to_string));
     }
     SamplingPlan {
@@ -125,8 +156,11 @@ impl Ready {
     /// Builds the sources and starts what needs starting, before the run
     /// clock does: their start-up cost must not delay the first requests.
     pub async fn prepare(plan: &Plan, sources: Sources<'_>) -> Ready {
-        let (engine, report) = choose_engine(plan, sources.base_url).await.unzip();
-        let mut prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine));
+        let (backends, backends_from) = discover_backends(plan, sources.base_url).await;
+        // The engine is whatever serves behind the router.
+        let probed = backends.first().map_or(sources.base_url, String::as_str);
+        let (engine, report) = choose_engine(plan, probed).await.unzip();
+        let mut prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine, &backends));
         prepared.take_baseline().await;
         let mut errors = prepared.errors().to_vec();
         let own = match plan.observe.metrics_listen {
@@ -145,6 +179,7 @@ impl Ready {
             errors,
             engine: report,
             interval: plan.observe.interval,
+            backends: backends_from.map(|how| (backends, how)),
         }
     }
 
@@ -165,6 +200,7 @@ impl Ready {
             interval: self.interval,
             own: self.own,
             engine: self.engine,
+            backends: self.backends,
         }
     }
 }
@@ -266,6 +302,10 @@ impl Observation {
     pub async fn finish(self, window: (i64, i64)) -> (ObservedReport, Vec<Series>) {
         let (mut observed, series) = self.samplers.finish(window).await;
         observed.engine = self.engine;
+        if let Some((urls, how)) = self.backends {
+            observed.backends = urls;
+            observed.backends_from = Some(how);
+        }
         if let Some(own) = &self.own {
             own.stop();
         }

@@ -120,6 +120,11 @@ pub fn detect(e: &Exposition) -> Option<Detected> {
 /// says why nothing could be read (unreachable, an HTTP status, a body that
 /// is not exposition).
 pub async fn probe(url: &str) -> Result<Option<Detected>, String> {
+    Ok(detect(&fetch(url).await?))
+}
+
+/// Reads `url` (a `/metrics`) once.
+pub async fn fetch(url: &str) -> Result<Exposition, String> {
     let client = crate::tls::client_builder()
         .timeout(PROBE_TIMEOUT)
         .build()
@@ -130,7 +135,28 @@ pub async fn probe(url: &str) -> Result<Option<Detected>, String> {
         return Err(format!("HTTP {status}"));
     }
     let body = response.text().await.map_err(|e| e.to_string())?;
-    Ok(detect(&exposition::parse(&body)?))
+    exposition::parse(&body)
+}
+
+/// The router families that name their backends, and the label that does
+/// (infercheck's simulated router; a gateway exporting the same is read
+/// the same way).
+pub const BACKEND_LABELS: &[(&str, &str)] = &[("router_backend_in_flight", "backend")];
+
+/// The backends a router's scrape names (base URLs, in order of first
+/// appearance, each once).
+pub fn router_backends(e: &Exposition) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for (family, label) in BACKEND_LABELS {
+        for sample in e.named(family) {
+            if let Some(url) = sample.labels.get(*label)
+                && !found.contains(url)
+            {
+                found.push(url.clone());
+            }
+        }
+    }
+    found
 }
 
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

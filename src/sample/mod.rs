@@ -40,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 pub use queries::{Query, Unit};
 pub use store::{Reading, SampledStore};
 
-use crate::report::{AlertsReport, FiredAlert, ObservedReport, RulesHealth, RunHistogram};
+use crate::report::{
+    AlertsReport, FiredAlert, ModelCounter, ObservedReport, RulesHealth, RunHistogram,
+};
 use crate::stats::Series;
 
 /// A server-side source of named values on the run clock.
@@ -99,6 +101,7 @@ pub struct AfterRun {
     pub alerts: Option<Result<Vec<FiredAlert>, String>>,
     pub rules: Option<Result<RulesHealth, String>>,
     pub histograms: Vec<RunHistogram>,
+    pub by_model: Vec<ModelCounter>,
 }
 
 impl AfterRun {
@@ -107,6 +110,7 @@ impl AfterRun {
         self.alerts = self.alerts.take().or(other.alerts);
         self.rules = self.rules.take().or(other.rules);
         self.histograms.extend(other.histograms);
+        self.by_model.extend(other.by_model);
     }
 }
 
@@ -329,6 +333,9 @@ pub fn observed_report(
         engine: None,
         drain: None,
         histograms: after.histograms,
+        by_model: after.by_model,
+        backends: Vec::new(),
+        backends_from: None,
     }
 }
 

@@ -350,6 +350,7 @@ impl Source for PromSource {
                 alerts: Some(self.sampler.alerts(window.0, window.1).await),
                 rules: Some(self.sampler.rules_health().await),
                 histograms: self.sampler.run_histograms(window).await,
+                by_model: Vec::new(),
             }
         })
     }

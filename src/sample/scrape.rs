@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use super::exposition::{self, Exposition, Sample};
 use super::queries::{Query, Recipe, ScrapeOp};
 use super::{Reading, Source};
-use crate::report::RunHistogram;
+use crate::report::{ModelCounter, RunHistogram};
 
 /// Direct scrape as a [`Source`]: every tick, every URL's `/metrics` read
 /// (concurrently, concatenated), and each query's recipe evaluated against
@@ -135,17 +135,62 @@ impl Source for ScrapeSource {
         _window: (i64, i64),
         _store: &'a mut super::SampledStore,
     ) -> BoxFuture<'a, super::AfterRun> {
-        let histograms = match (&self.baseline, &self.before) {
-            (Some(first), Some((last, _))) => run_histograms(&self.queries, first, last),
-            _ => Vec::new(),
+        let (histograms, by_model) = match (&self.baseline, &self.before) {
+            (Some(first), Some((last, _))) => (
+                run_histograms(&self.queries, first, last),
+                counters_by_model(&self.queries, first, last),
+            ),
+            _ => (Vec::new(), Vec::new()),
         };
         Box::pin(async move {
             super::AfterRun {
                 histograms,
+                by_model,
                 ..super::AfterRun::default()
             }
         })
     }
+}
+
+/// The label engines name a series' model with (vLLM, SGLang).
+pub const MODEL_LABEL: &str = "model_name";
+
+/// Every counter query's increase from `first` to `last`, by the model its
+/// series are labelled with; counters without that label are left out.
+pub fn counters_by_model(
+    queries: &[Query],
+    first: &Exposition,
+    last: &Exposition,
+) -> Vec<ModelCounter> {
+    queries
+        .iter()
+        .filter(|q| q.aggregate == super::queries::Aggregate::Delta)
+        .filter_map(|q| {
+            let recipe = q.scrape.as_ref().filter(|r| r.op == ScrapeOp::Sum)?;
+            let (recipe, name) = resolve(recipe, last)?;
+            let by = |e: &Exposition| {
+                let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+                for s in matching(e, name, &recipe.labels) {
+                    if let Some(model) = s.labels.get(MODEL_LABEL) {
+                        *sums.entry(model.clone()).or_default() += s.value;
+                    }
+                }
+                sums
+            };
+            let (before, after) = (by(first), by(last));
+            let by_model: BTreeMap<String, f64> = after
+                .into_iter()
+                .map(|(m, v)| {
+                    let increase = (v - before.get(&m).copied().unwrap_or(0.0)).max(0.0);
+                    (m, increase)
+                })
+                .collect();
+            (!by_model.is_empty()).then(|| ModelCounter {
+                query: q.name.clone(),
+                by_model,
+            })
+        })
+        .collect()
 }
 
 /// Every quantile query's histogram, as it grew from `first` to `last`

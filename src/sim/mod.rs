@@ -57,7 +57,7 @@ pub use config::{DEFAULT_MODEL, Faults, ModelSpec, SimConfig, Spike, Stall};
 pub use dcgm::{DcgmExporter, GpuSource};
 pub use gpu::{GpuIdentity, GpuReading, GpuSample};
 pub use metrics::MetricNaming;
-pub use router::RouterServer;
+pub use router::{Misroute, RouterServer};
 pub use state::SimStats;
 pub use trace::{SpanDrops, TraceConfig, Tracing};
 

@@ -83,7 +83,21 @@ impl RouterServer {
         backends: Vec<String>,
         tracing: Arc<Tracing>,
     ) -> io::Result<RouterServer> {
-        let state = Arc::new(RouterState::new(backends, tracing).await?);
+        RouterServer::start_misrouting(listen, backends, tracing, None).await
+    }
+
+    /// [`RouterServer::start`] with a routing fault: every request for
+    /// `misroute.from` goes to a backend serving `misroute.to` (a broken
+    /// routing table; the per-model cross-check must catch it).
+    pub async fn start_misrouting(
+        listen: SocketAddr,
+        backends: Vec<String>,
+        tracing: Arc<Tracing>,
+        misroute: Option<Misroute>,
+    ) -> io::Result<RouterServer> {
+        let mut state = RouterState::new(backends, tracing).await?;
+        state.misroute = misroute;
+        let state = Arc::new(state);
         let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         // As in the simulator: small SSE chunks must not wait for Nagle.
@@ -119,10 +133,18 @@ impl RouterServer {
     }
 }
 
+/// The routing fault: requests for `from` are sent where `to` is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Misroute {
+    pub from: String,
+    pub to: String,
+}
+
 /// Everything the handlers share.
 #[derive(Debug)]
 pub(crate) struct RouterState {
     backends: Vec<Backend>,
+    misroute: Option<Misroute>,
     client: reqwest::Client,
     tracing: Arc<Tracing>,
     metrics: RouterMetrics,
@@ -175,6 +197,7 @@ impl RouterState {
             .collect();
         Ok(RouterState {
             backends,
+            misroute: None,
             client,
             tracing,
             metrics,
@@ -186,6 +209,10 @@ impl RouterState {
     /// The backend for a request naming `model`: least outstanding among
     /// those that list it (all when none does), ties in round-robin order.
     fn choose(&self, model: Option<&str>) -> usize {
+        let model = match (&self.misroute, model) {
+            (Some(m), Some(asked)) if asked == m.from => Some(m.to.as_str()),
+            _ => model,
+        };
         let serves = |b: &Backend| model.is_some_and(|m| b.models.iter().any(|x| x == m));
         let any_serves = self.backends.iter().any(serves);
         // Ties go to the backend chosen longest ago: round robin within the
@@ -282,6 +309,7 @@ mod tests {
             .collect();
         RouterState {
             backends,
+            misroute: None,
             client: crate::tls::client(),
             tracing: Arc::new(Tracing::default()),
             metrics: RouterMetrics::new(&[]).unwrap(),
@@ -316,6 +344,12 @@ mod tests {
         assert!((0..4).all(|_| state.choose(Some("b")) == 2));
         // Unknown or missing model: every backend, least outstanding.
         let picks: Vec<usize> = (0..4).map(|_| state.choose(Some("zz"))).collect();
+        let mut broken = self::state(&[&["a"], &["b"]]);
+        broken.misroute = Some(Misroute {
+            from: "b".into(),
+            to: "a".into(),
+        });
+        assert!((0..4).all(|_| broken.choose(Some("b")) == 0));
         assert!(picks.iter().all(|&i| i != 1), "{picks:?}");
         assert!(picks.contains(&3) && picks.contains(&0), "{picks:?}");
         assert_eq!(state.model_label(Some("b")), "b");
