@@ -268,6 +268,9 @@ async fn the_simulators_metrics_agree_with_the_client_on_every_cross_check() {
     )
     .unwrap();
     assert!(md.contains("### Client ↔ Server Agreement"), "{md}");
+    // The engine section shows the server's TTFT p95 as its bucket.
+    assert!(md.contains("- **Server TTFT p95**: ("), "{md}");
+    assert!(!md.contains("Server TTFT p95 (peak)"), "{md}");
     server.stop().await;
 }
 

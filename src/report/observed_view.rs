@@ -180,9 +180,25 @@ pub(crate) fn engine_facts(report: &Report) -> Vec<Fact> {
     add("Preemptions", "preemptions", &|v| {
         v.value.map(|d| count(d.max(0.0) as u64))
     });
-    add("Server TTFT p95 (peak)", "server_ttft_p95", &|v| {
-        v.stats.max.map(|s| ms(s * 1000.0))
-    });
+    // The server's TTFT p95 over the run is the bucket it falls in (a
+    // quantile interpolated inside a coarse bucket over a short window is
+    // a falsely precise number): the cross-check's interval.
+    if let Some(c) = report
+        .server
+        .agreement
+        .iter()
+        .find(|c| c.check == "TTFT p95")
+    {
+        let high = c.server_high.map_or("+Inf".to_owned(), ms);
+        facts.push(fact(
+            "Server TTFT p95",
+            format!(
+                "({} … {high}] over the run (its histogram bucket; the client's: {})",
+                ms(c.server_low),
+                ms(c.client)
+            ),
+        ));
+    }
     facts.extend(super::server_view::cold_start_fact(report));
     facts
 }
