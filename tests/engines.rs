@@ -467,3 +467,30 @@ async fn a_first_request_that_waits_for_the_model_to_load_is_a_cold_start() {
     assert!(starts.len() == 1 && !starts[0].cold, "{starts:?}");
     warm.stop().await;
 }
+
+/// Every built-in plan, shrunk to a few seconds against the embedded
+/// simulator: no report shows a 0 ms best-case ITL (chunks that arrived in
+/// one read are one gap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_built_in_plan_reports_a_zero_inter_token_latency() {
+    let held = util::exclusive().await;
+    for builtin in infercheck::plan::BUILTIN {
+        let plan = infercheck::plan::load(builtin.name, &Default::default()).unwrap();
+        let total = plan.total_duration().as_secs_f64();
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = infercheck::cli::RunArgs::new(builtin.name, dir.path().join("results"));
+        args.duration_scale = (4.0 / total).min(1.0);
+        args.quiet = true;
+        let result = infercheck::runner::run_plan(args)
+            .await
+            .unwrap_or_else(|f| panic!("{}: {}", builtin.name, f.message));
+        if let Some(itl) = result
+            .report
+            .overall
+            .quantiles(infercheck::stats::Distribution::Itl)
+        {
+            assert!(itl.min > 0.0, "{}: ITL min {}", builtin.name, itl.min);
+        }
+    }
+    drop(held);
+}
