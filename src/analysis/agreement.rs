@@ -7,7 +7,7 @@
 //! the client's (the server's first token cannot come later than the
 //! client's), and the gap between them is network and router time.
 
-use crate::outcome::ErrorKind;
+use super::orphans::abandoned;
 use crate::plan::Plan;
 use crate::report::{
     CheckUnit, CrossCheck, ModelReport, ObservedReport, Orphans, RunHistogram, StatsBlock,
@@ -16,12 +16,6 @@ use crate::stats::{Distribution, Quantiles};
 
 /// Relative slack on counters: scrape timing at the run's edges.
 const COUNTER_TOLERANCE: f64 = 0.01;
-/// Client errors after which the server may have done (some of) the work.
-const ABANDONING: [ErrorKind; 3] = [
-    ErrorKind::Timeout,
-    ErrorKind::Cancelled,
-    ErrorKind::StreamError,
-];
 
 /// Every check both sides have figures for, and why the others were not
 /// made.
@@ -35,7 +29,7 @@ pub fn agreement(
     let Some(observed) = observed else {
         return (Vec::new(), Vec::new());
     };
-    let abandoned = abandoned_of(overall);
+    let abandoned = abandoned(overall);
     let (mut checks, mut skipped) = (Vec::new(), Vec::new());
     let mut add = |result: Result<CrossCheck, String>| match result {
         Ok(check) => checks.push(check),
@@ -153,13 +147,6 @@ fn routing_check(m: &ModelReport, server: f64, any_served: bool) -> CrossCheck {
         pass,
         detail,
     }
-}
-
-fn abandoned_of(stats: &StatsBlock) -> u64 {
-    ABANDONING
-        .iter()
-        .map(|k| stats.errors.get(k.name()).copied().unwrap_or(0))
-        .sum()
 }
 
 fn increase(observed: &ObservedReport, name: &str) -> Option<f64> {

@@ -21,6 +21,15 @@ const ABANDONING: [ErrorKind; 3] = [
     ErrorKind::StreamError,
 ];
 
+/// Requests of `stats` the client gave up on (timeouts, cancellations,
+/// broken streams): the server may have done their work anyway.
+pub fn abandoned(stats: &StatsBlock) -> u64 {
+    ABANDONING
+        .iter()
+        .map(|k| stats.errors.get(k.name()).copied().unwrap_or(0))
+        .sum()
+}
+
 /// `None` without a drain window or when neither part is measured.
 pub fn orphans(observed: Option<&ObservedReport>, overall: &StatsBlock) -> Option<Orphans> {
     let observed = observed?;
@@ -34,10 +43,7 @@ pub fn orphans(observed: Option<&ObservedReport>, overall: &StatsBlock) -> Optio
     if finished_for_nobody.is_none() && held_at_drain_end.is_none() {
         return None;
     }
-    let client_abandoned = ABANDONING
-        .iter()
-        .map(|k| overall.errors.get(k.name()).copied().unwrap_or(0))
-        .sum();
+    let client_abandoned = abandoned(overall);
     Some(Orphans {
         count: finished_for_nobody.unwrap_or(0.0) + held_at_drain_end.unwrap_or(0.0),
         finished_for_nobody,

@@ -163,24 +163,8 @@ pub fn resolve(
         (None, Some(url)) => Some(http_url(url.get_ref()).map_err(|m| error(url.span(), m))?),
         (None, None) => None,
     };
-    let scrape = match &raw.scrape {
-        Some(urls) => urls
-            .get_ref()
-            .iter()
-            .map(|u| http_url(u))
-            .collect::<Result<_, _>>()
-            .map_err(|m| error(urls.span(), m))?,
-        None => Vec::new(),
-    };
-    let backends = match &raw.backends {
-        Some(urls) => urls
-            .get_ref()
-            .iter()
-            .map(|u| http_url(u))
-            .collect::<Result<_, _>>()
-            .map_err(|m| error(urls.span(), m))?,
-        None => Vec::new(),
-    };
+    let scrape = http_urls(raw.scrape.as_ref(), error)?;
+    let backends = http_urls(raw.backends.as_ref(), error)?;
     let mut query_sets = match &raw.query_sets {
         Some(sets) => sets.get_ref().clone(),
         None => default_sets(prometheus.is_some()),
@@ -315,6 +299,21 @@ pub fn check_thresholds<'a>(
         }
     }
     Ok(())
+}
+
+/// A list of URLs as written (absent: none), each checked.
+fn http_urls(
+    urls: Option<&Spanned<Vec<String>>>,
+    error: ErrorAt<'_>,
+) -> Result<Vec<String>, PlanError> {
+    let Some(urls) = urls else {
+        return Ok(Vec::new());
+    };
+    urls.get_ref()
+        .iter()
+        .map(|u| http_url(u))
+        .collect::<Result<_, _>>()
+        .map_err(|m| error(urls.span(), m))
 }
 
 fn http_url(text: &str) -> Result<String, String> {

@@ -16,6 +16,7 @@ use crate::plan::Plan;
 use crate::plan::observe::EngineChoice;
 use crate::report::{DrainReport, EngineReport, IntervalSummary, ObservedReport};
 use crate::sample::engine::{self, Engine};
+use crate::sample::exposition::Exposition;
 use crate::sample::nvml::NvmlOptions;
 use crate::sample::{Prepared, Samplers, SamplingPlan};
 use crate::stats::Series;
@@ -55,24 +56,28 @@ pub struct Observation {
     backends: Option<(Vec<String>, String)>,
 }
 
+fn metrics_url(base_url: &str) -> String {
+    format!("{}/metrics", base_url.trim_end_matches('/'))
+}
+
 /// The engines behind the target: the plan's list, or the backends the
-/// target's own /metrics names when it is a router (read once, before the
-/// run); with the line the report gives them.
-async fn discover_backends(plan: &Plan, base_url: &str) -> (Vec<String>, Option<String>) {
+/// target's own /metrics (`scrape`, read once before the run) names when
+/// it is a router; with the line the report gives them.
+fn discover_backends(
+    plan: &Plan,
+    url: &str,
+    scrape: Option<&Result<Exposition, String>>,
+) -> (Vec<String>, Option<String>) {
     if !plan.observe.backends.is_empty() {
         return (
             plan.observe.backends.clone(),
             Some("listed by the plan".into()),
         );
     }
-    if plan.observe.engine.is_none() {
-        return (Vec::new(), None);
-    }
-    let url = format!("{}/metrics", base_url.trim_end_matches('/'));
-    let Ok(scrape) = engine::fetch(&url).await else {
+    let Some(Ok(scrape)) = scrape else {
         return (Vec::new(), None);
     };
-    let found = engine::router_backends(&scrape);
+    let found = engine::router_backends(scrape);
     let how = (!found.is_empty()).then(|| {
         let (family, label) = engine::BACKEND_LABELS[0];
         format!("named by the router at {url} ({family}{{{label}}})")
@@ -81,9 +86,13 @@ async fn discover_backends(plan: &Plan, base_url: &str) -> (Vec<String>, Option<
 }
 
 /// The engine profile the run reads the server with: the plan's, or the
-/// one whose families the target's `/metrics` has (probed once, before
-/// the run), else vLLM's names, saying why.
-async fn choose_engine(plan: &Plan, base_url: &str) -> Option<(Engine, EngineReport)> {
+/// one whose families the engine's `/metrics` (`url`, read once before the
+/// run) has, else vLLM's names, saying why.
+fn choose_engine(
+    plan: &Plan,
+    url: &str,
+    scrape: Option<&Result<Exposition, String>>,
+) -> Option<(Engine, EngineReport)> {
     let report = |engine: Engine, version: Option<String>, chosen: String| {
         let r = EngineReport {
             name: engine.name().to_owned(),
@@ -93,25 +102,48 @@ async fn choose_engine(plan: &Plan, base_url: &str) -> Option<(Engine, EngineRep
         };
         Some((engine, r))
     };
-    match plan.observe.engine? {
-        EngineChoice::Named(engine) => report(engine, None, "named by the plan".to_owned()),
-        EngineChoice::Auto => {
-            let url = format!("{}/metrics", base_url.trim_end_matches('/'));
-            match engine::probe(&url).await {
-                Ok(Some(found)) => report(
-                    found.engine,
-                    found.version,
-                    format!("detected at {url}: {}", found.evidence),
-                ),
-                Ok(None) => report(
-                    Engine::Vllm,
-                    None,
-                    format!("assumed: {url} has no engine's families"),
-                ),
-                Err(e) => report(Engine::Vllm, None, format!("assumed: {url}: {e}")),
-            }
+    match (plan.observe.engine?, scrape) {
+        (EngineChoice::Named(engine), _) => report(engine, None, "named by the plan".to_owned()),
+        (EngineChoice::Auto, Some(Ok(scrape))) => match engine::detect(scrape) {
+            Some(found) => report(
+                found.engine,
+                found.version,
+                format!("detected at {url}: {}", found.evidence),
+            ),
+            None => report(
+                Engine::Vllm,
+                None,
+                format!("assumed: {url} has no engine's families"),
+            ),
+        },
+        (EngineChoice::Auto, Some(Err(e))) => {
+            report(Engine::Vllm, None, format!("assumed: {url}: {e}"))
         }
+        (EngineChoice::Auto, None) => report(Engine::Vllm, None, "assumed".to_owned()),
     }
+}
+
+/// The target's /metrics and, behind a router, its first engine's: each
+/// read once before the run; then the backends and the engine profile.
+async fn topology(
+    plan: &Plan,
+    base_url: &str,
+) -> (Vec<String>, Option<String>, Option<(Engine, EngineReport)>) {
+    let target_url = metrics_url(base_url);
+    let target = match plan.observe.engine {
+        Some(EngineChoice::Auto) => Some(engine::fetch(&target_url).await),
+        _ => None,
+    };
+    let (backends, from) = discover_backends(plan, &target_url, target.as_ref());
+    let engine = match (backends.first(), &plan.observe.engine) {
+        (Some(backend), Some(EngineChoice::Auto)) => {
+            let url = metrics_url(backend);
+            let scrape = engine::fetch(&url).await;
+            choose_engine(plan, &url, Some(&scrape))
+        }
+        _ => choose_engine(plan, &target_url, target.as_ref()),
+    };
+    (backends, from, engine)
 }
 
 /// Where the run's server-side values come from.
@@ -132,10 +164,9 @@ fn sampling_plan(
 ) -> SamplingPlan {
     let observe = &plan.observe;
     let mut scrape = observe.scrape.clone();
-    let metrics = |base: &str| format!("{}/metrics", base.trim_end_matches('/'));
     if scrape.is_empty() && observe.prometheus.is_none() {
-        scrape.push(metrics(sources.base_url));
-        scrape.extend(backends.iter().map(|b| metrics(b)));
+        scrape.push(metrics_url(sources.base_url));
+        scrape.extend(backends.iter().map(|b| metrics_url(b)));
         scrape.extend(sources.dcgm_url.map(str::to_string));
     }
     SamplingPlan {
@@ -156,10 +187,8 @@ impl Ready {
     /// Builds the sources and starts what needs starting, before the run
     /// clock does: their start-up cost must not delay the first requests.
     pub async fn prepare(plan: &Plan, sources: Sources<'_>) -> Ready {
-        let (backends, backends_from) = discover_backends(plan, sources.base_url).await;
-        // The engine is whatever serves behind the router.
-        let probed = backends.first().map_or(sources.base_url, String::as_str);
-        let (engine, report) = choose_engine(plan, probed).await.unzip();
+        let (backends, backends_from, chosen) = topology(plan, sources.base_url).await;
+        let (engine, report) = chosen.unzip();
         let mut prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine, &backends));
         prepared.take_baseline().await;
         let mut errors = prepared.errors().to_vec();

@@ -7,7 +7,8 @@
 //! [`detect`] tells which engine served a `/metrics` scrape from the
 //! profiles themselves: the engine whose profile reads the most of the
 //! scrape's metric families wins. Nothing here is specific to one capture.
-//! [`probe`] reads a `/metrics` URL once and detects its engine.
+//! [`fetch`] reads a `/metrics` URL once; [`router_backends`] reads the
+//! engines a router names from it.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
@@ -116,14 +117,8 @@ pub fn detect(e: &Exposition) -> Option<Detected> {
     })
 }
 
-/// Reads `url` (a `/metrics`) once and [`detect`]s its engine; the error
-/// says why nothing could be read (unreachable, an HTTP status, a body that
-/// is not exposition).
-pub async fn probe(url: &str) -> Result<Option<Detected>, String> {
-    Ok(detect(&fetch(url).await?))
-}
-
-/// Reads `url` (a `/metrics`) once.
+/// Reads `url` (a `/metrics`) once; the error says why nothing could be
+/// read (unreachable, an HTTP status, a body that is not exposition).
 pub async fn fetch(url: &str) -> Result<Exposition, String> {
     let client = crate::tls::client_builder()
         .timeout(PROBE_TIMEOUT)
