@@ -212,6 +212,13 @@ async fn staging_full_fills_every_cell_of_the_hand_written_report() {
         assert!(md.contains(&format!("{section}\n")), "{section} missing");
     }
     let e = &result.report.explanation;
+    // The plan's simulator runs 96 sequences with the KV cache mostly
+    // free, so the peak's queue is the batch limit's doing.
+    assert!(
+        e.optimizations.iter().any(|f| f.rule == "raise_batch_limit"),
+        "{:?}",
+        e.optimizations
+    );
     for finding in e.optimizations.iter().chain(&e.risks) {
         let text = std::iter::once(&finding.statement).chain(&finding.evidence);
         assert!(

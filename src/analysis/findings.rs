@@ -4,10 +4,11 @@
 //! whose data was not measured stays silent. Each rule is a function of
 //! the report, so adding one is one function and one entry in a list.
 
-use crate::report::{Degradation, Drift, Finding, Report};
+use crate::report::{Degradation, Drift, Finding, Report, RulesChecked};
 
-/// A rule: the finding it makes of a report, if it fires.
-type Rule = fn(&Report) -> Option<Finding>;
+/// A rule: its stable name and the finding it makes of a report, if it
+/// fires (the finding carries the same name).
+type Rule = (&'static str, fn(&Report) -> Option<Finding>);
 
 /// Recovery slower than this is a risk (examples/000: "< 30 seconds").
 const SLOW_RECOVERY_S: f64 = 30.0;
@@ -23,35 +24,54 @@ const QUEUE_DOMINATES: f64 = 0.5;
 const SLO_TARGET: f64 = 0.99;
 
 const RISKS: &[Rule] = &[
-    kv_cache_saturated,
-    throughput_knee,
-    catastrophic_degradation,
-    slow_recovery,
-    latency_driver,
-    errors_under_load,
-    memory_growth,
-    latency_degrading,
-    alert_false_positives,
+    ("kv_cache_saturated", kv_cache_saturated),
+    ("throughput_knee", throughput_knee),
+    ("catastrophic_degradation", catastrophic_degradation),
+    ("slow_recovery", slow_recovery),
+    ("latency_driver", latency_driver),
+    ("errors_under_load", errors_under_load),
+    ("memory_growth", memory_growth),
+    ("latency_degrading", latency_degrading),
+    ("alert_false_positives", alert_false_positives),
 ];
 
 const OPTIMIZATIONS: &[Rule] = &[
-    raise_batch_limit,
-    queue_with_batch_room,
-    queue_dominates_latency,
-    batch_beyond_optimal,
-    client_timeouts,
-    slo_misses,
+    ("raise_batch_limit", raise_batch_limit),
+    ("queue_with_batch_room", queue_with_batch_room),
+    ("queue_dominates_latency", queue_dominates_latency),
+    ("batch_beyond_optimal", batch_beyond_optimal),
+    ("client_timeouts", client_timeouts),
+    ("slo_misses", slo_misses),
 ];
 
 /// (optimizations, risks) the report's measurements support.
 pub fn findings(report: &Report) -> (Vec<Finding>, Vec<Finding>) {
-    let run = |rules: &[Rule]| rules.iter().filter_map(|rule| rule(report)).collect();
+    let run = |rules: &[Rule]| {
+        rules
+            .iter()
+            .filter_map(|(name, rule)| {
+                let mut finding = rule(report)?;
+                finding.rule = (*name).to_owned();
+                Some(finding)
+            })
+            .collect()
+    };
     (run(OPTIMIZATIONS), run(RISKS))
 }
 
-fn finding(rule: &str, statement: String, evidence: Vec<String>) -> Option<Finding> {
+/// The names of every rule [`findings`] evaluates.
+pub fn rules_checked() -> RulesChecked {
+    let names = |rules: &[Rule]| rules.iter().map(|(name, _)| (*name).to_owned()).collect();
+    RulesChecked {
+        optimizations: names(OPTIMIZATIONS),
+        risks: names(RISKS),
+    }
+}
+
+/// A finding; [`findings`] names it after the rule that made it.
+fn finding(statement: String, evidence: Vec<String>) -> Option<Finding> {
     Some(Finding {
-        rule: rule.to_owned(),
+        rule: String::new(),
         statement,
         evidence,
     })
@@ -82,7 +102,6 @@ fn kv_cache_saturated(r: &Report) -> Option<Finding> {
         evidence.push(format!("{p:.0} requests were preempted during the run"));
     }
     finding(
-        "kv_cache_saturated",
         format!(
             "The KV cache saturated (peak {}): requests wait or are preempted for cache, not for compute",
             pct(kv)
@@ -94,7 +113,6 @@ fn kv_cache_saturated(r: &Report) -> Option<Finding> {
 fn throughput_knee(r: &Report) -> Option<Finding> {
     let s = r.explanation.saturation.iter().find(|s| s.knee.is_some())?;
     finding(
-        "throughput_knee",
         format!(
             "Throughput stops scaling at {} {} in phase {}: more load past it buys latency, not requests",
             s.load, s.knee?, s.phase
@@ -110,7 +128,6 @@ fn catastrophic_degradation(r: &Report) -> Option<Finding> {
         .iter()
         .find(|s| s.degradation == Degradation::Catastrophic)?;
     finding(
-        "catastrophic_degradation",
         format!(
             "Past its knee phase {} degrades catastrophically, not gracefully",
             s.phase
@@ -152,13 +169,12 @@ fn slow_recovery(r: &Report) -> Option<Finding> {
             rec.after_phase
         ),
     };
-    finding("slow_recovery", statement, evidence)
+    finding(statement, evidence)
 }
 
 fn latency_driver(r: &Report) -> Option<Finding> {
     let d = r.explanation.drivers.drivers().next()?;
     finding(
-        "latency_driver",
         format!(
             "Client {} follows the server's {} (ρ {:.2}, the server leading by {} s)",
             d.client, d.server, d.rho, d.lag_s
@@ -188,7 +204,6 @@ fn errors_under_load(r: &Report) -> Option<Finding> {
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
     finding(
-        "errors_under_load",
         format!(
             "{} of the requests of phase {} failed",
             pct(p.stats.error_rate),
@@ -207,7 +222,6 @@ fn memory_growth(r: &Report) -> Option<Finding> {
     let m = r.explanation.memory.iter().find(|m| m.growing)?;
     let mib = 1024.0 * 1024.0;
     finding(
-        "memory_growth",
         format!(
             "{} grew through the run: a leak or an unbounded cache",
             m.series
@@ -230,7 +244,6 @@ fn latency_degrading(r: &Report) -> Option<Finding> {
         .iter()
         .find(|s| s.drift == Drift::Degrading)?;
     finding(
-        "latency_degrading",
         format!(
             "{} degraded within phase {} instead of holding a plateau",
             s.series, s.phase
@@ -258,7 +271,6 @@ fn alert_false_positives(r: &Report) -> Option<Finding> {
         return None;
     }
     finding(
-        "alert_false_positives",
         format!(
             "{} alerts fired while every threshold passed: they page on a healthy stack",
             fired.len()
@@ -313,7 +325,6 @@ fn raise_batch_limit(r: &Report) -> Option<Finding> {
         evidence.push(format!("GPU utilisation peaked at {}", pct(gpu)));
     }
     finding(
-        "raise_batch_limit",
         format!(
             "Requests queued for a batch slot while the KV cache had room: raise max_num_seqs above {peak:.0} (or add a replica)"
         ),
@@ -346,7 +357,6 @@ fn queue_with_batch_room(r: &Report) -> Option<Finding> {
     let queue_max = waited.iter().map(|w| w.0).fold(0.0, f64::max);
     let running_avg = waited.iter().map(|w| w.1).sum::<f64>() / waited.len() as f64;
     finding(
-        "queue_with_batch_room",
         "Requests waited while the batch had room: the scheduler was held back by KV cache or batched-token limits, not by max_num_seqs".to_owned(),
         vec![format!(
             "{} seconds with up to {queue_max:.0} waiting while {running_avg:.1} ran on average, against a peak of {peak:.0} running",
@@ -362,7 +372,6 @@ fn queue_dominates_latency(r: &Report) -> Option<Finding> {
         return None;
     }
     finding(
-        "queue_dominates_latency",
         format!(
             "The slowest requests spent {} of their latency queued: more replicas or a larger batch would serve them sooner",
             pct(queue.share)
@@ -381,7 +390,6 @@ fn batch_beyond_optimal(r: &Report) -> Option<Finding> {
         return None;
     }
     finding(
-        "batch_beyond_optimal",
         format!(
             "The batch often ran above {} requests, past the range that gave near-peak throughput: cap it near {}–{}",
             best.high, best.low, best.high
@@ -407,7 +415,6 @@ fn client_timeouts(r: &Report) -> Option<Finding> {
         return None;
     }
     finding(
-        "client_timeouts",
         format!(
             "{timeouts} requests timed out at the client: raise capacity or the client's timeout, or shed load earlier"
         ),
@@ -421,7 +428,6 @@ fn slo_misses(r: &Report) -> Option<Finding> {
         return None;
     }
     finding(
-        "slo_misses",
         format!(
             "Only {} of requests met every per-request SLO",
             pct(attained)

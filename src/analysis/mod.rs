@@ -151,6 +151,7 @@ fn explain(record: &RunRecord<'_>, phases: &[PhaseReport]) -> Explanation {
         optimal_batch: batch::optimal_batch(record.plan, intervals, sampled),
         optimizations: Vec::new(),
         risks: Vec::new(),
+        rules_checked: findings::rules_checked(),
     }
 }
 

@@ -58,12 +58,14 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
     table_section(&mut doc, 2, "Steadiness", explain_view::steadiness(report));
     models(report, &mut doc);
     observability(report, &mut doc);
+    let (e, checked) = (&report.explanation, &report.explanation.rules_checked);
     findings(
         &mut doc,
         "Identified Optimizations",
-        &report.explanation.optimizations,
+        &e.optimizations,
+        &checked.optimizations,
     );
-    findings(&mut doc, "Risk Assessment", &report.explanation.risks);
+    findings(&mut doc, "Risk Assessment", &e.risks, &checked.risks);
     generator(report, &mut doc);
     notes(report, &mut doc);
     doc
@@ -93,11 +95,14 @@ fn saturation(report: &Report, doc: &mut Vec<Block>) {
     }
 }
 
-fn findings(doc: &mut Vec<Block>, title: &str, list: &[crate::report::Finding]) {
-    if !list.is_empty() {
-        heading(doc, 2, title);
-        doc.push(Block::Facts(explain_view::findings(list)));
+/// A findings section: what fired, or — when the rules ran and none
+/// fired — which rules were checked.
+fn findings(doc: &mut Vec<Block>, title: &str, list: &[crate::report::Finding], rules: &[String]) {
+    if list.is_empty() && rules.is_empty() {
+        return;
     }
+    heading(doc, 2, title);
+    doc.push(Block::Facts(explain_view::findings(list, rules)));
 }
 
 fn heading(doc: &mut Vec<Block>, level: u8, text: &str) {
@@ -298,6 +303,32 @@ mod tests {
                 "HTTP Metrics",
                 "Generator Health"
             ]
+        );
+    }
+
+    #[test]
+    fn findings_sections_say_which_rules_found_nothing() {
+        let mut report = report_with(Vec::new());
+        report.explanation.rules_checked = crate::report::RulesChecked {
+            optimizations: vec!["raise_batch_limit".into()],
+            risks: vec!["slow_recovery".into(), "memory_growth".into()],
+        };
+        let doc = document(&report);
+        let risks = doc
+            .iter()
+            .skip_while(|b| !matches!(b, Block::Heading(2, t) if t == "Risk Assessment"))
+            .find_map(|b| match b {
+                Block::Facts(facts) => Some(facts),
+                _ => None,
+            })
+            .expect("a Risk Assessment section");
+        assert_eq!(
+            risks[0].label,
+            "None: no rule of 2 fired on this run's measurements"
+        );
+        assert_eq!(
+            risks[0].details,
+            ["rules checked: slow_recovery, memory_growth"]
         );
     }
 }

@@ -27,6 +27,17 @@ pub struct Explanation {
     pub optimizations: Vec<Finding>,
     /// "Risk Assessment" (examples/000), each citing its numbers.
     pub risks: Vec<Finding>,
+    /// The rules the findings were judged by, fired or not, so "no risk
+    /// found" says what was looked for.
+    #[serde(default)]
+    pub rules_checked: RulesChecked,
+}
+
+/// The names of the finding rules evaluated against the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RulesChecked {
+    pub optimizations: Vec<String>,
+    pub risks: Vec<String>,
 }
 
 /// Client series against server series: rank correlation at the best lag.

@@ -282,7 +282,17 @@ pub(crate) fn optimal_batch(report: &Report) -> Option<Fact> {
 }
 
 /// Findings as facts: the statement, its evidence under it.
-pub(crate) fn findings(list: &[Finding]) -> Vec<Fact> {
+pub(crate) fn findings(list: &[Finding], rules: &[String]) -> Vec<Fact> {
+    if list.is_empty() {
+        let none = format!(
+            "None: no rule of {} fired on this run's measurements",
+            rules.len()
+        );
+        return vec![
+            fact(&none, String::new())
+                .with_details(vec![format!("rules checked: {}", rules.join(", "))]),
+        ];
+    }
     list.iter()
         .map(|f| fact(&f.statement, String::new()).with_details(f.evidence.clone()))
         .collect()
