@@ -43,7 +43,7 @@ fn sse(c: &mut Criterion) {
         b.iter(|| {
             let mut tokens = 0;
             parser.feed(black_box(chunk), |event| {
-                if let infercheck::load::sse::Chunk::Data(info) = classify(&event) {
+                if let infercheck::load::sse::Chunk::Data(info) = classify(&event, Some("sim")) {
                     tokens += u32::from(info.has_token);
                 }
             });

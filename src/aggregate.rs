@@ -334,6 +334,7 @@ mod tests {
             in_flight: 4,
             worker_was_ready: true,
             trace_id: 0,
+            other_model: false,
         }
     }
 

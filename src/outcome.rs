@@ -111,6 +111,9 @@ pub struct Outcome {
     /// The trace id of the `traceparent` the request carried; 0 when it
     /// carried none (see `traces`).
     pub trace_id: u128,
+    /// The response named another model than the request asked for
+    /// (checked on OpenAI bodies that name a model).
+    pub other_model: bool,
 }
 
 impl Outcome {
@@ -180,6 +183,7 @@ pub(crate) fn example(error: Option<ErrorKind>) -> Outcome {
         error,
         in_flight: 1,
         worker_was_ready: true,
+        other_model: false,
         trace_id: 0,
     }
 }

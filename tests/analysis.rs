@@ -167,10 +167,11 @@ async fn staging_full_fills_every_cell_of_the_hand_written_report() {
         "| Error Rate |",
         "| Timeout Rate |",
         "| Peak QPS |",
-        "| GPU Util |",
-        "| Memory (System) |",
-        "| VRAM Usage |",
-        "| CPU Load |",
+        // Resource rows name their machine or GPU after the label.
+        "| GPU Util (duty cycle)",
+        "| Memory (System)",
+        "| VRAM Usage",
+        "| CPU Load",
         "| Queue Depth |",
         "| Orphaned Tasks |",
         "| Avg Processing Time |",
@@ -215,7 +216,9 @@ async fn staging_full_fills_every_cell_of_the_hand_written_report() {
     // The plan's simulator runs 96 sequences with the KV cache mostly
     // free, so the peak's queue is the batch limit's doing.
     assert!(
-        e.optimizations.iter().any(|f| f.rule == "raise_batch_limit"),
+        e.optimizations
+            .iter()
+            .any(|f| f.rule == "raise_batch_limit"),
         "{:?}",
         e.optimizations
     );

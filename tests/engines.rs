@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use infercheck::report::{Report, ThresholdStatus};
+use infercheck::report::{BackendStatus, Report, ThresholdStatus};
 use infercheck::sim::{Faults, SimConfig};
 
 use crate::util;
@@ -241,7 +241,12 @@ async fn the_simulators_metrics_agree_with_the_client_on_every_cross_check() {
             "TTFT p50",
             "TTFT p95",
             "E2E latency p50",
-            "E2E latency p95"
+            "E2E latency p95",
+            "Little's law (in system)",
+            "Little's law (waiting)",
+            "Queue-time share",
+            "Prefix-cache hit rate: lookups vs prompt tokens",
+            "Requests ended abnormally",
         ],
         "{:?}",
         result.report.server.not_checked
@@ -370,7 +375,11 @@ async fn given_only_the_router_the_engines_behind_it_are_found_and_sampled() {
             .unwrap()
             .contains("router_backend_in_flight")
     );
-    assert_eq!(observed.engine.as_ref().unwrap().name, "vllm");
+    let engine = observed.engine.as_ref().unwrap();
+    assert_eq!(engine.name, "vllm");
+    // Not on the simulator's /metrics: read from its GET /version.
+    let version = format!("{}-infercheck-sim", env!("CARGO_PKG_VERSION"));
+    assert_eq!(engine.version.as_deref(), Some(version.as_str()));
     for name in [
         "running",
         "kv_usage",
@@ -390,6 +399,27 @@ async fn given_only_the_router_the_engines_behind_it_are_found_and_sampled() {
         "{rows:#?}"
     );
     assert_eq!(rows.iter().map(|r| r.3).sum::<f64>(), truth as f64);
+    // Each engine's own row: what it finished, exactly, and its gauges.
+    let routing = &result.report.routing;
+    assert_eq!(routing.backends.len(), 2);
+    for engine in &engines {
+        let row = routing
+            .backends
+            .iter()
+            .find(|r| r.url == format!("{}/metrics", engine.base_url()))
+            .unwrap_or_else(|| panic!("{:?}", routing.backends));
+        assert_eq!(row.requests, Some(engine.stats().completed as f64));
+        assert_eq!(row.status, BackendStatus::Ok, "{row:?}");
+        assert_eq!(row.models.len(), 1, "one model per engine: {row:?}");
+        assert!(row.running_max.is_some_and(|r| r >= 1.0), "{row:?}");
+        assert!(row.kv_usage_max.is_some() && row.tokens_per_s_avg.is_some());
+    }
+    let split = routing.model_split.as_ref().expect("a split check");
+    assert!(split.pass, "{}", split.detail);
+    let echo = routing.response_model.as_ref().unwrap();
+    assert!(echo.pass && echo.other == 0 && echo.checked == result.report.overall.ok);
+    let md = std::fs::read_to_string(result.dir.join("report.md")).unwrap();
+    assert!(md.contains("### Backends\n"), "the per-backend table");
     router.stop().await;
     for e in engines {
         e.stop().await;
@@ -402,6 +432,7 @@ async fn a_router_sending_model_b_to_model_as_engine_is_caught_as_a_routing_erro
     let misroute = infercheck::sim::Misroute {
         from: "model-b".into(),
         to: "model-a".into(),
+        rewrite: false,
     };
     let (router, engines) = two_model_stack(Some(misroute)).await;
     let (result, _dir) = util::run_holding(&held, TWO_MODELS, Some(&router.base_url())).await;
@@ -421,6 +452,59 @@ async fn a_router_sending_model_b_to_model_as_engine_is_caught_as_a_routing_erro
     assert!(b.4.contains("a routing error"), "{b:?}");
     let a = rows.iter().find(|r| r.0 == "Requests for model-a").unwrap();
     assert!(a.1, "model-a's own requests were served right: {a:?}");
+    router.stop().await;
+    for e in engines {
+        e.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_answering_model_b_with_model_as_engine_fails_the_response_model_check() {
+    let held = util::exclusive().await;
+    let misroute = infercheck::sim::Misroute {
+        from: "model-b".into(),
+        to: "model-a".into(),
+        rewrite: true,
+    };
+    let (router, engines) = two_model_stack(Some(misroute)).await;
+    let (result, _dir) = util::run_holding(&held, TWO_MODELS, Some(&router.base_url())).await;
+    let report = &result.report;
+    let b_stats = &report
+        .models
+        .iter()
+        .find(|m| m.model == "model-b")
+        .unwrap()
+        .stats;
+    // Every model-b request succeeded — under model-a's name.
+    assert!(
+        b_stats.ok > 0 && b_stats.other_model == b_stats.ok,
+        "{b_stats:?}"
+    );
+    let echo = report.routing.response_model.as_ref().unwrap();
+    assert!(!echo.pass && echo.routing_error, "{echo:?}");
+    assert_eq!(echo.other, b_stats.ok);
+    assert!(echo.detail.contains(&format!(
+        "{} of {} answers for model-b",
+        b_stats.ok, b_stats.ok
+    )));
+    // model-b's engine finished nothing; the split says so.
+    let idle = report
+        .routing
+        .backends
+        .iter()
+        .find(|r| r.url == format!("{}/metrics", engines[1].base_url()))
+        .unwrap();
+    assert_eq!(
+        (idle.requests, idle.status),
+        (Some(0.0), BackendStatus::NoTraffic)
+    );
+    let split = report.routing.model_split.as_ref().unwrap();
+    assert!(!split.pass, "{}", split.detail);
+    assert!(
+        split.detail.contains("model-b 0.0 % (weight 50.0 %)"),
+        "{}",
+        split.detail
+    );
     router.stop().await;
     for e in engines {
         e.stop().await;

@@ -422,3 +422,178 @@ fn stop_is_prompt_and_returns_what_was_not_drained() {
     assert_eq!(rest.len(), 1, "{rest:?}");
     assert_eq!(rest[0].gpus[0].util_percent, Some(33));
 }
+
+/// `fake_nvml.out`'s counters, written by the fake at `nvmlShutdown`.
+fn fake_out(fake: &FakeNvml, key: &str) -> u64 {
+    let out = fake.lib().with_file_name("fake_nvml.out");
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+}
+
+/// (name, value) of a snapshot's GPM readings, in the order read.
+fn gpm_values(snapshot: &GpuSnapshot) -> Vec<(String, Option<f64>)> {
+    readings(snapshot, None)
+        .into_iter()
+        .filter(|r| GPM_NAMES.contains(&r.name.as_str()))
+        .map(|r| (r.name, r.value))
+        .collect()
+}
+
+const GPM_NAMES: [&str; 5] = [
+    "gpu_graphics_active",
+    "gpu_sm_active",
+    "gpu_sm_occupancy",
+    "gpu_tensor_active",
+    "gpu_dram_active",
+];
+
+fn gpm_expected(percent: [f64; 5]) -> Vec<(String, Option<f64>)> {
+    GPM_NAMES
+        .iter()
+        .zip(percent)
+        .map(|(n, p)| ((*n).to_owned(), Some(p / 100.0)))
+        .collect()
+}
+
+/// A Hopper-like GPU: the GPM metrics NVML computed between two ticks'
+/// samples are read exactly, as ratios under the DCGM profiling names; the
+/// first tick (one sample, nothing to compare) gives none and no gap; every
+/// GPM sample is freed.
+#[test]
+fn gpm_metrics_are_read_exactly_from_the_second_sample_on() {
+    let fake = FakeNvml::new(
+        "name 0 NVIDIA Fake H100 80GB HBM3\n\
+         gpm 0\n\
+         row 0 util=100 gr=1 sm=2 occupancy=3 tensor=4 dram=5\n\
+         row 0 util=100 gr=61.5 sm=42.25 occupancy=18.5 tensor=33 dram=71.75\n\
+         row 0 util=100 gr=90 sm=80 occupancy=40.5 tensor=66 dram=88\n",
+    );
+    let sampler = fake.start();
+    assert!(sampler.gpus()[0].gpm, "the fake said it has GPM");
+    let snapshots = first(&sampler, 3);
+    let rest = sampler.stop();
+
+    assert_eq!(snapshots[0].gpus[0].gpm, None, "one sample: nothing yet");
+    assert!(gpm_values(&snapshots[0]).is_empty(), "not a gap either");
+    let gpm = snapshots[1].gpus[0].gpm.expect("GPM after two samples");
+    assert_eq!(
+        (
+            gpm.graphics_active,
+            gpm.sm_active,
+            gpm.sm_occupancy,
+            gpm.tensor_active,
+            gpm.dram_active
+        ),
+        (Some(61.5), Some(42.25), Some(18.5), Some(33.0), Some(71.75))
+    );
+    assert_eq!(
+        gpm_values(&snapshots[1]),
+        gpm_expected([61.5, 42.25, 18.5, 33.0, 71.75])
+    );
+    assert_eq!(
+        gpm_values(&snapshots[2]),
+        gpm_expected([90.0, 80.0, 40.5, 66.0, 88.0])
+    );
+    // The duty cycle read 100 % all along; the pressure did not.
+    assert_eq!(snapshots[1].gpus[0].util_percent, Some(100));
+
+    let mut all = snapshots;
+    all.extend(rest);
+    let sm = summary(&all, None, "gpu_sm_active");
+    assert_eq!(
+        (sm.stats.max, sm.gaps, sm.unit.as_str()),
+        (Some(0.8), 0, "ratio")
+    );
+    assert!(fake_out(&fake, "gpm_samples_allocated") >= 3);
+    assert_eq!(fake_out(&fake, "gpm_samples_live"), 0, "every sample freed");
+}
+
+/// Two GPUs, one without GPM (the fake answers "not supported" for it):
+/// the GPM values are the GPM GPU's, the other gives none and no error.
+#[test]
+fn a_gpu_without_gpm_gives_no_gpm_values() {
+    let fake = FakeNvml::new(
+        "devices 2\n\
+         name 0 NVIDIA Fake H100\n\
+         name 1 NVIDIA Fake A10G\n\
+         gpm 0\n\
+         row 0 util=50 sm=10 tensor=5\n\
+         row 0 util=50 sm=20 tensor=7.5\n\
+         row 1 util=99\n",
+    );
+    let sampler = fake.start();
+    let support: Vec<bool> = sampler.gpus().iter().map(|g| g.gpm).collect();
+    assert_eq!(support, [true, false]);
+    let snapshots = first(&sampler, 2);
+    sampler.stop();
+    assert!(snapshots.iter().all(|s| s.gpus[1].gpm.is_none()));
+    assert_eq!(snapshots[1].gpus[1].util_percent, Some(99));
+    let values = gpm_values(&snapshots[1]);
+    let value = |name: &str| values.iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!(value("gpu_sm_active"), Some(0.2));
+    assert_eq!(value("gpu_tensor_active"), Some(0.075));
+    // Keys the script never set read 0, as NVML would compute them.
+    assert_eq!(value("gpu_dram_active"), Some(0.0));
+}
+
+/// No GPU with GPM: no GPM reading at all, and the source leaves the GPM
+/// names to the DCGM profiling queries.
+#[test]
+fn without_gpm_the_source_leaves_the_names_to_dcgm() {
+    use infercheck::sample::Source;
+    use infercheck::sample::nvml::NvmlSource;
+    let options = |fake: &FakeNvml| NvmlOptions {
+        lib_path: Some(fake.lib()),
+        interval: INTERVAL,
+    };
+    let plain = FakeNvml::new("name 0 NVIDIA Fake L4\nrow 0 util=70\n");
+    let sampler = plain.start();
+    let snapshots = first(&sampler, 3);
+    sampler.stop();
+    assert!(snapshots.iter().all(|s| gpm_values(s).is_empty()));
+    assert_eq!(fake_out(&plain, "gpm_samples_allocated"), 0);
+
+    let (source, line) = NvmlSource::start(Some(&options(&plain)), None);
+    let names = source.expect("the fake starts").names();
+    assert!(names.contains(&"gpu_util".to_owned()), "{names:?}");
+    assert!(GPM_NAMES.iter().all(|n| !names.contains(&(*n).to_owned())));
+    assert_eq!(line.as_deref(), Some("GPU: 1 via NVML (0 NVIDIA Fake L4)"));
+
+    let hopper = FakeNvml::new("name 0 NVIDIA Fake H100\ngpm 0\n");
+    let (source, _) = NvmlSource::start(Some(&options(&hopper)), None);
+    let names = source.expect("the fake starts").names();
+    assert!(GPM_NAMES.iter().all(|n| names.contains(&(*n).to_owned())));
+}
+
+/// A GPM sample that fails is a gap in every GPM value; the next tick
+/// starts a fresh pair (no values, no gap) and the one after reads again.
+#[test]
+fn a_failed_gpm_sample_is_a_gap_and_sampling_goes_on() {
+    let fake = FakeNvml::new(
+        "gpm 0\n\
+         row 0 sm=10\n\
+         row 0 sm=20\n\
+         row 0 gpm_sample=err\n\
+         row 0 sm=40\n\
+         row 0 sm=50\n",
+    );
+    let sampler = fake.start();
+    let snapshots = first(&sampler, 5);
+    sampler.stop();
+    let sm: Vec<Option<Option<f64>>> = snapshots
+        .iter()
+        .map(|s| s.gpus[0].gpm.map(|g| g.sm_active))
+        .collect();
+    assert_eq!(
+        sm,
+        [None, Some(Some(20.0)), Some(None), None, Some(Some(50.0))]
+    );
+    let summary = summary(&snapshots, None, "gpu_sm_active");
+    assert_eq!(
+        (summary.stats.samples, summary.gaps, summary.stats.max),
+        (2, 1, Some(0.5))
+    );
+    assert_eq!(fake_out(&fake, "gpm_samples_live"), 0);
+}

@@ -54,6 +54,7 @@ fn l4(util_percent: f64) -> GpuSample {
             memory_temp_c: 0.0,
             sm_clock_mhz: 2040,
             mem_clock_mhz: 6250,
+            ..GpuReading::default()
         },
     }
 }

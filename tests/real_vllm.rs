@@ -68,8 +68,8 @@ async fn a_real_vllm_fills_the_queue_drain_and_agreement_tables() {
     let drain = report.observed.as_ref().unwrap().drain.clone().unwrap();
     assert!(drain.drain_time_s.is_some(), "{drain:?}");
     let agreement = &report.server.agreement;
-    // Seven run-wide checks and the one model's routing row.
-    assert_eq!(agreement.len(), 8, "{:?}", report.server.not_checked);
+    // Twelve run-wide checks and the one model's routing row.
+    assert_eq!(agreement.len(), 13, "{:?}", report.server.not_checked);
     for check in agreement {
         assert!(check.pass, "{check:#?}");
     }

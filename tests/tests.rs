@@ -3,6 +3,7 @@
 
 mod util;
 
+mod agreement;
 mod analysis;
 
 mod cli;
@@ -17,5 +18,6 @@ mod plan;
 mod prometheus;
 mod real_vllm;
 mod report;
+mod resources;
 mod sim;
 mod traces;

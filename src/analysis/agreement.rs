@@ -6,11 +6,20 @@
 //! its histogram's buckets as the interval it falls in, must not lie above
 //! the client's (the server's first token cannot come later than the
 //! client's), and the gap between them is network and router time.
+//!
+//! Beside them, the laws the server's telemetry must keep with itself:
+//! Little's law and the queue-time share (`little`), the two forms of the
+//! prefix-cache hit rate (`prefix_forms`); and its requests by finish
+//! reason against the requests the client lost.
+
+mod little;
+mod prefix_forms;
 
 use super::orphans::abandoned;
 use crate::plan::Plan;
 use crate::report::{
-    CheckUnit, CrossCheck, ModelReport, ObservedReport, Orphans, RunHistogram, StatsBlock,
+    CheckUnit, CrossCheck, ModelReport, ObservedReport, Orphans, Reference, RunHistogram,
+    StatsBlock,
 };
 use crate::stats::{Distribution, Quantiles};
 
@@ -67,6 +76,13 @@ pub fn agreement(
             ));
         }
     }
+    for law in little::checks(plan, observed, overall, abandoned) {
+        add(law);
+    }
+    add(prefix_forms::check(
+        observed, overall, max_tokens, abandoned,
+    ));
+    add(finish_reasons(observed, overall));
     checks.extend(per_model(observed, models));
     (checks, skipped)
 }
@@ -146,9 +162,11 @@ fn routing_check(m: &ModelReport, server: f64, any_served: bool) -> CrossCheck {
         tolerance: format!("between the {ok:.0} received and the {sent:.0} sent, ±{slack:.0}"),
         pass,
         detail,
+        reference: Reference::Client,
     }
 }
 
+/// A counter's increase over the run and drain (a `delta` query's value).
 fn increase(observed: &ObservedReport, name: &str) -> Option<f64> {
     observed.value(name).and_then(|v| v.value)
 }
@@ -231,6 +249,74 @@ fn counter(label: &str, client: f64, server: f64, allowance: f64) -> CrossCheck 
         tolerance,
         pass,
         detail,
+        reference: Reference::Client,
+    }
+}
+
+/// vLLM's finish reasons and the queries that count them.
+const FINISH_REASONS: &[(&str, &str)] = &[
+    ("stop", "server_finished_stop"),
+    ("length", "server_finished_length"),
+    ("repetition", "server_finished_repetition"),
+    ("abort", "requests_aborted"),
+    ("error", "server_finished_error"),
+];
+
+/// The reasons that end a request without its answer.
+const ABNORMAL: &[&str] = &["abort", "error"];
+
+/// The server's requests by finish reason (each counter's increase), and
+/// the abnormal ones against the requests the client did not receive in
+/// full: a request the server aborted or failed cannot have reached its
+/// client whole, so there can be no more of them (±1 %) than the client
+/// lost. The client records no finish reason (the SSE reader keeps
+/// none), so stop and length are the server's word alone.
+fn finish_reasons(observed: &ObservedReport, overall: &StatsBlock) -> Result<CrossCheck, String> {
+    let counted: Vec<(&str, f64)> = FINISH_REASONS
+        .iter()
+        .filter_map(|(reason, query)| increase(observed, query).map(|n| (*reason, n)))
+        .collect();
+    if !counted.iter().any(|(reason, _)| ABNORMAL.contains(reason)) {
+        return Err("Requests ended abnormally: the server exports no finish-reason counter for aborts or errors".to_owned());
+    }
+    Ok(judge_finish_reasons(&counted, overall))
+}
+
+fn judge_finish_reasons(counted: &[(&str, f64)], overall: &StatsBlock) -> CrossCheck {
+    let server: f64 = counted
+        .iter()
+        .filter(|(reason, _)| ABNORMAL.contains(reason))
+        .map(|(_, n)| n)
+        .sum();
+    let lost = (overall.requests - overall.ok) as f64;
+    let slack = (overall.requests as f64 * COUNTER_TOLERANCE).max(1.0);
+    let pass = server <= lost + slack;
+    let breakdown: Vec<String> = counted
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n:.0}"))
+        .collect();
+    let mut detail = format!(
+        "server finished by reason: {}; the client records no finish reason, so stop and length were not compared",
+        breakdown.join(", ")
+    );
+    if !pass {
+        detail.push_str(&format!(
+            "; the server ended {:.0} more requests abnormally than the client lost — another tenant's aborted requests, or requests it labels aborted that the client received in full",
+            server - lost
+        ));
+    }
+    CrossCheck {
+        check: "Requests ended abnormally".to_owned(),
+        unit: CheckUnit::Count,
+        client: lost,
+        server_low: server,
+        server_high: Some(server),
+        tolerance: format!(
+            "server ≤ the {lost:.0} the client did not receive in full, +{slack:.0}"
+        ),
+        pass,
+        detail,
+        reference: Reference::Client,
     }
 }
 
@@ -290,6 +376,7 @@ fn quantile(
         tolerance: "server ≤ client".to_owned(),
         pass,
         detail,
+        reference: Reference::Client,
     })
 }
 

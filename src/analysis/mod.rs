@@ -15,6 +15,7 @@ mod drivers;
 mod findings;
 mod orphans;
 mod recovery;
+mod routing;
 mod saturation;
 mod steadiness;
 mod thresholds;
@@ -100,6 +101,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
     let thresholds = thresholds::judge_all(record.plan, &judged);
     let generator = generator_health(record);
     let verdict = verdict(record, &thresholds, &generator);
+    let routing = routing::routing(record.plan, record.observed.as_ref(), &models);
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -129,6 +131,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         observed: record.observed.clone(),
         explanation,
         server,
+        routing,
     };
     let (optimizations, risks) = findings::findings(&report);
     report.explanation.optimizations = optimizations;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use std::pin::Pin;
 
+use super::request::Prepared;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -48,6 +49,8 @@ pub struct Timing {
     pub itl_from_usage: bool,
     pub status: u16,
     pub error: Option<ErrorKind>,
+    /// The response named another model than the request asked for.
+    pub other_model: bool,
 }
 
 struct Endpoint {
@@ -170,7 +173,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)] // per-worker state, passed not shared
     pub async fn send(
         &self,
-        body: Bytes,
+        request: &Prepared,
         traceparent: Option<&HeaderValue>,
         clock: &Clock,
         cancelled: Pin<&mut WaitForCancellationFutureOwned>,
@@ -185,7 +188,7 @@ impl Client {
         let exchange = tokio::time::timeout(
             self.endpoint.timeout,
             self.exchange(
-                body,
+                request,
                 traceparent,
                 clock,
                 &mut timing,
@@ -210,7 +213,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)] // per-worker state, passed not shared
     async fn exchange(
         &self,
-        body: Bytes,
+        request: &Prepared,
         traceparent: Option<&HeaderValue>,
         clock: &Clock,
         timing: &mut Timing,
@@ -218,6 +221,8 @@ impl Client {
         parser: &mut sse::Parser,
         itl: &mut Histogram,
     ) -> Result<(), ErrorKind> {
+        let body = request.body.clone();
+        let asked = request.asked_model.as_deref();
         let mut response = match &self.transport {
             Transport::Direct(direct) => {
                 self.send_direct(direct, body, traceparent, connection)
@@ -232,13 +237,13 @@ impl Client {
             return Err(ErrorKind::from_status(timing.status));
         }
         if self.endpoint.stream {
-            read_stream(&mut response, clock, timing, parser, itl).await
+            read_stream(&mut response, clock, timing, parser, itl, asked).await
         } else {
             let mut bytes = Vec::new();
             while let Some(chunk) = response.chunk().await {
                 bytes.extend_from_slice(&chunk.map_err(|()| ErrorKind::StreamError)?);
             }
-            count_tokens(&self.endpoint, &bytes, timing)
+            count_tokens(&self.endpoint, &bytes, timing, asked)
         }
     }
 
@@ -466,6 +471,7 @@ async fn read_stream(
     timing: &mut Timing,
     parser: &mut sse::Parser,
     itl: &mut Histogram,
+    asked: Option<&str>,
 ) -> Result<(), ErrorKind> {
     parser.reset();
     let mut state = StreamState::default();
@@ -476,7 +482,7 @@ async fn read_stream(
         };
         let now = clock.now();
         parser.feed(&piece, |event| {
-            on_event(&sse::classify(&event), now, timing, &mut state)
+            on_event(&sse::classify(&event, asked), now, timing, &mut state)
         });
         state.end_read(now, itl);
         if state.error.is_some() || state.done {
@@ -501,6 +507,7 @@ fn on_event(chunk: &Chunk, now: Duration, timing: &mut Timing, state: &mut Strea
             if info.is_error {
                 state.error = state.error.or(Some(ErrorKind::StreamError));
             }
+            timing.other_model |= info.other_model;
             if info.has_token {
                 if timing.first_token.is_none() {
                     timing.first_token = Some(now);
@@ -522,7 +529,12 @@ fn on_event(chunk: &Chunk, now: Duration, timing: &mut Timing, state: &mut Strea
 
 /// Output tokens of a non-streaming response: OpenAI `usage`, or the
 /// template's JSON pointer. A template without a pointer is not parsed.
-fn count_tokens(endpoint: &Endpoint, bytes: &[u8], timing: &mut Timing) -> Result<(), ErrorKind> {
+fn count_tokens(
+    endpoint: &Endpoint,
+    bytes: &[u8],
+    timing: &mut Timing,
+    asked: Option<&str>,
+) -> Result<(), ErrorKind> {
     let pointer = match (endpoint.api, &endpoint.tokens_pointer) {
         (Api::Template, None) => return Ok(()),
         (Api::Template, Some(p)) => p.as_str(),
@@ -534,6 +546,8 @@ fn count_tokens(endpoint: &Endpoint, bytes: &[u8], timing: &mut Timing) -> Resul
         timing.tokens_from_usage = true;
     }
     if endpoint.api != Api::Template {
+        let answered = value.get("model").and_then(serde_json::Value::as_str);
+        timing.other_model = sse::differs(answered, asked);
         timing.prompt_tokens = value
             .pointer("/usage/prompt_tokens")
             .and_then(serde_json::Value::as_u64)
@@ -554,6 +568,7 @@ mod tests {
             usage_prompt_tokens: None,
             has_choices: true,
             is_error: false,
+            other_model: false,
         })
     }
 
@@ -634,7 +649,7 @@ mod tests {
         for (i, end) in cuts.iter().copied().chain([bytes.len()]).enumerate() {
             let now = Duration::from_millis(10 * (i as u64 + 1));
             parser.feed(&bytes[start..end], |e| {
-                on_event(&sse::classify(&e), now, &mut timing, &mut state)
+                on_event(&sse::classify(&e, None), now, &mut timing, &mut state)
             });
             state.end_read(now, &mut itl);
             start = end;

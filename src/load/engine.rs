@@ -431,11 +431,10 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
         let trace = tracer.as_mut().and_then(RequestTracer::draw);
         let in_flight = ctx.in_flight.enter();
         let histogram = itl[usize::from(model)].get_or_insert_with(Histogram::new);
-        let body = prepared.body.clone();
         let timing = ctx
             .client
             .send(
-                body,
+                prepared,
                 trace.as_ref().map(|(_, header)| header),
                 &ctx.clock,
                 cancelled.as_mut(),
@@ -465,6 +464,7 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
             in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
             worker_was_ready: ticket.worker_was_ready,
             trace_id: trace.map_or(0, |(id, _)| id),
+            other_model: timing.other_model,
         };
         if ctx.tx.send(Event::Outcome(outcome)).await.is_err() {
             break;

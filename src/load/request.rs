@@ -13,6 +13,10 @@ use crate::plan::{Api, Phase, Plan, SERVER_DEFAULT_MODEL, fill_template};
 pub struct Prepared {
     pub model: u16,
     pub body: Bytes,
+    /// The model an OpenAI body names, for checking the response's
+    /// `model`; `None` when it names none (the server's default) or the
+    /// body is the plan's own template.
+    pub asked_model: Option<std::sync::Arc<str>>,
 }
 
 /// Every (model, prompt) combination of a phase with its weight.
@@ -33,9 +37,12 @@ impl RequestSet {
             for prompt in &plan.workload.prompts {
                 let body = body(plan, phase, &model.name, &prompt.text);
                 total += model.weight * prompt.weight / prompt_total;
+                let checked =
+                    model.name != SERVER_DEFAULT_MODEL && plan.target.api != Api::Template;
                 entries.push(Prepared {
                     model: m as u16,
                     body: Bytes::from(body),
+                    asked_model: checked.then(|| model.name.as_str().into()),
                 });
                 cumulative.push(total);
             }

@@ -112,6 +112,8 @@ pub struct ChunkInfo {
     pub has_choices: bool,
     /// An `error` object instead of a completion chunk.
     pub is_error: bool,
+    /// Names a `model` other than the one asked for.
+    pub other_model: bool,
 }
 
 /// The classification of one event's data.
@@ -127,6 +129,8 @@ pub enum Chunk {
 struct WireChunk<'a> {
     #[serde(default, borrow)]
     choices: Vec<WireChoice<'a>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
     usage: Option<WireUsage>,
     error: Option<serde::de::IgnoredAny>,
 }
@@ -155,8 +159,9 @@ struct WireUsage {
     prompt_tokens: Option<u32>,
 }
 
-/// Reads an event of an OpenAI chat or completions stream.
-pub fn classify(event: &Event<'_>) -> Chunk {
+/// Reads an event of an OpenAI chat or completions stream; `asked` is the
+/// model the request named (`None`: not checked).
+pub fn classify(event: &Event<'_>, asked: Option<&str>) -> Chunk {
     if event.name == b"error" {
         return Chunk::Data(ChunkInfo {
             is_error: true,
@@ -183,12 +188,44 @@ pub fn classify(event: &Event<'_>) -> Chunk {
         usage_prompt_tokens: wire.usage.as_ref().and_then(|u| u.prompt_tokens),
         has_choices: !wire.choices.is_empty(),
         is_error: wire.error.is_some(),
+        other_model: differs(wire.model.as_deref(), asked),
     })
+}
+
+/// Whether a response naming `answered` is for another model than
+/// `asked` (both known).
+pub fn differs(answered: Option<&str>, asked: Option<&str>) -> bool {
+    matches!((answered, asked), (Some(a), Some(b)) if a != b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify_unchecked(event: &Event<'_>) -> Chunk {
+        classify(event, None)
+    }
+
+    #[test]
+    fn a_chunk_naming_another_model_is_flagged() {
+        let event = |data: &'static [u8]| Event { name: b"", data };
+        let chunk = br#"{"model":"b","choices":[{"delta":{"content":"x"}}]}"#;
+        let other = |asked| match classify(&event(chunk), asked) {
+            Chunk::Data(info) => info.other_model,
+            other => panic!("{other:?}"),
+        };
+        assert!(other(Some("a")));
+        assert!(!other(Some("b")));
+        assert!(!other(None), "not checked without a model asked for");
+        let unnamed = classify(&event(br#"{"choices":[]}"#), Some("a"));
+        assert!(matches!(
+            unnamed,
+            Chunk::Data(ChunkInfo {
+                other_model: false,
+                ..
+            })
+        ));
+    }
 
     fn events(pieces: &[&[u8]]) -> Vec<(String, String)> {
         let mut parser = Parser::default();
@@ -237,7 +274,7 @@ mod tests {
     }
 
     fn classify_data(data: &str) -> Chunk {
-        classify(&Event {
+        classify_unchecked(&Event {
             name: b"",
             data: data.as_bytes(),
         })
@@ -296,7 +333,7 @@ mod tests {
         ));
         assert_eq!(classify_data("{not json"), Chunk::Malformed);
         assert!(matches!(
-            classify(&Event {
+            classify_unchecked(&Event {
                 name: b"error",
                 data: b"x"
             }),

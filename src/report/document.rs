@@ -8,7 +8,7 @@
 
 use super::model::{Report, Scope};
 use super::view::{self, Fact, Table, fact};
-use super::{explain_view, observed_view, server_view, trace_view};
+use super::{explain_view, observed_view, routing_view, server_view, trace_view};
 
 /// A chart the HTML page draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,7 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
     table_section(&mut doc, 2, "Recovery", explain_view::recovery(report));
     table_section(&mut doc, 2, "Steadiness", explain_view::steadiness(report));
     models(report, &mut doc);
+    routing(report, &mut doc);
     observability(report, &mut doc);
     let (e, checked) = (&report.explanation, &report.explanation.rules_checked);
     findings(
@@ -223,6 +224,20 @@ fn models(report: &Report, doc: &mut Vec<Block>) {
 
 /// "Observability Validation": the trace sampling line, the samplers'
 /// lines, then the detail.
+/// "Routing": the engines behind a router, balance and model split.
+fn routing(report: &Report, doc: &mut Vec<Block>) {
+    let facts = routing_view::facts(report);
+    let table = routing_view::backends(report);
+    if facts.is_empty() && table.is_none() {
+        return;
+    }
+    heading(doc, 2, "Routing");
+    if !facts.is_empty() {
+        doc.push(Block::Facts(facts));
+    }
+    table_section(doc, 3, "Backends", table);
+}
+
 fn observability(report: &Report, doc: &mut Vec<Block>) {
     let mut facts = trace_view::observability_facts(report);
     facts.extend(observed_view::observability_facts(report));

@@ -22,6 +22,8 @@ pub mod model;
 mod observed;
 mod observed_view;
 mod placement;
+mod routing_model;
+mod routing_view;
 mod server_model;
 mod server_view;
 mod terminal;
@@ -36,6 +38,7 @@ use std::io;
 pub use explain_model::*;
 pub use model::*;
 pub use observed::*;
+pub use routing_model::*;
 pub use server_model::*;
 pub use trace_model::*;
 

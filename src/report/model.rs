@@ -61,6 +61,9 @@ pub struct Report {
     /// The server's metrics beside the client's: orphaned tasks.
     #[serde(default)]
     pub server: super::ServerChecks,
+    /// The engines behind a router, and whether it routed right.
+    #[serde(default)]
+    pub routing: super::Routing,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,6 +144,11 @@ pub struct StatsBlock {
     /// content chunks. Either way one socket read is one gap.
     #[serde(default)]
     pub itl_from_usage: u64,
+    /// Successful requests whose response named another model than the
+    /// request asked for (a router sending it elsewhere, or a server that
+    /// answers under its own name).
+    #[serde(default)]
+    pub other_model: u64,
     pub late_sends: u64,
     /// Requests judged against the plan's `[slo]` (all but those the run
     /// cancelled) and those that met every bound; 0 without an SLO.
@@ -192,6 +200,7 @@ impl StatsBlock {
             output_tokens_per_s: per_s(set.output_tokens),
             tokens_counted_from_chunks: set.tokens_counted_from_chunks,
             itl_from_usage: set.itl_from_usage,
+            other_model: set.other_model,
             late_sends: set.late_sends,
             slo_checked: set.slo_checked,
             slo_met: set.slo_met,

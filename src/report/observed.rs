@@ -45,6 +45,87 @@ pub struct ObservedReport {
     /// Counters' increases by model, for the per-model routing check.
     #[serde(default)]
     pub by_model: Vec<ModelCounter>,
+    /// The machines the system memory and CPU values were read from: the
+    /// server's node exporter, or this host when the target runs on it.
+    #[serde(default)]
+    pub machines: Vec<Machine>,
+    /// The GPUs the GPU values were read from, as NVML or the DCGM
+    /// exporter named them.
+    #[serde(default)]
+    pub gpu_models: Vec<GpuModel>,
+    /// Each engine of `backends`, read on its own (the run's `values` sum
+    /// them all).
+    #[serde(default)]
+    pub per_backend: Vec<BackendValues>,
+}
+
+/// One engine behind a router, as its own `/metrics` told it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackendValues {
+    /// Its `/metrics` URL.
+    pub url: String,
+    pub scrapes_answered: u64,
+    pub scrapes_missed: u64,
+    /// Its values over the run, as `ObservedReport::values`.
+    pub values: Vec<SampledSummary>,
+    /// Its counters' increases by model.
+    pub by_model: Vec<ModelCounter>,
+}
+
+impl BackendValues {
+    /// The summary of a named value, when it has samples.
+    pub fn value(&self, name: &str) -> Option<&SampledSummary> {
+        self.values
+            .iter()
+            .find(|v| v.name == name && v.stats.samples > 0)
+    }
+}
+
+/// A machine whose memory and CPU values the report shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Which values it backs: the node exporter's (`node_memory_used`,
+    /// `node_cpu_load`) or this host's /proc (`memory_used`, `cpu_load`).
+    pub source: MachineSource,
+    /// What it is called: each node's `nodename` (node_uname_info), or
+    /// its scrape `instance` where the exporter has no uname; this host's
+    /// hostname.
+    pub names: Vec<String>,
+    /// Why this host's /proc speaks for the target ("loopback target",
+    /// "target pid 4242"); `None` for a node exporter.
+    pub because: Option<String>,
+}
+
+/// Where a machine's values come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineSource {
+    NodeExporter,
+    Host,
+}
+
+/// One GPU model the GPU values were read from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GpuModel {
+    pub source: GpuModelSource,
+    /// The product name: NVML's device name, the DCGM exporter's
+    /// `modelName` label.
+    pub model: String,
+    /// How many of the GPUs read are this model.
+    pub count: u32,
+    /// The machines they are in, as the DCGM exporter labels them
+    /// (`Hostname`); empty for NVML (this host).
+    pub hosts: Vec<String>,
+    /// NVML: how many of them give GPM metrics; `None` for DCGM.
+    pub gpm: Option<u32>,
+}
+
+/// Who named a GPU model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuModelSource {
+    Nvml,
+    Dcgm,
 }
 
 /// A server counter's increase over the run and drain, by the model its

@@ -6,7 +6,9 @@
 
 use super::placement::Placement;
 use super::view::{Fact, NONE, Table, count, fact, ms, pct, target_and_status};
-use super::{ObservedReport, Report, SampledSummary, ThresholdStatus};
+use super::{
+    GpuModelSource, MachineSource, ObservedReport, Report, SampledSummary, ThresholdStatus,
+};
 use crate::metric::{Metric, Stat};
 
 /// A fixed row of a server-side table: the sampled value it shows, the
@@ -28,48 +30,202 @@ impl Row {
     }
 }
 
-/// "System Resource Utilization" (examples/000), peaks.
-const RESOURCE_ROWS: &[Row] = &[
-    Row {
-        label: "GPU Util",
+/// A row of "System Resource Utilization": the fixed row, and whose
+/// machine or GPU its value was read from (the label's suffix).
+struct ResourceRow {
+    row: Row,
+    whose: fn(&Report, &SampledSummary) -> Option<String>,
+}
+
+/// A GPU row: the value's GPUs named as NVML or the DCGM exporter named
+/// them.
+const fn gpu_row(row: Row) -> ResourceRow {
+    ResourceRow {
+        row,
+        whose: gpus_whose,
+    }
+}
+
+/// "System Resource Utilization" (examples/000), peaks: GPU pressure first
+/// (what the profiling counters say the GPU's units did), then utilisation,
+/// a duty cycle (the share of time any kernel ran), then memory, CPU,
+/// power. System memory and CPU are the server's node exporter's, or this
+/// host's when the target runs on it; each row names its machine or GPU.
+const RESOURCE_ROWS: &[ResourceRow] = &[
+    gpu_row(Row {
+        label: "GPU SM Active",
+        name: "gpu_sm_active",
+        stat: Stat::Max,
+        show: |_, v| v.stats.max.map(pct),
+    }),
+    gpu_row(Row {
+        label: "GPU SM Occupancy",
+        name: "gpu_sm_occupancy",
+        stat: Stat::Max,
+        show: |_, v| v.stats.max.map(pct),
+    }),
+    gpu_row(Row {
+        label: "GPU Tensor Pipe Active",
+        name: "gpu_tensor_active",
+        stat: Stat::Max,
+        show: |_, v| v.stats.max.map(pct),
+    }),
+    gpu_row(Row {
+        label: "GPU DRAM Active",
+        name: "gpu_dram_active",
+        stat: Stat::Max,
+        show: |_, v| v.stats.max.map(pct),
+    }),
+    gpu_row(Row {
+        label: "GPU Graphics Engine Active",
+        name: "gpu_graphics_active",
+        stat: Stat::Max,
+        show: |_, v| v.stats.max.map(pct),
+    }),
+    gpu_row(Row {
+        label: "GPU Util (duty cycle)",
         name: "gpu_util",
         stat: Stat::Max,
         show: |_, v| v.stats.max.map(pct),
+    }),
+    ResourceRow {
+        row: Row {
+            label: "Memory (System)",
+            name: "node_memory_used",
+            stat: Stat::Max,
+            show: |_, v| v.stats.max.map(pct),
+        },
+        whose: |r, _| machine_whose(r, MachineSource::NodeExporter),
     },
-    Row {
-        label: "Memory (System)",
-        name: "memory_used",
-        stat: Stat::Max,
-        show: |_, v| v.stats.max.map(pct),
+    ResourceRow {
+        row: Row {
+            label: "Memory (System)",
+            name: "memory_used",
+            stat: Stat::Max,
+            show: |_, v| v.stats.max.map(pct),
+        },
+        whose: |r, _| machine_whose(r, MachineSource::Host),
     },
-    Row {
+    gpu_row(Row {
         label: "VRAM Usage",
         name: "vram_used",
         stat: Stat::Max,
         show: vram,
-    },
-    Row {
-        label: "CPU Load",
-        name: "cpu_load",
-        stat: Stat::Max,
-        show: |r, v| {
-            let cores = r.generator.cores_available;
-            v.stats.max.map(|c| format!("{c:.1}/{cores} cores"))
+    }),
+    ResourceRow {
+        row: Row {
+            label: "CPU Load",
+            name: "node_cpu_load",
+            stat: Stat::Max,
+            show: |r, v| {
+                let cores = sampled(r, "node_cores").and_then(|c| c.stats.max);
+                v.stats.max.map(|c| match cores {
+                    Some(cores) => format!("{c:.1}/{cores:.0} cores"),
+                    None => format!("{c:.1} cores"),
+                })
+            },
         },
+        whose: |r, _| machine_whose(r, MachineSource::NodeExporter),
     },
-    Row {
+    ResourceRow {
+        row: Row {
+            label: "CPU Load",
+            name: "cpu_load",
+            stat: Stat::Max,
+            show: |r, v| {
+                let cores = r.generator.cores_available;
+                v.stats.max.map(|c| format!("{c:.1}/{cores} cores"))
+            },
+        },
+        whose: |r, _| machine_whose(r, MachineSource::Host),
+    },
+    gpu_row(Row {
         label: "GPU Power",
         name: "gpu_power",
         stat: Stat::Max,
         show: |_, v| v.stats.max.map(|w| format!("{w:.0}W")),
-    },
-    Row {
-        label: "Target RSS",
-        name: "target_rss",
-        stat: Stat::Max,
-        show: |_, v| v.stats.max.map(gib),
+    }),
+    ResourceRow {
+        row: Row {
+            label: "Target RSS",
+            name: "target_rss",
+            stat: Stat::Max,
+            show: |_, v| v.stats.max.map(gib),
+        },
+        whose: |_, _| None,
     },
 ];
+
+/// The GPUs a value was read from: NVML's when NVML gave it, else the
+/// DCGM exporter's ("NVIDIA A10G on node-a", "2× Tesla T4 on a, b");
+/// `None` when neither named them.
+fn gpus_whose(report: &Report, value: &SampledSummary) -> Option<String> {
+    let source = if value.source == "nvml" {
+        GpuModelSource::Nvml
+    } else {
+        GpuModelSource::Dcgm
+    };
+    let models: Vec<String> = observed(report)?
+        .gpu_models
+        .iter()
+        .filter(|m| m.source == source)
+        .map(|m| {
+            let many = if m.count > 1 {
+                format!("{}× ", m.count)
+            } else {
+                String::new()
+            };
+            let on = match (source, m.hosts.is_empty()) {
+                (GpuModelSource::Nvml, _) => " on this host".to_owned(),
+                (GpuModelSource::Dcgm, true) => String::new(),
+                (GpuModelSource::Dcgm, false) => format!(" on {}", names_list(&m.hosts)),
+            };
+            format!("{many}{}{on}", m.model)
+        })
+        .collect();
+    (!models.is_empty()).then(|| models.join("; "))
+}
+
+/// The machine of `source`'s values: "node gpu-node-1", "nodes a, b",
+/// "this host h1 (loopback target)"; `None` when nothing
+/// named it.
+fn machine_whose(report: &Report, source: MachineSource) -> Option<String> {
+    let machine = observed(report)?
+        .machines
+        .iter()
+        .find(|m| m.source == source)?;
+    Some(match source {
+        MachineSource::NodeExporter => {
+            let noun = if machine.names.len() == 1 {
+                "node"
+            } else {
+                "nodes"
+            };
+            format!("{noun} {}", names_list(&machine.names))
+        }
+        MachineSource::Host => {
+            let name = machine
+                .names
+                .first()
+                .map_or(String::new(), |n| format!(" {n}"));
+            let because = machine
+                .because
+                .as_deref()
+                .map_or(String::new(), |b| format!(" ({b})"));
+            format!("this host{name}{because}")
+        }
+    })
+}
+
+/// Names, the first few in full: "a, b, c" or "a, b, c and 9 more".
+fn names_list(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let shown = names[..names.len().min(SHOWN)].join(", ");
+    match names.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
 
 /// The sampled rows of "Queue and Task Metrics".
 const QUEUE_ROWS: &[Row] = &[
@@ -102,6 +258,7 @@ fn vram(report: &Report, used: &SampledSummary) -> Option<String> {
 pub(crate) fn row_metrics() -> Vec<Metric> {
     RESOURCE_ROWS
         .iter()
+        .map(|r| &r.row)
         .chain(QUEUE_ROWS)
         .map(Row::metric)
         .collect()
@@ -126,25 +283,49 @@ fn gib(bytes: f64) -> String {
 fn table_rows(report: &Report, rows: &[Row]) -> Vec<Vec<String>> {
     let placed = Placement::of(report);
     rows.iter()
-        .filter_map(|row| {
-            let threshold = placed.on_row(&row.metric());
-            let value = sampled(report, row.name).and_then(|v| (row.show)(report, v));
-            if value.is_none() && threshold.is_none() {
-                return None;
-            }
-            let (target, status) = target_and_status(threshold);
-            let value = value.unwrap_or_else(|| NONE.to_owned());
-            Some(vec![row.label.to_owned(), value, target, status])
-        })
+        .filter_map(|row| table_row(report, &placed, row, row.label.to_owned()))
         .collect()
 }
 
-/// "System Resource Utilization": peak GPU utilisation, system memory,
-/// VRAM (of the GPU's total when known), CPU load, power, the target's RSS.
+/// One row, labelled `label`, when it was sampled or carries a threshold.
+fn table_row(
+    report: &Report,
+    placed: &Placement<'_>,
+    row: &Row,
+    label: String,
+) -> Option<Vec<String>> {
+    let threshold = placed.on_row(&row.metric());
+    let value = sampled(report, row.name).and_then(|v| (row.show)(report, v));
+    if value.is_none() && threshold.is_none() {
+        return None;
+    }
+    let (target, status) = target_and_status(threshold);
+    let value = value.unwrap_or_else(|| NONE.to_owned());
+    Some(vec![label, value, target, status])
+}
+
+/// "System Resource Utilization": GPU pressure (SM activity and occupancy,
+/// tensor pipes, DRAM, graphics engine), GPU utilisation as a duty cycle,
+/// system memory, VRAM (of the GPU's total when known), CPU load, power,
+/// the target's RSS; each row labelled with the machine or GPU measured.
 pub(crate) fn resources(report: &Report) -> Option<Table> {
     let mut table = Table::new(&["Resource", "Peak Usage", "Target", "Status"]);
-    table.rows = table_rows(report, RESOURCE_ROWS);
+    let placed = Placement::of(report);
+    table.rows = RESOURCE_ROWS
+        .iter()
+        .filter_map(|r| table_row(report, &placed, &r.row, resource_label(report, r)))
+        .collect();
     (!table.rows.is_empty()).then_some(table)
+}
+
+/// "Memory (System) — node gpu-node-1": the row's label and, when its
+/// value was sampled and its source named the machine or GPU, whose.
+fn resource_label(report: &Report, row: &ResourceRow) -> String {
+    let whose = sampled(report, row.row.name).and_then(|v| (row.whose)(report, v));
+    match whose {
+        Some(whose) => format!("{} — {whose}", row.row.label),
+        None => row.row.label.to_owned(),
+    }
 }
 
 /// The sampled rows of "Queue and Task Metrics": queue depth, average

@@ -57,6 +57,30 @@ pub struct CrossCheck {
     pub pass: bool,
     /// The difference, and on a mismatch its likely causes.
     pub detail: String,
+    /// Whose figure `client` is: the client's (the default, left out of
+    /// JSON), or one the server's other metrics imply.
+    #[serde(default, skip_serializing_if = "Reference::is_client")]
+    pub reference: Reference,
+}
+
+/// What a cross-check holds the server's figure against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reference {
+    /// `client` is what the client measured.
+    #[default]
+    Client,
+    /// `client` is what the server's own other metrics imply: a law the
+    /// server's telemetry must keep with itself (Little's law's λ·W̄, the
+    /// bound its time to first token sets on queue time, the other form of
+    /// its prefix-cache hit rate).
+    Server,
+}
+
+impl Reference {
+    pub fn is_client(&self) -> bool {
+        *self == Reference::Client
+    }
 }
 
 /// How a cross-check's figures read.
@@ -65,6 +89,10 @@ pub struct CrossCheck {
 pub enum CheckUnit {
     Count,
     Milliseconds,
+    /// A mean number of requests in a place (running + waiting, waiting).
+    Requests,
+    /// A share (0..1): a hit rate, queue time's share of latency.
+    Ratio,
 }
 
 /// Orphaned tasks: work the server did for requests no client waited for

@@ -1,12 +1,13 @@
 //! The server-side checks as rows and lines: the orphaned-task and
 //! drain-time rows of "Queue and Task Metrics", the drain window's and the
 //! orphans' lines, and the "Client ↔ Server Agreement" table of
-//! "Observability Validation".
+//! "Observability Validation" (a row whose reference figure is the
+//! server's own marks it "(server)").
 
-use super::format::count;
+use super::format::{count, fixed, pct};
 use super::model::Report;
 use super::placement::Placement;
-use super::server_model::CheckUnit;
+use super::server_model::{CheckUnit, CrossCheck, Reference};
 use super::view::{Fact, NONE, Table, fact, ms, target_and_status};
 use crate::metric::Metric;
 
@@ -115,19 +116,10 @@ pub(crate) fn agreement(report: &Report) -> Option<Table> {
     }
     let mut table = Table::new(&["Check", "Client", "Server", "Bound", "Status", "Detail"]);
     for c in checks {
-        let (client, server) = match c.unit {
-            CheckUnit::Count => (
-                count(c.client.round() as u64),
-                count(c.server_low.round() as u64),
-            ),
-            CheckUnit::Milliseconds => (
-                ms(c.client),
-                format!(
-                    "({} … {}]",
-                    ms(c.server_low),
-                    c.server_high.map_or("+Inf".to_owned(), ms)
-                ),
-            ),
+        let (client, server) = figures(c);
+        let client = match c.reference {
+            Reference::Client => client,
+            Reference::Server => format!("{client} (server)"),
         };
         let status = if c.pass { "✅ PASS" } else { "❌ FAIL" };
         table.rows.push(vec![
@@ -140,6 +132,26 @@ pub(crate) fn agreement(report: &Report) -> Option<Table> {
         ]);
     }
     Some(table)
+}
+
+/// A cross-check's reference figure and the server's, as they read.
+fn figures(c: &CrossCheck) -> (String, String) {
+    match c.unit {
+        CheckUnit::Count => (
+            count(c.client.round() as u64),
+            count(c.server_low.round() as u64),
+        ),
+        CheckUnit::Milliseconds => (
+            ms(c.client),
+            format!(
+                "({} … {}]",
+                ms(c.server_low),
+                c.server_high.map_or("+Inf".to_owned(), ms)
+            ),
+        ),
+        CheckUnit::Requests => (fixed(c.client, 2), fixed(c.server_low, 2)),
+        CheckUnit::Ratio => (pct(c.client), pct(c.server_low)),
+    }
 }
 
 /// The cross-checks that were not made, and why.

@@ -64,6 +64,7 @@ pub(crate) fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Repo
         observed: None,
         explanation: Default::default(),
         server: Default::default(),
+        routing: Default::default(),
         notes: Vec::new(),
     }
 }

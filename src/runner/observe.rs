@@ -135,7 +135,8 @@ async fn topology(
         _ => None,
     };
     let (backends, from) = discover_backends(plan, &target_url, target.as_ref());
-    let engine = match (backends.first(), &plan.observe.engine) {
+    let engine_base = backends.first().map_or(base_url, String::as_str);
+    let mut engine = match (backends.first(), &plan.observe.engine) {
         (Some(backend), Some(EngineChoice::Auto)) => {
             let url = metrics_url(backend);
             let scrape = engine::fetch(&url).await;
@@ -143,6 +144,10 @@ async fn topology(
         }
         _ => choose_engine(plan, &target_url, target.as_ref()),
     };
+    if let Some((found, report)) = engine.as_mut().filter(|(_, r)| r.version.is_none()) {
+        // Not on /metrics: ask the engine's API (vLLM's /version, ...).
+        report.version = engine::fetch_version(engine_base, *found).await.ok();
+    }
     (backends, from, engine)
 }
 
@@ -175,11 +180,13 @@ fn sampling_plan(
         scrape,
         queries: observe.queries_for(engine),
         host: observe.host,
+        target_here: crate::sample::host::target_on_this_host(sources.base_url, observe.target_pid),
         target_pid: observe.target_pid,
         nvml: observe.nvml.then(|| NvmlOptions {
             lib_path: observe.nvml_lib.clone(),
             interval: observe.interval,
         }),
+        backends: backends.iter().map(|b| metrics_url(b)).collect(),
     }
 }
 

@@ -75,6 +75,18 @@ impl Engine {
         }
     }
 
+    /// Where its HTTP API tells its version: (path, JSON pointer into the
+    /// answer).
+    pub fn version_endpoint(self) -> (&'static str, &'static str) {
+        match self {
+            Engine::Vllm => ("/version", "/version"),
+            Engine::Sglang => ("/get_server_info", "/version"),
+            Engine::Tgi => ("/info", "/version"),
+            Engine::LlamaCpp => ("/props", "/build_info"),
+            Engine::Triton => ("/v2", "/version"),
+        }
+    }
+
     /// The prefix of its own metric names, where a version would be found.
     fn prefix(self) -> &'static str {
         match self {
@@ -131,6 +143,27 @@ pub async fn fetch(url: &str) -> Result<Exposition, String> {
     }
     let body = response.text().await.map_err(|e| e.to_string())?;
     exposition::parse(&body)
+}
+
+/// The engine's version from its HTTP API (`Engine::version_endpoint`)
+/// at `base_url`, read once before the run.
+pub async fn fetch_version(base_url: &str, engine: Engine) -> Result<String, String> {
+    let (path, pointer) = engine.version_endpoint();
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
+    let client = crate::tls::client_builder()
+        .timeout(PROBE_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let answer: serde_json::Value = response.json().await.map_err(|e| format!("{url}: {e}"))?;
+    answer
+        .pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{url}: no string at {pointer}"))
 }
 
 /// The router families that name their backends, and the label that does

@@ -2,6 +2,10 @@
 //! (from /proc/stat deltas), and a target process's RSS and CPU when a pid
 //! is given. Linux only; elsewhere every read is `None` and the report says
 //! the host was not sampled.
+//!
+//! This host's memory and CPU are the server's only when the server runs
+//! here: [`target_on_this_host`] says when (a target pid, a loopback
+//! target) and why, and the report names the machine by [`hostname`].
 
 use std::time::Instant;
 
@@ -167,6 +171,33 @@ impl HostSampler {
     }
 }
 
+/// Why this host's /proc speaks for the target, when it does: a target
+/// pid was given ("target pid 4242"), or the target's URL is a loopback
+/// address ("loopback target"; the URL itself is the report's target).
+/// `None`: the target may run anywhere else.
+pub fn target_on_this_host(base_url: &str, pid: Option<u32>) -> Option<String> {
+    if let Some(pid) = pid {
+        return Some(format!("target pid {pid}"));
+    }
+    let url = url::Url::parse(base_url).ok()?;
+    let loopback = match url.host()? {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    loopback.then(|| "loopback target".to_owned())
+}
+
+/// This host's name, as the kernel knows it.
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 fn online_cores() -> f64 {
     std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
 }
@@ -233,6 +264,42 @@ mod tests {
         assert_eq!(memory_used(meminfo), Some(0.75));
         let pstat = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 30 12 13 14 15 16 17 18 19 20 777 22";
         assert_eq!(process_stat(pstat), Some((42, 777)));
+    }
+
+    #[test]
+    fn the_target_is_on_this_host_by_pid_or_loopback_address() {
+        let here = |url: &str| target_on_this_host(url, None);
+        for loopback in [
+            "http://127.0.0.1:8000",
+            "http://[::1]:9000/v1",
+            "https://LocalHost/",
+            "http://127.8.9.10:1",
+            "http://api.localhost:80",
+        ] {
+            assert_eq!(
+                here(loopback).as_deref(),
+                Some("loopback target"),
+                "{loopback}"
+            );
+        }
+        for elsewhere in [
+            "http://10.0.0.5:8000",
+            "http://gpu-node-1:8000",
+            "http://localhost.example.com",
+            "not a url",
+        ] {
+            assert_eq!(here(elsewhere), None, "{elsewhere}");
+        }
+        assert_eq!(
+            target_on_this_host("http://10.0.0.5:8000", Some(4242)).as_deref(),
+            Some("target pid 4242")
+        );
+    }
+
+    #[test]
+    fn this_host_has_a_name() {
+        let name = hostname().expect("a hostname");
+        assert!(!name.is_empty() && !name.contains('\n'), "{name:?}");
     }
 
     #[test]

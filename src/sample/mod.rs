@@ -22,6 +22,7 @@
 pub mod engine;
 pub mod exposition;
 pub mod host;
+pub mod identity;
 pub mod nvml;
 pub mod prom;
 pub mod queries;
@@ -41,7 +42,8 @@ pub use queries::{Query, Unit};
 pub use store::{Reading, SampledStore};
 
 use crate::report::{
-    AlertsReport, FiredAlert, ModelCounter, ObservedReport, RulesHealth, RunHistogram,
+    AlertsReport, BackendValues, FiredAlert, ModelCounter, ObservedReport, RulesHealth,
+    RunHistogram,
 };
 use crate::stats::Series;
 
@@ -102,6 +104,8 @@ pub struct AfterRun {
     pub rules: Option<Result<RulesHealth, String>>,
     pub histograms: Vec<RunHistogram>,
     pub by_model: Vec<ModelCounter>,
+    /// Each engine behind a router, read on its own.
+    pub backends: Vec<BackendValues>,
 }
 
 impl AfterRun {
@@ -111,6 +115,7 @@ impl AfterRun {
         self.rules = self.rules.take().or(other.rules);
         self.histograms.extend(other.histograms);
         self.by_model.extend(other.by_model);
+        self.backends.extend(other.backends);
     }
 }
 
@@ -123,12 +128,18 @@ pub struct SamplingPlan {
     /// `/metrics` URLs read directly (used when there is no Prometheus).
     pub scrape: Vec<String>,
     pub queries: Vec<Query>,
-    /// Sample this host's memory and CPU.
+    /// Sample this host's memory and CPU (when the target runs here).
     pub host: bool,
+    /// Why the target runs on this host (`host::target_on_this_host`);
+    /// `None`: it may run elsewhere, and this host's /proc is not its.
+    pub target_here: Option<String>,
     /// Also sample this process's RSS and CPU (and its GPU memory).
     pub target_pid: Option<u32>,
     /// Read GPUs through NVML; `None`: do not.
     pub nvml: Option<nvml::NvmlOptions>,
+    /// Of `scrape`, the engines behind a router: each is also summarised
+    /// on its own.
+    pub backends: Vec<String>,
 }
 
 /// The running sources and what they delivered so far.
@@ -141,6 +152,7 @@ pub struct Samplers {
     sources: Vec<String>,
     gpu_line: Option<String>,
     errors: Vec<String>,
+    identity: identity::Identity,
 }
 
 /// Sources built and started but not yet ticking: what
@@ -153,6 +165,7 @@ pub struct Prepared {
     gpu_line: Option<String>,
     errors: Vec<String>,
     baseline: Vec<Reading>,
+    identity: identity::Identity,
 }
 
 impl Prepared {
@@ -162,6 +175,7 @@ impl Prepared {
             let readings = source.baseline().await;
             self.baseline.extend(readings);
         }
+        self.identity.look_up().await;
     }
 
     /// Sources that could not start, for the caller to print.
@@ -199,6 +213,7 @@ impl Prepared {
             interval: self.interval,
             gpu_line: self.gpu_line,
             errors: self.errors,
+            identity: self.identity,
         }
     }
 }
@@ -210,6 +225,8 @@ impl Samplers {
         let interval = plan.interval.max(Duration::from_millis(10));
         let mut errors = Vec::new();
         let (gpu, gpu_line) = nvml::NvmlSource::start(plan.nvml.as_ref(), plan.target_pid);
+        let host = (plan.host && plan.target_here.is_some()) || plan.target_pid.is_some();
+        let identity = identity::Identity::planned(plan, gpu.as_ref(), host);
         let mut sources: Vec<Box<dyn Source>> = gpu.into_iter().map(boxed).collect();
         // Values an earlier source yields are not queried again.
         let taken: Vec<String> = sources.iter().flat_map(|s| s.names()).collect();
@@ -225,13 +242,12 @@ impl Samplers {
                 Err(e) => errors.push(format!("samplers: {e}")),
             }
         } else if !plan.scrape.is_empty() {
-            sources.push(Box::new(scrape::ScrapeSource::new(
-                plan.scrape.clone(),
-                queries,
-                interval,
-            )));
+            sources.push(Box::new(
+                scrape::ScrapeSource::new(plan.scrape.clone(), queries, interval)
+                    .with_backends(&plan.backends),
+            ));
         }
-        if plan.host || plan.target_pid.is_some() {
+        if host {
             sources.push(Box::new(host::HostSource::new(plan.target_pid)));
         }
         Prepared {
@@ -240,6 +256,7 @@ impl Samplers {
             gpu_line,
             errors,
             baseline: Vec::new(),
+            identity,
         }
     }
 
@@ -286,13 +303,14 @@ impl Samplers {
             after.merge(source.finish(window, &mut self.store).await);
         }
         self.drain();
-        let report = observed_report(
+        let mut report = observed_report(
             &self.store,
             self.sources.clone(),
             self.interval,
             after,
             self.gpu_line.clone(),
         );
+        std::mem::take(&mut self.identity).fill(&mut report);
         (report, self.store.series())
     }
 }
@@ -336,6 +354,9 @@ pub fn observed_report(
         by_model: after.by_model,
         backends: Vec::new(),
         backends_from: None,
+        per_backend: after.backends,
+        machines: Vec::new(),
+        gpu_models: Vec::new(),
     }
 }
 

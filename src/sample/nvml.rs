@@ -20,6 +20,16 @@
 //! lack the v2 call fall back to `nvmlDeviceGetMemoryInfo` (whose `used`
 //! includes the reserved memory).
 //!
+//! Utilisation (`nvmlDeviceGetUtilizationRates`) is a duty cycle: the
+//! share of the sample period in which any kernel ran, so one small kernel
+//! keeps it near 100 % long before the GPU is saturated. Where the GPU has
+//! GPM (GPU Performance Monitoring: Hopper and later, asked with
+//! `nvmlGpmQueryDeviceSupport` once at start), the thread also reads what
+//! does measure pressure ([`GpmStat`]): graphics engine activity, SM
+//! activity and occupancy, tensor pipe activity and DRAM bandwidth, each
+//! computed by NVML between the previous tick's GPM sample and this one's.
+//! A GPU without GPM gives none of these, and no error.
+//!
 //! [`NvmlSource`] is the sampler as a [`super::Source`]: its readings
 //! under the DCGM queries' names ([`readings`], pure).
 
@@ -34,10 +44,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
 use nvml_wrapper::enums::device::UsedGpuMemory;
+use nvml_wrapper::enums::gpm::GpmMetricId;
 use nvml_wrapper::error::NvmlError;
-use nvml_wrapper::{Device, Nvml};
+use nvml_wrapper::gpm::gpm_metrics_get;
+use nvml_wrapper::{Device, GpmSample, Nvml};
 
 use super::{AfterRun, Reading, SampledStore, Source};
+use crate::report::{GpuModel, GpuModelSource};
 use crate::stats::Aggregate;
 
 /// The library NVML is loaded from when [`NvmlOptions::lib_path`] is `None`
@@ -110,6 +123,8 @@ pub struct GpuInfo {
     pub uuid: String,
     /// Product name (`unknown` when NVML would not say).
     pub name: String,
+    /// Whether NVML computes GPM metrics for it (Hopper and later).
+    pub gpm: bool,
 }
 
 /// One reading of every GPU, taken at `at` on the run clock.
@@ -139,6 +154,73 @@ pub struct GpuStat {
     /// Running compute processes: (pid, GPU memory used in bytes). Processes
     /// whose memory NVML reports as unavailable are left out.
     pub processes: Vec<(u32, u64)>,
+    /// GPM metrics since the previous snapshot; `None` without GPM, and at
+    /// the first snapshot (a GPM metric needs two samples).
+    pub gpm: Option<GpmStat>,
+}
+
+/// A GPU's GPM metrics over one interval, each 0–100 as NVML gives them;
+/// a metric NVML did not compute this time is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GpmStat {
+    /// Share of time the graphics/compute engine was active
+    /// (`NVML_GPM_METRIC_GRAPHICS_UTIL`, DCGM's `GR_ENGINE_ACTIVE`).
+    pub graphics_active: Option<f64>,
+    /// Share of SM cycles with at least one warp assigned, over all SMs
+    /// (`SM_UTIL`, DCGM's `SM_ACTIVE`).
+    pub sm_active: Option<f64>,
+    /// Resident warps against the SMs' maximum (`SM_OCCUPANCY`).
+    pub sm_occupancy: Option<f64>,
+    /// Share of cycles any tensor pipe was active (`ANY_TENSOR_UTIL`,
+    /// DCGM's `PIPE_TENSOR_ACTIVE`).
+    pub tensor_active: Option<f64>,
+    /// Share of DRAM bandwidth used (`DRAM_BW_UTIL`, DCGM's `DRAM_ACTIVE`).
+    pub dram_active: Option<f64>,
+}
+
+/// One GPM metric: NVML's id, the name its reading goes by (the DCGM
+/// profiling query's), and its field in [`GpmStat`].
+struct GpmMetric {
+    id: GpmMetricId,
+    name: &'static str,
+    field: fn(&mut GpmStat) -> &mut Option<f64>,
+}
+
+/// The GPM metrics read, in the order they are asked for.
+const GPM_METRICS: [GpmMetric; 5] = [
+    GpmMetric {
+        id: GpmMetricId::GraphicsUtil,
+        name: "gpu_graphics_active",
+        field: |s| &mut s.graphics_active,
+    },
+    GpmMetric {
+        id: GpmMetricId::SmUtil,
+        name: "gpu_sm_active",
+        field: |s| &mut s.sm_active,
+    },
+    GpmMetric {
+        id: GpmMetricId::SmOccupancy,
+        name: "gpu_sm_occupancy",
+        field: |s| &mut s.sm_occupancy,
+    },
+    GpmMetric {
+        id: GpmMetricId::AnyTensorUtil,
+        name: "gpu_tensor_active",
+        field: |s| &mut s.tensor_active,
+    },
+    GpmMetric {
+        id: GpmMetricId::DramBwUtil,
+        name: "gpu_dram_active",
+        field: |s| &mut s.dram_active,
+    },
+];
+
+impl GpmStat {
+    /// The value of one metric (0–100).
+    fn get(self, metric: &GpmMetric) -> Option<f64> {
+        let mut copy = self;
+        *(metric.field)(&mut copy)
+    }
 }
 
 /// A running NVML sampler. Drain [`samples`](Self::samples) while it runs;
@@ -299,12 +381,15 @@ impl Worker {
         // slow read are skipped rather than bunched.
         let first = Instant::now();
         let mut tick: u32 = 0;
+        // Each GPM-capable GPU's sample from the previous tick.
+        let mut gpm_before: Vec<Option<GpmSample<'_>>> = devices.iter().map(|_| None).collect();
         loop {
             let snapshot = GpuSnapshot {
                 at: self.clock_start.elapsed(),
                 gpus: devices
                     .iter()
-                    .map(|(info, device)| read_gpu(&nvml, info, device))
+                    .zip(&mut gpm_before)
+                    .map(|((info, device), before)| read_gpu(&nvml, info, device, before))
                     .collect(),
             };
             match self.samples.try_send(snapshot) {
@@ -362,6 +447,8 @@ fn open_devices(nvml: &Nvml) -> Result<Vec<(GpuInfo, Device<'_>)>, GpuUnavailabl
                     index,
                     uuid: device.uuid().unwrap_or_else(|_| "unknown".into()),
                     name: device.name().unwrap_or_else(|_| "unknown".into()),
+                    // A driver without the GPM calls has no GPM either.
+                    gpm: device.gpm_support().unwrap_or(false),
                 };
                 devices.push((info, device));
             }
@@ -376,8 +463,15 @@ fn open_devices(nvml: &Nvml) -> Result<Vec<(GpuInfo, Device<'_>)>, GpuUnavailabl
     }
 }
 
-/// One GPU's values; each field on its own, so one failed call costs one field.
-fn read_gpu(nvml: &Nvml, info: &GpuInfo, device: &Device<'_>) -> GpuStat {
+/// One GPU's values; each field on its own, so one failed call costs one
+/// field. `gpm_before` is its GPM sample from the previous tick (replaced
+/// by this tick's).
+fn read_gpu<'nvml>(
+    nvml: &'nvml Nvml,
+    info: &GpuInfo,
+    device: &Device<'nvml>,
+    gpm_before: &mut Option<GpmSample<'nvml>>,
+) -> GpuStat {
     let util = device.utilization_rates().ok();
     let memory = memory_used_total(nvml, device);
     GpuStat {
@@ -405,7 +499,41 @@ fn read_gpu(nvml: &Nvml, info: &GpuInfo, device: &Device<'_>) -> GpuStat {
                     .collect()
             })
             .unwrap_or_default(),
+        gpm: info
+            .gpm
+            .then(|| read_gpm(nvml, device, gpm_before))
+            .flatten(),
     }
+}
+
+/// The GPM metrics between the previous tick's sample and one taken now
+/// (which becomes the next tick's `before`). `None` when there is no
+/// previous sample to compare with; a failed sample or computation gives
+/// every metric `None` (gaps), and the next tick starts afresh.
+fn read_gpm<'nvml>(
+    nvml: &'nvml Nvml,
+    device: &Device<'nvml>,
+    before: &mut Option<GpmSample<'nvml>>,
+) -> Option<GpmStat> {
+    let Ok(now) = device.gpm_sample() else {
+        *before = None;
+        return Some(GpmStat::default());
+    };
+    let earlier = before.replace(now)?;
+    let now = before.as_ref()?;
+    let ids = GPM_METRICS.map(|m| m.id);
+    let Ok(results) = gpm_metrics_get(nvml, &earlier, now, &ids) else {
+        *before = None;
+        return Some(GpmStat::default());
+    };
+    let mut stat = GpmStat::default();
+    for (metric, result) in GPM_METRICS.iter().zip(results) {
+        *(metric.field)(&mut stat) = result
+            .ok()
+            .filter(|r| r.metric_id == metric.id && r.value.is_finite())
+            .map(|r| r.value);
+    }
+    Some(stat)
 }
 
 /// (used, total) bytes: the v2 call, or v1 where the driver has no v2.
@@ -443,8 +571,11 @@ fn memory_v1(nvml: &Nvml, device: &Device<'_>) -> Option<(u64, u64)> {
 /// `gpu_util` (busiest GPU, ratio), `vram_used` (fullest GPU, bytes),
 /// `vram_free` (least free, bytes), `gpu_power` (all GPUs, watts),
 /// `gpu_temp` (hottest, °C), and with a target pid `target_vram` (its GPU
-/// memory on every GPU, bytes). The thread takes its own readings; each
-/// tick drains them, stamped with the instant they were taken.
+/// memory on every GPU, bytes); where a GPU has GPM, the DCGM profiling
+/// queries' `gpu_graphics_active`, `gpu_sm_active`, `gpu_sm_occupancy`,
+/// `gpu_tensor_active` and `gpu_dram_active` (busiest GPU, ratio). The
+/// thread takes its own readings; each tick drains them, stamped with the
+/// instant they were taken.
 pub struct NvmlSource {
     sampler: Option<NvmlSampler>,
     target_pid: Option<u32>,
@@ -498,34 +629,87 @@ fn max(values: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 /// One snapshot's readings under the DCGM names (`target_vram` only with
-/// a pid). A value no GPU could give is a gap, never a zero.
+/// a pid; the GPM values only when some GPU gave GPM metrics since the
+/// snapshot before). A value no GPU could give is a gap, never a zero.
 pub fn readings(snapshot: &GpuSnapshot, target_pid: Option<u32>) -> Vec<Reading> {
     let t = snapshot.at.as_secs_f64();
-    MAPPINGS
+    let reading = |name: &str, unit, aggregate, value| Reading {
+        name: name.to_owned(),
+        unit,
+        t,
+        value,
+        aggregate,
+        query_latency_ms: None,
+        source: "nvml",
+    };
+    let basic = MAPPINGS
         .iter()
         .filter(|(name, ..)| target_pid.is_some() || *name != "target_vram")
-        .map(|&(name, unit, aggregate, read)| Reading {
-            name: name.to_owned(),
-            unit,
-            t,
-            value: read(&snapshot.gpus, target_pid),
-            aggregate,
-            query_latency_ms: None,
-            source: "nvml",
-        })
-        .collect()
+        .map(|&(name, unit, aggregate, read)| {
+            reading(name, unit, aggregate, read(&snapshot.gpus, target_pid))
+        });
+    let gpm: Vec<GpmStat> = snapshot.gpus.iter().filter_map(|g| g.gpm).collect();
+    let pressure = GPM_METRICS
+        .iter()
+        .filter(|_| !gpm.is_empty())
+        .map(|metric| {
+            let busiest = max(gpm.iter().filter_map(|g| g.get(metric)));
+            reading(
+                metric.name,
+                "ratio",
+                Aggregate::Max,
+                busiest.map(|p| p / 100.0),
+            )
+        });
+    basic.chain(pressure).collect()
+}
+
+/// The GPUs as the report names them: one entry per product name, with
+/// how many there are and how many give GPM metrics.
+pub fn gpu_models(gpus: &[GpuInfo]) -> Vec<GpuModel> {
+    let mut models: Vec<GpuModel> = Vec::new();
+    for gpu in gpus {
+        let model = match models.iter_mut().find(|m| m.model == gpu.name) {
+            Some(model) => model,
+            None => {
+                models.push(GpuModel {
+                    source: GpuModelSource::Nvml,
+                    model: gpu.name.clone(),
+                    count: 0,
+                    hosts: Vec::new(),
+                    gpm: Some(0),
+                });
+                models.last_mut().expect("just pushed")
+            }
+        };
+        model.count += 1;
+        if gpu.gpm {
+            model.gpm = model.gpm.map(|n| n + 1);
+        }
+    }
+    models
 }
 
 impl NvmlSource {
-    /// Every name NVML can yield (with a pid).
-    pub const NAMES: [&'static str; 6] = [
+    /// Every name NVML can yield (with a pid, and a GPU with GPM).
+    pub const NAMES: [&'static str; 11] = [
         "gpu_util",
         "vram_used",
         "vram_free",
         "gpu_power",
         "gpu_temp",
         "target_vram",
+        "gpu_graphics_active",
+        "gpu_sm_active",
+        "gpu_sm_occupancy",
+        "gpu_tensor_active",
+        "gpu_dram_active",
     ];
+
+    /// The GPUs being read (none once stopped).
+    pub fn gpus(&self) -> &[GpuInfo] {
+        self.sampler.as_ref().map_or(&[], |s| s.gpus())
+    }
 
     /// Starts NVML when `options` asks for it (before the run clock does:
     /// an init can take seconds), with the report's one line on the GPUs:
@@ -588,11 +772,16 @@ impl Source for NvmlSource {
         "nvml".to_owned()
     }
 
+    /// The GPM names only when some GPU has GPM: otherwise the DCGM
+    /// profiling queries keep them.
     fn names(&self) -> Vec<String> {
         let with_pid = self.target_pid.is_some();
+        let with_gpm = self.gpus().iter().any(|g| g.gpm);
+        let gpm = |n: &str| GPM_METRICS.iter().any(|m| m.name == n);
         Self::NAMES
             .iter()
             .filter(|n| with_pid || **n != "target_vram")
+            .filter(|n| with_gpm || !gpm(n))
             .map(|n| (*n).to_owned())
             .collect()
     }
@@ -647,6 +836,7 @@ mod tests {
             power_watts: util.map(|u| f64::from(u) * 3.0),
             temperature_c: Some(40 + util.unwrap_or(0) / 10),
             processes: Vec::new(),
+            gpm: None,
         }
     }
 

@@ -351,6 +351,7 @@ impl Source for PromSource {
                 rules: Some(self.sampler.rules_health().await),
                 histograms: self.sampler.run_histograms(window).await,
                 by_model: Vec::new(),
+                backends: Vec::new(),
             }
         })
     }

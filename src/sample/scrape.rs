@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use super::exposition::{self, Exposition, Sample};
 use super::queries::{Query, Recipe, ScrapeOp};
 use super::{Reading, Source};
-use crate::report::{ModelCounter, RunHistogram};
+use crate::report::{BackendValues, ModelCounter, RunHistogram};
 
 /// Direct scrape as a [`Source`]: every tick, every URL's `/metrics` read
 /// (concurrently, concatenated), and each query's recipe evaluated against
@@ -30,6 +30,20 @@ pub struct ScrapeSource {
     /// The first scrape that answered: histograms over the run are
     /// measured from it.
     baseline: Option<Exposition>,
+    /// The engines behind a router, each also read on its own (by index
+    /// into `urls`).
+    backends: Vec<(usize, Backend)>,
+}
+
+/// One engine behind a router: its own values, kept apart from the
+/// run's (which sum every engine), for the per-backend table.
+#[derive(Debug, Default)]
+struct Backend {
+    before: Option<(Exposition, f64)>,
+    baseline: Option<Exposition>,
+    store: super::SampledStore,
+    answered: u64,
+    missed: u64,
 }
 
 impl ScrapeSource {
@@ -44,12 +58,27 @@ impl ScrapeSource {
             client,
             before: None,
             baseline: None,
+            backends: Vec::new(),
         }
     }
 
-    /// Every URL's scrape, concatenated; `None` when none answered.
-    async fn scrape_all(&self) -> Option<Exposition> {
-        let client = self.client.as_ref()?;
+    /// Also keeps the values of each of `backends` (URLs among this
+    /// source's) apart, for the report's per-backend table.
+    pub fn with_backends(mut self, backends: &[String]) -> ScrapeSource {
+        self.backends = backends
+            .iter()
+            .filter_map(|b| self.urls.iter().position(|u| u == b))
+            .map(|i| (i, Backend::default()))
+            .collect();
+        self
+    }
+
+    /// Every URL's scrape, in the order of `urls` (`None`: it did not
+    /// answer).
+    async fn scrape_each(&self) -> Vec<Option<Exposition>> {
+        let Some(client) = self.client.as_ref() else {
+            return vec![None; self.urls.len()];
+        };
         let fetches = self.urls.iter().map(|url| async move {
             let response = client.get(url).send().await.ok()?;
             if !response.status().is_success() {
@@ -57,12 +86,18 @@ impl ScrapeSource {
             }
             exposition::parse(&response.text().await.ok()?).ok()
         });
+        futures_util::future::join_all(fetches).await
+    }
+
+    /// Every URL's scrape concatenated (`None` when none answered); each
+    /// backend's own scrape goes to its values first.
+    async fn scrape_all(&mut self, t: f64) -> Option<Exposition> {
+        let each = self.scrape_each().await;
+        for (i, backend) in &mut self.backends {
+            backend.sampled(&self.queries, each[*i].as_ref(), t);
+        }
         let mut merged: Option<Exposition> = None;
-        for e in futures_util::future::join_all(fetches)
-            .await
-            .into_iter()
-            .flatten()
-        {
+        for e in each.into_iter().flatten() {
             merged
                 .get_or_insert_with(Exposition::default)
                 .samples
@@ -72,27 +107,76 @@ impl ScrapeSource {
     }
 
     fn readings(&self, now: Option<&Exposition>, t: f64) -> Vec<Reading> {
-        let before = self.before.as_ref().map(|(b, at)| (b, t - at));
-        let mut readings = Vec::with_capacity(self.queries.len());
-        for q in &self.queries {
-            let Some(recipe) = &q.scrape else { continue };
-            if self.before.is_none() && recipe.needs_previous() {
-                // Rates need two scrapes: the first is not a gap.
-                continue;
-            }
-            let value = now.and_then(|e| evaluate(recipe, e, before));
-            readings.push(Reading {
-                name: q.name.clone(),
-                unit: q.unit.stored(),
-                t,
-                value: value.map(|v| q.unit.normalise(v)),
-                aggregate: q.aggregate,
-                query_latency_ms: None,
-                source: "scrape",
-            });
-        }
-        readings
+        readings(&self.queries, self.before.as_ref(), now, t)
     }
+
+    /// Each backend's values over the run.
+    fn backend_reports(&self) -> Vec<BackendValues> {
+        self.backends
+            .iter()
+            .map(|(i, b)| b.report(&self.urls[*i], &self.queries))
+            .collect()
+    }
+}
+
+impl Backend {
+    fn sampled(&mut self, queries: &[Query], now: Option<&Exposition>, t: f64) {
+        for reading in readings(queries, self.before.as_ref(), now, t) {
+            self.store.add(reading);
+        }
+        match now {
+            Some(now) => {
+                self.answered += 1;
+                self.baseline.get_or_insert_with(|| now.clone());
+                self.before = Some((now.clone(), t));
+            }
+            None => self.missed += 1,
+        }
+    }
+
+    fn report(&self, url: &str, queries: &[Query]) -> BackendValues {
+        let by_model = match (&self.baseline, &self.before) {
+            (Some(first), Some((last, _))) => counters_by_model(queries, first, last),
+            _ => Vec::new(),
+        };
+        BackendValues {
+            url: url.to_owned(),
+            scrapes_answered: self.answered,
+            scrapes_missed: self.missed,
+            values: self.store.summaries(),
+            by_model,
+        }
+    }
+}
+
+/// Every query's reading from the scrape `now` at `t`, and the one
+/// before it (for rates).
+fn readings(
+    queries: &[Query],
+    before: Option<&(Exposition, f64)>,
+    now: Option<&Exposition>,
+    t: f64,
+) -> Vec<Reading> {
+    let previous = before.map(|(b, at)| (b, t - at));
+    let mut readings = Vec::with_capacity(queries.len());
+    for q in queries {
+        let Some(recipe) = &q.scrape else { continue };
+        if before.is_none() && recipe.needs_previous() {
+            // Rates need two scrapes: the first is not a gap.
+            continue;
+        }
+        let value = now.and_then(|e| evaluate(recipe, e, previous));
+        readings.push(Reading {
+            name: q.name.clone(),
+            unit: q.unit.stored(),
+            t,
+            value: value.map(|v| q.unit.normalise(v)),
+            aggregate: q.aggregate,
+            query_latency_ms: None,
+            source: "scrape",
+        });
+    }
+    readings
 }
 
 impl Source for ScrapeSource {
@@ -106,7 +190,7 @@ impl Source for ScrapeSource {
 
     fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>> {
         Box::pin(async move {
-            let now = self.scrape_all().await;
+            let now = self.scrape_all(t).await;
             let readings = self.readings(now.as_ref(), t);
             if let Some(now) = now {
                 if self.baseline.is_none() {
@@ -120,7 +204,7 @@ impl Source for ScrapeSource {
 
     fn baseline(&mut self) -> BoxFuture<'_, Vec<Reading>> {
         Box::pin(async move {
-            let Some(now) = self.scrape_all().await else {
+            let Some(now) = self.scrape_all(0.0).await else {
                 return Vec::new();
             };
             let readings = self.readings(Some(&now), 0.0);
@@ -142,10 +226,12 @@ impl Source for ScrapeSource {
             ),
             _ => (Vec::new(), Vec::new()),
         };
+        let backends = self.backend_reports();
         Box::pin(async move {
             super::AfterRun {
                 histograms,
                 by_model,
+                backends,
                 ..super::AfterRun::default()
             }
         })

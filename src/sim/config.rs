@@ -49,6 +49,8 @@ pub struct SimConfig {
     /// Faults injected on purpose (changeable at run time through
     /// `POST /admin/faults`).
     pub faults: Faults,
+    /// Lies in what `/metrics` says, fixed for the server's life.
+    pub telemetry_faults: TelemetryFaults,
 }
 
 /// One served model.
@@ -89,6 +91,7 @@ impl Default for SimConfig {
             dcgm_listen: None,
             otlp_endpoint: None,
             faults: Faults::default(),
+            telemetry_faults: TelemetryFaults::default(),
         }
     }
 }
@@ -158,6 +161,20 @@ pub struct Faults {
     /// (a server whose metrics under-report; the client↔server check must
     /// catch it).
     pub token_underreport: f64,
+}
+
+/// Telemetry that misreports while the engine itself works as configured:
+/// each must make a client↔server cross-check fail (the server's own
+/// laws, `analysis::little`). Set when the server starts; the default
+/// tells the truth.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TelemetryFaults {
+    /// Share of the running batch `vllm:num_requests_running` leaves out
+    /// (a gauge that counts only some of the requests it should).
+    pub running_underreport: f64,
+    /// Relative error of every queue time `vllm:request_queue_time_seconds`
+    /// observes: −0.5 halves them, 1.0 doubles them (0: truthful).
+    pub queue_time_misreport: f64,
 }
 
 /// A freeze of the whole server: while it lasts no step runs, no response

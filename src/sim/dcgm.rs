@@ -2,7 +2,10 @@
 //! NVIDIA's dcgm-exporter serves them — its default counters' names, types
 //! and help texts (etc/default-counters.csv), its labels and its value
 //! formatting — so that dashboards and queries written for a real GPU fleet
-//! run unchanged against the simulator.
+//! run unchanged against the simulator. That includes the profiling fields
+//! the default counters enable (`DCGM_FI_PROF_GR_ENGINE_ACTIVE`,
+//! `PIPE_TENSOR_ACTIVE`, `DRAM_ACTIVE`: ratios, what measures GPU pressure
+//! beside `GPU_UTIL`'s duty cycle).
 //!
 //! It owns the exposition of [`GpuSample`]s and a small listener,
 //! [`DcgmExporter`]. It must not compute readings (the engine does, see
@@ -88,7 +91,7 @@ fn count(value: u64) -> FieldValue {
 }
 
 /// The exported fields, in default-counters.csv's order (the exporter's).
-const FIELDS: [Field; 11] = [
+const FIELDS: [Field; 14] = [
     Field {
         name: "DCGM_FI_DEV_SM_CLOCK",
         kind: Kind::Gauge,
@@ -154,6 +157,24 @@ const FIELDS: [Field; 11] = [
         kind: Kind::Gauge,
         help: "Framebuffer memory reserved (in MiB).",
         value: |r| count(r.fb_reserved_mib),
+    },
+    Field {
+        name: "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+        kind: Kind::Gauge,
+        help: "Ratio of time the graphics engine is active.",
+        value: |r| FieldValue::Float(r.gr_engine_active),
+    },
+    Field {
+        name: "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+        kind: Kind::Gauge,
+        help: "Ratio of cycles the tensor (HMMA) pipe is active.",
+        value: |r| FieldValue::Float(r.tensor_active),
+    },
+    Field {
+        name: "DCGM_FI_PROF_DRAM_ACTIVE",
+        kind: Kind::Gauge,
+        help: "Ratio of cycles the device memory interface is active sending or receiving data.",
+        value: |r| FieldValue::Float(r.dram_active),
     },
 ];
 
@@ -317,6 +338,9 @@ mod tests {
                 memory_temp_c: 0.0,
                 sm_clock_mhz: 2040,
                 mem_clock_mhz: 6250,
+                gr_engine_active: util_percent / 100.0,
+                tensor_active: 0.3125,
+                dram_active: 0.0625,
             },
         }
     }
@@ -351,6 +375,8 @@ mod tests {
         }
     }
 
+    /// Every family's help names its unit; the profiling fields are ratios
+    /// and say so.
     #[test]
     fn help_names_the_unit() {
         let text = render(&[], "node-a");
@@ -366,12 +392,19 @@ mod tests {
             ("DCGM_FI_DEV_FB_FREE", "MiB"),
             ("DCGM_FI_DEV_FB_USED", "MiB"),
             ("DCGM_FI_DEV_FB_RESERVED", "MiB"),
+            ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "Ratio"),
+            ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "Ratio"),
+            ("DCGM_FI_PROF_DRAM_ACTIVE", "Ratio"),
         ];
         let families = families(&text);
         assert_eq!(families.len(), table.len());
         for ((name, _, help), (want_name, unit)) in families.iter().zip(table) {
             assert_eq!(name, want_name);
-            assert!(help.contains(&format!("(in {unit})")), "{name}: {help}");
+            let named = match unit {
+                "Ratio" => help.starts_with("Ratio of "),
+                unit => help.contains(&format!("(in {unit})")),
+            };
+            assert!(named, "{name}: {help}");
         }
     }
 
@@ -407,6 +440,9 @@ mod tests {
             ("DCGM_FI_DEV_FB_RESERVED", "434"),
             ("DCGM_FI_DEV_SM_CLOCK", "2040"),
             ("DCGM_FI_DEV_MEM_CLOCK", "6250"),
+            ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "0.376000"),
+            ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "0.312500"),
+            ("DCGM_FI_PROF_DRAM_ACTIVE", "0.062500"),
         ];
         for (name, want) in table {
             assert_eq!(value(name), want, "{name}");
@@ -494,7 +530,8 @@ mod tests {
         let source: GpuSource = Arc::new(|| vec![gpu(0, 73.0)]);
         let listen = "127.0.0.1:0".parse().unwrap();
         let exporter = DcgmExporter::start(listen, source, "node-a").await.unwrap();
-        let response = reqwest::get(exporter.metrics_url()).await.unwrap();
+        let client = crate::tls::client();
+        let response = client.get(exporter.metrics_url()).send().await.unwrap();
         assert_eq!(response.status(), 200);
         let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
         assert!(content_type.starts_with("text/plain; version=0.0.4"));

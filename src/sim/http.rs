@@ -35,6 +35,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/completions", post(completions))
         .route("/health", get(health))
         .route("/v1/models", get(models))
+        .route("/version", get(version))
         .route("/metrics", get(prometheus))
         .route(
             "/admin/faults",
@@ -211,6 +212,18 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
         return unavailable();
     }
     json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+/// The simulator's version, where vLLM's `GET /version` tells its own.
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "-infercheck-sim");
+
+async fn version() -> Response {
+    json_response(
+        StatusCode::OK,
+        serde_json::json!({ "version": VERSION })
+            .to_string()
+            .into_bytes(),
+    )
 }
 
 async fn models(State(shared): State<Arc<Shared>>) -> Response {

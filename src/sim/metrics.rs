@@ -10,8 +10,11 @@
 //! no equivalent of is kept (its handles work) but not exported.
 //!
 //! Handles are resolved per model once, so the driver's hot path is one
-//! atomic add per observation.
+//! atomic add per observation. [`TelemetryFaults`] make two of them lie on
+//! purpose (the running gauge, the queue-time histogram), so the
+//! cross-checks can be shown to catch it.
 
+use super::config::TelemetryFaults;
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -58,6 +61,7 @@ pub(crate) struct Families {
     prefix_queries: IntCounterVec,
     prefix_hits: IntCounterVec,
     prompt_tokens: IntCounterVec,
+    prompt_tokens_cached: IntCounterVec,
     generation_tokens: IntCounterVec,
     success: IntCounterVec,
     preemptions: IntCounterVec,
@@ -76,6 +80,8 @@ pub(crate) struct Families {
     orphaned_total: IntCounterVec,
     cold_starts: IntCounterVec,
     faults: IntCounterVec,
+    /// What every engine's handles misreport.
+    lies: TelemetryFaults,
 }
 
 /// Whose names the engine families carry.
@@ -134,6 +140,10 @@ const SGLANG: &[(&str, &str)] = &[
     ("vllm:num_requests_waiting", "sglang:num_queue_reqs"),
     ("vllm:kv_cache_usage_perc", "sglang:token_usage"),
     ("vllm:prompt_tokens_total", "sglang:prompt_tokens_total"),
+    (
+        "vllm:prompt_tokens_cached_total",
+        "sglang:cached_tokens_total",
+    ),
     (
         "vllm:generation_tokens_total",
         "sglang:generation_tokens_total",
@@ -253,6 +263,11 @@ impl Families {
                 "Number of prefill tokens processed.",
                 LABELS,
             ),
+            prompt_tokens_cached: n.counter(
+                "vllm:prompt_tokens_cached_total",
+                "Number of cached prompt tokens (local + external).",
+                LABELS,
+            ),
             generation_tokens: n.counter(
                 "vllm:generation_tokens_total",
                 "Number of generation tokens processed.",
@@ -349,7 +364,14 @@ impl Families {
                 &["model_name", "engine", "fault"],
             ),
             registry: n.exported.clone(),
+            lies: TelemetryFaults::default(),
         }
+    }
+
+    /// The same families, whose engines' handles misreport as `lies` says.
+    pub fn with_faults(mut self, lies: TelemetryFaults) -> Families {
+        self.lies = lies;
+        self
     }
 
     /// The handles of one model's engine.
@@ -364,6 +386,7 @@ impl Families {
             prefix_queries: self.prefix_queries.with_label_values(&l),
             prefix_hits: self.prefix_hits.with_label_values(&l),
             prompt_tokens: self.prompt_tokens.with_label_values(&l),
+            prompt_tokens_cached: self.prompt_tokens_cached.with_label_values(&l),
             generation_tokens: self.generation_tokens.with_label_values(&l),
             success_length: reason("length"),
             success_abort: reason("abort"),
@@ -385,6 +408,7 @@ impl Families {
             fault_error: fault("error_status"),
             fault_stream: fault("stream"),
             fault_shed: fault("shed"),
+            lies: self.lies,
         }
     }
 
@@ -406,6 +430,7 @@ pub(crate) struct EngineMetrics {
     pub prefix_queries: IntCounter,
     pub prefix_hits: IntCounter,
     pub prompt_tokens: IntCounter,
+    pub prompt_tokens_cached: IntCounter,
     pub generation_tokens: IntCounter,
     pub success_length: IntCounter,
     pub success_abort: IntCounter,
@@ -427,6 +452,24 @@ pub(crate) struct EngineMetrics {
     pub fault_error: IntCounter,
     pub fault_stream: IntCounter,
     pub fault_shed: IntCounter,
+    lies: TelemetryFaults,
+}
+
+impl EngineMetrics {
+    /// Publishes the running batch's size, less the share the
+    /// `running_underreport` fault leaves out (whole requests, as vLLM
+    /// exports them).
+    pub fn set_running(&self, running: usize) {
+        let kept = 1.0 - self.lies.running_underreport.clamp(0.0, 1.0);
+        self.running.set((running as f64 * kept).round());
+    }
+
+    /// Observes a request's time in the queue, misreported by the
+    /// `queue_time_misreport` fault.
+    pub fn observe_queue(&self, seconds: f64) {
+        let factor = (1.0 + self.lies.queue_time_misreport).max(0.0);
+        self.queue.observe(seconds * factor);
+    }
 }
 
 #[cfg(test)]

@@ -138,6 +138,29 @@ impl RouterServer {
 pub struct Misroute {
     pub from: String,
     pub to: String,
+    /// Also rewrites the request's `model` to `to` (an alias table gone
+    /// wrong), so the engine serves it and answers under `to`'s name.
+    pub rewrite: bool,
+}
+
+impl RouterState {
+    /// The body to forward for a request naming `model`: rewritten when
+    /// the misroute says so, else as it came.
+    fn forwarded_body(&self, model: Option<&str>, body: bytes::Bytes) -> bytes::Bytes {
+        match (&self.misroute, model) {
+            (Some(m), Some(asked)) if m.rewrite && asked == m.from => {
+                rewrite_model(&body, &m.to).map_or(body, bytes::Bytes::from)
+            }
+            _ => body,
+        }
+    }
+}
+
+/// `body` (a JSON object) with its `model` set to `to`.
+fn rewrite_model(body: &[u8], to: &str) -> Option<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.as_object_mut()?.insert("model".into(), to.into());
+    serde_json::to_vec(&value).ok()
 }
 
 /// Everything the handlers share.
@@ -348,7 +371,14 @@ mod tests {
         broken.misroute = Some(Misroute {
             from: "b".into(),
             to: "a".into(),
+            rewrite: true,
         });
+        let body = bytes::Bytes::from_static(br#"{"model":"b","max_tokens":3}"#);
+        assert_eq!(
+            &broken.forwarded_body(Some("b"), body.clone())[..],
+            br#"{"max_tokens":3,"model":"a"}"#
+        );
+        assert_eq!(broken.forwarded_body(Some("a"), body.clone()), body);
         assert!((0..4).all(|_| broken.choose(Some("b")) == 0));
         assert!(picks.iter().all(|&i| i != 1), "{picks:?}");
         assert!(picks.contains(&3) && picks.contains(&0), "{picks:?}");

@@ -99,7 +99,7 @@ impl Shared {
             config.faults.clone(),
             started,
         )));
-        let families = Families::new(config.metric_naming);
+        let families = Families::new(config.metric_naming).with_faults(config.telemetry_faults);
         let shutdown = CancellationToken::new();
         let ctx = EngineContext {
             faults: faults.clone(),

@@ -62,6 +62,8 @@ pub struct MetricSet {
     /// Successful requests whose inter-token gaps were split by the
     /// server's per-chunk usage rather than by content chunks.
     pub itl_from_usage: u64,
+    /// Successful requests answered under another model's name.
+    pub other_model: u64,
     /// Requests sent later than the schedule lag tolerance.
     pub late_sends: u64,
     /// Requests judged against the plan's SLO (every request the run did
@@ -81,6 +83,7 @@ impl Default for MetricSet {
             prompt_tokens: 0,
             tokens_counted_from_chunks: 0,
             itl_from_usage: 0,
+            other_model: 0,
             late_sends: 0,
             slo_checked: 0,
             slo_met: 0,
@@ -107,6 +110,7 @@ impl MetricSet {
                 self.prompt_tokens += u64::from(outcome.prompt_tokens.unwrap_or(0));
                 self.tokens_counted_from_chunks += u64::from(!outcome.tokens_from_usage);
                 self.itl_from_usage += u64::from(outcome.itl_from_usage);
+                self.other_model += u64::from(outcome.other_model);
             }
         }
         for (d, histogram) in Distribution::ALL.iter().zip(&mut self.histograms) {
@@ -152,6 +156,7 @@ impl MetricSet {
             prompt_tokens,
             tokens_counted_from_chunks,
             itl_from_usage,
+            other_model,
             late_sends,
             slo_checked,
             slo_met,
@@ -164,10 +169,11 @@ impl MetricSet {
             *prompt_tokens,
             *tokens_counted_from_chunks,
             *itl_from_usage,
+            *other_model,
             *late_sends,
             *slo_checked,
             *slo_met,
-        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0);
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
         *errors = ErrorCounts::default();
         for histogram in histograms {
             histogram.reset();
@@ -205,6 +211,7 @@ impl AddAssign<&MetricSet> for MetricSet {
         self.prompt_tokens += other.prompt_tokens;
         self.tokens_counted_from_chunks += other.tokens_counted_from_chunks;
         self.itl_from_usage += other.itl_from_usage;
+        self.other_model += other.other_model;
         self.late_sends += other.late_sends;
         self.slo_checked += other.slo_checked;
         self.slo_met += other.slo_met;
@@ -242,6 +249,7 @@ mod tests {
             in_flight: 1,
             worker_was_ready: false,
             trace_id: 0,
+            other_model: false,
         }
     }
 

@@ -2,7 +2,7 @@
 //! distributions (`distribution`), the per-group metric sets built from
 //! them, and the arithmetic analysis uses on series: rank correlation with
 //! a lag search (`correlation`), robust trends and power fits (`trend`),
-//! the knee of a curve (`knee`).
+//! the knee of a curve (`knee`), goodness of fit of a split (`goodness`).
 //!
 //! Owns the arithmetic of distributions (record, merge, quantiles, lossless
 //! serialisation). It must not do I/O or read a clock: callers hand it
@@ -11,6 +11,7 @@
 
 pub mod correlation;
 pub mod distribution;
+pub mod goodness;
 mod histogram;
 pub mod knee;
 mod metric_set;

@@ -20,8 +20,27 @@
  *   uuid <dev> <uuid>        UUID (default "GPU-fake-<dev>")
  *   total_mib <dev> <n>      memory installed (default 81920)
  *   no_mem_v2 <dev>          nvmlDeviceGetMemoryInfo_v2 returns FUNCTION_NOT_FOUND
+ *   gpm <dev>                the GPU has GPM (Hopper and later); without this
+ *                            line nvmlGpmQueryDeviceSupport says it has not,
+ *                            and every other GPM call on it is NOT_SUPPORTED
  *   row <dev> key=value ...  one reading; keys: util, memutil, used_mib,
- *                            power_mw, temp, procs (pid:mib,pid:mib or "none")
+ *                            power_mw, temp, procs (pid:mib,pid:mib or "none"),
+ *                            and the GPM metrics in percent (decimals allowed):
+ *                            gr (GRAPHICS_UTIL), sm (SM_UTIL), occupancy
+ *                            (SM_OCCUPANCY), tensor (ANY_TENSOR_UTIL), dram
+ *                            (DRAM_BW_UTIL), or gpm_sample=err (the sample
+ *                            taken at that row fails)
+ *
+ * GPM: the n-th nvmlGpmSampleGet of a device reads row n; nvmlGpmMetricsGet
+ * on (sample1, sample2) answers the GPM values of sample2's row, so the
+ * first row's values are only ever a baseline. It checks what a correct
+ * caller does: both samples taken, on the same device, sample1 first, the
+ * request's version 1, at most NVML_GPM_METRIC_MAX metrics. Metric ids other
+ * than the five above answer NOT_SUPPORTED in their own nvmlReturn.
+ *
+ * At nvmlShutdown the library writes "fake_nvml.out" beside the script:
+ * "gpm_samples_allocated <n>" and "gpm_samples_live <n>" (allocated and not
+ * freed), so a test can check that every GPM sample was freed.
  *
  * Each getter keeps its own call counter per device: its n-th call reads row
  * n (the last row once past the end). A value of "err" makes that call return
@@ -81,8 +100,18 @@ typedef struct {
     unsigned int computeInstanceId;
 } nvmlProcessInfo_t;
 
+#define GPM_METRICS 5
+/* NVML's ids of the GPM metrics the fake computes, in `gpm` order. */
+static const unsigned int gpm_ids[GPM_METRICS] = {1, 2, 3, 5, 10};
+static const char *const gpm_keys[GPM_METRICS] = {"gr", "sm", "occupancy", "tensor", "dram"};
+static const char *const gpm_names[GPM_METRICS] = {"gr_util", "sm_util", "sm_occupancy",
+                                                   "any_tensor_util", "dram_bw_util"};
+#define GPM_METRIC_MAX 210
+
 struct row {
     long long util, memutil, used_mib, power_mw, temp;
+    double gpm[GPM_METRICS];
+    int gpm_sample_err;
     int nprocs; /* -1: the call fails */
     unsigned int pids[MAX_PROCS];
     unsigned long long proc_mib[MAX_PROCS];
@@ -93,6 +122,8 @@ struct fake_device {
     char uuid[96];
     unsigned long long total_mib;
     int no_mem_v2;
+    int gpm;
+    unsigned int calls_gpm;
     int nrows;
     struct row base; /* last non-error values, the start of the next row */
     struct row rows[MAX_ROWS];
@@ -106,11 +137,46 @@ static struct fake_device devices[MAX_DEVICES];
 static int device_count;
 static int init_error;
 static int initialised;
+static unsigned int gpm_allocated, gpm_live;
+
+/* A GPM sample: empty until nvmlGpmSampleGet fills it. */
+struct fake_gpm_sample {
+    struct fake_device *device; /* NULL: not taken yet */
+    int row;
+    unsigned int seq;
+};
+typedef struct fake_gpm_sample *nvmlGpmSample_t;
+
+typedef struct {
+    unsigned int metricId;
+    nvmlReturn_t nvmlReturn;
+    double value;
+    struct {
+        char *shortName;
+        char *longName;
+        char *unit;
+    } metricInfo;
+} nvmlGpmMetric_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned int numMetrics;
+    nvmlGpmSample_t sample1;
+    nvmlGpmSample_t sample2;
+    nvmlGpmMetric_t metrics[GPM_METRIC_MAX];
+} nvmlGpmMetricsGet_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned int isSupportedDevice;
+} nvmlGpmSupport_t;
 
 static void reset(void) {
     memset(devices, 0, sizeof devices);
     device_count = 1;
     init_error = 0;
+    gpm_allocated = 0;
+    gpm_live = 0;
     for (int i = 0; i < MAX_DEVICES; i++) {
         snprintf(devices[i].name, sizeof devices[i].name, "Fake GPU %d", i);
         snprintf(devices[i].uuid, sizeof devices[i].uuid, "GPU-fake-%d", i);
@@ -162,6 +228,18 @@ static void parse_procs(struct row *r, struct row *base, char *text) {
     memcpy(base->proc_mib, r->proc_mib, sizeof r->proc_mib);
 }
 
+/* A GPM key: its value (kept for later rows); 0 when `key` is not one. */
+static int parse_gpm(struct row *r, struct row *base, const char *key, const char *text) {
+    for (int i = 0; i < GPM_METRICS; i++) {
+        if (strcmp(key, gpm_keys[i]) == 0) {
+            r->gpm[i] = strtod(text, NULL);
+            base->gpm[i] = r->gpm[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void parse_row(struct fake_device *d, char *rest) {
     if (d->nrows >= MAX_ROWS) return;
     struct row *r = &d->rows[d->nrows++];
@@ -183,6 +261,11 @@ static void parse_row(struct fake_device *d, char *rest) {
         else if (strcmp(key, "procs") == 0) {
             parse_procs(r, &d->base, text);
             continue;
+        } else if (strcmp(key, "gpm_sample") == 0) {
+            r->gpm_sample_err = strcmp(text, "err") == 0;
+            continue;
+        } else if (parse_gpm(r, &d->base, key, text)) {
+            continue;
         } else {
             fprintf(stderr, "fake_nvml: unknown key '%s'\n", key);
             continue;
@@ -192,15 +275,21 @@ static void parse_row(struct fake_device *d, char *rest) {
     }
 }
 
-static int load_script(void) {
+/* The path of `file` in the folder this library was loaded from. */
+static int beside_library(const char *file, char *path, size_t size) {
     Dl_info info;
-    if (!dladdr((void *)&load_script, &info) || !info.dli_fname) return -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", info.dli_fname);
+    if (!dladdr((void *)&beside_library, &info) || !info.dli_fname) return -1;
+    snprintf(path, size, "%s", info.dli_fname);
     char *slash = strrchr(path, '/');
     if (slash) slash[1] = '\0';
     else path[0] = '\0';
-    strncat(path, "fake_nvml.script", sizeof path - strlen(path) - 1);
+    strncat(path, file, size - strlen(path) - 1);
+    return 0;
+}
+
+static int load_script(void) {
+    char path[4096];
+    if (beside_library("fake_nvml.script", path, sizeof path) != 0) return -1;
 
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -236,6 +325,8 @@ static int load_script(void) {
             d->total_mib = strtoull(rest, NULL, 10);
         } else if (strcmp(word, "no_mem_v2") == 0) {
             d->no_mem_v2 = 1;
+        } else if (strcmp(word, "gpm") == 0) {
+            d->gpm = 1;
         } else if (strcmp(word, "row") == 0) {
             char copy[2048];
             snprintf(copy, sizeof copy, "%s", rest);
@@ -287,8 +378,19 @@ EXPORT nvmlReturn_t nvmlInitWithFlags(unsigned int flags) {
     return nvmlInit_v2();
 }
 
+/* What the tests read back after the sampler stopped. */
+static void write_out(void) {
+    char path[4096];
+    if (beside_library("fake_nvml.out", path, sizeof path) != 0) return;
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "gpm_samples_allocated %u\ngpm_samples_live %u\n", gpm_allocated, gpm_live);
+    fclose(f);
+}
+
 EXPORT nvmlReturn_t nvmlShutdown(void) {
     if (!initialised) return NVML_ERROR_UNINITIALIZED;
+    write_out();
     initialised = 0;
     return NVML_SUCCESS;
 }
@@ -414,5 +516,67 @@ EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsi
         infos[i].computeInstanceId = 0xFFFFFFFFu;
     }
     *count = needed;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlGpmQueryDeviceSupport(nvmlDevice_t d, nvmlGpmSupport_t *support) {
+    if (!valid(d) || !support) return NVML_ERROR_INVALID_ARGUMENT;
+    if (support->version != 1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    support->isSupportedDevice = (unsigned int)d->gpm;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlGpmSampleAlloc(nvmlGpmSample_t *sample) {
+    if (!initialised) return NVML_ERROR_UNINITIALIZED;
+    if (!sample) return NVML_ERROR_INVALID_ARGUMENT;
+    *sample = calloc(1, sizeof **sample);
+    if (!*sample) return NVML_ERROR_UNKNOWN;
+    gpm_allocated++;
+    gpm_live++;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlGpmSampleFree(nvmlGpmSample_t sample) {
+    if (!sample) return NVML_ERROR_INVALID_ARGUMENT;
+    free(sample);
+    gpm_live--;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlGpmSampleGet(nvmlDevice_t d, nvmlGpmSample_t sample) {
+    static unsigned int seq;
+    if (!valid(d) || !sample) return NVML_ERROR_INVALID_ARGUMENT;
+    if (!d->gpm) return NVML_ERROR_NOT_SUPPORTED;
+    int index = next_index(d, &d->calls_gpm);
+    if (row_at(d, index)->gpm_sample_err) return NVML_ERROR_UNKNOWN;
+    sample->device = d;
+    sample->row = index;
+    sample->seq = ++seq;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlGpmMetricsGet(nvmlGpmMetricsGet_t *request) {
+    if (!initialised) return NVML_ERROR_UNINITIALIZED;
+    if (!request) return NVML_ERROR_INVALID_ARGUMENT;
+    if (request->version != 1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    nvmlGpmSample_t a = request->sample1, b = request->sample2;
+    if (!a || !b || !a->device || a->device != b->device || a->seq >= b->seq ||
+        request->numMetrics > GPM_METRIC_MAX)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (!a->device->gpm) return NVML_ERROR_NOT_SUPPORTED;
+    const struct row *r = row_at(b->device, b->row);
+    for (unsigned int m = 0; m < request->numMetrics; m++) {
+        nvmlGpmMetric_t *metric = &request->metrics[m];
+        metric->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
+        for (int i = 0; i < GPM_METRICS; i++) {
+            if (metric->metricId == gpm_ids[i]) {
+                metric->nvmlReturn = NVML_SUCCESS;
+                metric->value = r->gpm[i];
+                metric->metricInfo.shortName = (char *)gpm_names[i];
+                metric->metricInfo.longName = (char *)gpm_names[i];
+                metric->metricInfo.unit = "%";
+            }
+        }
+    }
     return NVML_SUCCESS;
 }

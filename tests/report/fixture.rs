@@ -106,6 +106,7 @@ fn request(
         in_flight: 0,
         worker_was_ready: true,
         trace_id: 0,
+        other_model: false,
     }
 }
 

@@ -3,14 +3,16 @@
 //! host-side gap during which the GPU waits for the scheduler), as DCGM
 //! averages `GPU_UTIL` over its sampling period; power, temperature, clocks
 //! and energy follow utilisation; framebuffer use is weights, CUDA context,
-//! the KV blocks in use and the activations of the current batch.
+//! the KV blocks in use and the activations of the current batch. The
+//! profiling ratios (graphics engine, tensor pipes, memory interface) are
+//! each step's busy time weighted by its [`StepActivity`], per second.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::sim::gpu::{GpuIdentity, GpuReading};
+use crate::sim::gpu::{GpuIdentity, GpuReading, StepActivity};
 
 /// The hardware being simulated.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,6 +23,9 @@ pub(crate) struct GpuSpec {
     /// Fraction of a decode step's base cost spent on the host (scheduling,
     /// sampling, detokenising) with the GPU idle.
     pub host_fraction: f64,
+    /// Tokens in a step at which the tensor pipes are busy half of their
+    /// most (see [`StepActivity::of`]).
+    pub tensor_half_tokens: f64,
 }
 
 pub(crate) const A10G: GpuSpec = GpuSpec {
@@ -28,6 +33,7 @@ pub(crate) const A10G: GpuSpec = GpuSpec {
     idle_watts: 38.0,
     max_watts: 300.0,
     host_fraction: 0.6,
+    tensor_half_tokens: 64.0,
 };
 
 pub(crate) const A10G_NAME: &str = "NVIDIA A10G";
@@ -47,6 +53,17 @@ struct Windows {
     previous_busy: Duration,
     total_busy: Duration,
     batch_tokens: u32,
+    /// Seconds of tensor-pipe and memory-interface activity in the current
+    /// and the previous second.
+    current_units: Units,
+    previous_units: Units,
+}
+
+/// Seconds each unit was active within one second.
+#[derive(Clone, Copy, Debug, Default)]
+struct Units {
+    tensor_s: f64,
+    dram_s: f64,
 }
 
 /// The GPU's live state, written by the engine driver after every step and
@@ -84,6 +101,8 @@ impl SimGpu {
                 previous_busy: Duration::ZERO,
                 total_busy: Duration::ZERO,
                 batch_tokens: 0,
+                current_units: Units::default(),
+                previous_units: Units::default(),
             }),
         }
     }
@@ -113,9 +132,14 @@ impl SimGpu {
         if second != w.current_second {
             w.previous_second = w.current_second;
             w.previous_busy = w.current_busy;
+            w.previous_units = w.current_units;
             w.current_second = second;
             w.current_busy = Duration::ZERO;
+            w.current_units = Units::default();
         }
+        let activity = StepActivity::of(batch_tokens, self.spec.tensor_half_tokens);
+        w.current_units.tensor_s += busy.as_secs_f64() * activity.tensor;
+        w.current_units.dram_s += busy.as_secs_f64() * activity.dram;
         w.current_busy += busy;
         w.total_busy += busy;
         w.batch_tokens = batch_tokens;
@@ -135,21 +159,22 @@ impl SimGpu {
         at.saturating_duration_since(self.epoch).as_secs()
     }
 
-    /// Utilisation of the last complete second, 0..=1.
-    fn util(&self, w: &Windows, now: Instant) -> f64 {
+    /// Utilisation of the last complete second, 0..=1, and its units'
+    /// active seconds.
+    fn util(&self, w: &Windows, now: Instant) -> (f64, Units) {
         let last = self.second_of(now).checked_sub(1);
-        let busy = match last {
-            Some(s) if w.current_second == s => w.current_busy,
-            Some(s) if w.previous_second == s => w.previous_busy,
-            _ => Duration::ZERO,
+        let (busy, units) = match last {
+            Some(s) if w.current_second == s => (w.current_busy, w.current_units),
+            Some(s) if w.previous_second == s => (w.previous_busy, w.previous_units),
+            _ => (Duration::ZERO, Units::default()),
         };
-        busy.as_secs_f64().clamp(0.0, 1.0)
+        (busy.as_secs_f64().clamp(0.0, 1.0), units)
     }
 
     /// The reading at `now`.
     pub fn reading(&self, now: Instant) -> GpuReading {
         let w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let util = self.util(&w, now);
+        let (util, units) = self.util(&w, now);
         let elapsed = now.saturating_duration_since(self.epoch).as_secs_f64();
         let spec = self.spec;
         let power = spec.idle_watts + (spec.max_watts - spec.idle_watts) * util;
@@ -174,6 +199,9 @@ impl SimGpu {
             memory_temp_c: (gpu_temp + 6.0).round(),
             sm_clock_mhz: if util > 0.0 { 1710 } else { 210 },
             mem_clock_mhz: 6251,
+            gr_engine_active: util,
+            tensor_active: units.tensor_s.clamp(0.0, 1.0),
+            dram_active: units.dram_s.clamp(0.0, 1.0),
         }
     }
 }
@@ -210,6 +238,32 @@ mod tests {
         assert!(r.power_watts > A10G.idle_watts && r.power_watts < A10G.max_watts);
         // An idle second reads 0.
         assert_eq!(g.reading(t0 + s(3)).util_percent, 0.0);
+    }
+
+    #[test]
+    fn profiling_ratios_weight_each_steps_busy_time_by_its_batch() {
+        let g = gpu();
+        let t0 = g.epoch;
+        let ms = Duration::from_millis;
+        // 400 ms at 64 tokens (tensor 0.45, dram 0.675), 200 ms at 192
+        // tokens (tensor 0.675, dram 0.5875).
+        g.record_step(t0 + ms(400), ms(400), 64, 0);
+        g.record_step(t0 + ms(600), ms(200), 192, 0);
+        let r = g.reading(t0 + ms(1010));
+        assert_eq!(r.gr_engine_active, 0.6);
+        assert!(
+            (r.tensor_active - (0.4 * 0.45 + 0.2 * 0.675)).abs() < 1e-12,
+            "{r:?}"
+        );
+        assert!(
+            (r.dram_active - (0.4 * 0.675 + 0.2 * 0.5875)).abs() < 1e-12,
+            "{r:?}"
+        );
+        // A larger batch for the same busy time: more tensor, less DRAM.
+        g.record_step(t0 + ms(1600), ms(600), 1024, 0);
+        let big = g.reading(t0 + ms(2010));
+        assert!(big.tensor_active > r.tensor_active && big.dram_active < r.dram_active);
+        assert_eq!(g.reading(t0 + ms(3010)).tensor_active, 0.0);
     }
 
     #[test]

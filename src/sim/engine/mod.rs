@@ -327,10 +327,7 @@ impl Driver {
     }
 
     fn publish_gauges(&self) {
-        self.publisher
-            .metrics
-            .running
-            .set(self.scheduler.running() as f64);
+        self.publisher.metrics.set_running(self.scheduler.running());
         self.publisher
             .metrics
             .waiting
@@ -394,6 +391,7 @@ impl Publisher {
                     self.metrics
                         .prompt_tokens
                         .inc_by(u64::from(slot.prompt_tokens));
+                    self.metrics.prompt_tokens_cached.inc_by(u64::from(cached));
                     bump(
                         &self.ctx.counters.prompt_tokens,
                         u64::from(slot.prompt_tokens),
@@ -493,7 +491,7 @@ impl Publisher {
         };
         let m = &self.metrics;
         m.e2e.observe(secs(t.arrived, t.finished));
-        m.queue.observe(secs(t.arrived, t.queue_end()));
+        m.observe_queue(secs(t.arrived, t.queue_end()));
         m.prefill.observe(secs(t.queue_end(), t.prefill_end()));
         m.decode.observe(secs(t.prefill_end(), t.finished));
         m.inference.observe(secs(t.queue_end(), t.finished));

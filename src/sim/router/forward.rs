@@ -74,6 +74,7 @@ impl Exchange {
                 .await
                 .map_err(|e| BadRequest(format!("request body: {e}")))?;
             let model = request_model(&bytes);
+            let bytes = state.forwarded_body(model.as_deref(), bytes);
             (reqwest::Body::from(bytes), model)
         } else {
             (reqwest::Body::wrap_stream(body.into_data_stream()), None)
