@@ -53,17 +53,7 @@ async fn run_plan_against(plan: &str, config: SimConfig) -> (Report, SimServer) 
 }
 
 fn row<'a>(report: &'a Report, check: &str) -> &'a CrossCheck {
-    report
-        .server
-        .agreement
-        .iter()
-        .find(|c| c.check == check)
-        .unwrap_or_else(|| {
-            panic!(
-                "no {check:?} row: {:#?} / not checked: {:?}",
-                report.server.agreement, report.server.not_checked
-            )
-        })
+    util::agreement_row(report, check)
 }
 
 /// The relative difference the detail states, e.g. "(-48.9%)".

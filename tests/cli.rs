@@ -56,6 +56,12 @@ fn malformed_plans_fail_before_any_request_with_a_located_error() {
             "unknown metric `latncy`",
             1,
         ),
+        (
+            "backends job without prometheus",
+            format!("[observe]\nbackends_job = 'vllm'\n{GOOD_PHASE}"),
+            "backends_job: needs `prometheus`",
+            2,
+        ),
     ];
     for (name, toml, needle, line) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -511,6 +511,87 @@ async fn a_router_answering_model_b_with_model_as_engine_fails_the_response_mode
     }
 }
 
+/// A router over two engines of one model, with a DCGM exporter that
+/// attributes each engine's GPU to its pod, as dcgm-exporter does on
+/// Kubernetes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_router_each_engine_gets_its_own_gpus_and_share() {
+    let held = util::exclusive().await;
+    let config = SimConfig {
+        dcgm_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..util::exact_sim(20, 5)
+    };
+    let cluster = infercheck::sim::SimCluster::start("127.0.0.1:0".parse().unwrap(), config, 2)
+        .await
+        .unwrap();
+    let dcgm = cluster.dcgm_url().unwrap();
+    let plan = format!(
+        "name = 'pods'\n[observe]\nscrape = ['{dcgm}']\n\
+         [workload]\nmax_tokens = 8\nprompts = [{{ tokens = 8 }}]\n\
+         [[phases]]\nname = 'steady'\nduration = '3s'\nload = {{ type = 'constant', rate = 40 }}\n"
+    );
+    let (result, _dir) = util::run_holding(&held, &plan, Some(&cluster.base_url())).await;
+    let report = &result.report;
+    let rows = &report.routing.backends;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let mut gpus: Vec<&String> = Vec::new();
+    for (i, engine) in cluster.backends().iter().enumerate() {
+        let url = format!("{}/metrics", engine.base_url());
+        let row = rows
+            .iter()
+            .find(|r| r.url == url)
+            .expect("a row per engine");
+        assert_eq!(row.requests, Some(engine.stats().completed as f64));
+        assert_eq!(row.gpus.len(), 1, "one GPU per engine: {row:?}");
+        // The cluster numbers GPUs in engine order, engine i in pod engine-i.
+        assert!(row.gpus[0].starts_with(&format!("GPU {i} ")), "{row:?}");
+        assert!(
+            row.gpu_util_max.is_some() && row.vram_used_max_bytes.is_some(),
+            "{row:?}"
+        );
+        gpus.extend(&row.gpus);
+    }
+    assert_ne!(gpus[0], gpus[1], "each engine its own GPU");
+    // The run's gpu_util is the busiest GPU's: the larger of the two.
+    let overall = report.observed.as_ref().unwrap().value("gpu_util").unwrap();
+    let per_backend = rows
+        .iter()
+        .filter_map(|r| r.gpu_util_max)
+        .fold(0.0, f64::max);
+    assert_eq!(overall.stats.max, Some(per_backend));
+    // Two engines of one model, least-outstanding routing: an even split.
+    let balance = &report.routing.balance;
+    assert_eq!(balance.len(), 1);
+    assert!(balance[0].pass, "{}", balance[0].detail);
+    cluster.stop().await;
+}
+
+/// `[simulator] backends = 3`: the embedded simulator in router mode;
+/// with nothing else given, the engines behind its router are found,
+/// sampled and given their GPUs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_simulator_in_router_mode_fills_a_row_per_engine() {
+    let plan = "name = 'routed'\n[simulator]\nbackends = 3\n\
+        [workload]\nmax_tokens = 8\nprompts = [{ tokens = 8 }]\n\
+        [[phases]]\nname = 'steady'\nduration = '3s'\nload = { type = 'constant', rate = 30 }\n";
+    let (result, _dir) = util::run(plan, None).await;
+    let routing = &result.report.routing;
+    assert_eq!(routing.backends.len(), 3, "{:?}", routing.backends);
+    let requests: f64 = routing.backends.iter().filter_map(|r| r.requests).sum();
+    assert_eq!(requests, result.report.overall.ok as f64);
+    let mut gpus: Vec<&String> = routing.backends.iter().flat_map(|r| &r.gpus).collect();
+    gpus.sort();
+    gpus.dedup();
+    assert_eq!(
+        gpus.len(),
+        3,
+        "one GPU each, none shared: {:?}",
+        routing.backends
+    );
+    assert!(routing.backends.iter().all(|r| r.gpu_util_max.is_some()));
+    assert!(routing.balance[0].pass, "{}", routing.balance[0].detail);
+}
+
 const ONE_MODEL: &str = "name = 'cold'\n\
     [workload]\nmax_tokens = 8\nprompts = [{ tokens = 8 }]\n\
     [[phases]]\nname = 'steady'\nduration = '3s'\nload = { type = 'constant', rate = 10 }\n";

@@ -41,6 +41,7 @@ fn l4(util_percent: f64) -> GpuSample {
             pci_bus_id: "00000000:00:03.0".into(),
             fb_total_mib: 23034,
             served_model: "sim-llama-8b".into(),
+            pod: None,
         },
         reading: GpuReading {
             util_percent,
@@ -280,4 +281,67 @@ async fn prometheus_median_ttft_agrees_with_the_clients() {
         "Prometheus median TTFT {server_s}s vs clients {client_s}s (bucket width {width}s)"
     );
     run.server.stop().await;
+}
+
+/// `[observe] backends_job`: with a Prometheus, the engines behind a router
+/// are the instances of a job (`up{job}`), and each is also read on its own
+/// for the per-backend rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_job_names_the_engines_behind_the_router() {
+    let held = exclusive().await;
+    let engines = [sim(exact_sim(20, 5)).await, sim(exact_sim(20, 5)).await];
+    let urls: Vec<String> = engines.iter().map(SimServer::base_url).collect();
+    let tracing = Arc::new(infercheck::sim::Tracing::default());
+    let router =
+        infercheck::sim::RouterServer::start("127.0.0.1:0".parse().unwrap(), urls.clone(), tracing)
+            .await
+            .unwrap();
+    let prometheus =
+        Prometheus::start(&[("vllm", engines[0].addr()), ("vllm", engines[1].addr())]).await;
+    prometheus
+        .wait_for_value("count(up{job=\"vllm\"} == 1)", SCRAPED_WITHIN, |v| {
+            v == Some(2.0)
+        })
+        .await
+        .unwrap_or_else(|last| panic!("both instances up, got {last:?}"));
+    let plan = format!(
+        "{}[observe]\nprometheus = '{}'\nbackends_job = 'vllm'\n",
+        constant_plan(20, 3, 8),
+        prometheus.url()
+    );
+    let (result, _dir) = run_holding(&held, &plan, Some(&router.base_url())).await;
+    let observed = result.report.observed.as_ref().unwrap();
+    let mut found = observed.backends.clone();
+    found.sort();
+    let mut expected = urls.clone();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(
+        observed
+            .backends_from
+            .as_deref()
+            .unwrap()
+            .contains("job vllm"),
+        "{:?}",
+        observed.backends_from
+    );
+    let rows = &result.report.routing.backends;
+    for engine in &engines {
+        let url = format!("{}/metrics", engine.base_url());
+        let row = rows
+            .iter()
+            .find(|r| r.url == url)
+            .expect("a row per engine");
+        assert_eq!(
+            row.requests,
+            Some(engine.stats().completed as f64),
+            "{row:?}"
+        );
+    }
+    let served: u64 = engines.iter().map(|e| e.stats().completed).sum();
+    assert_eq!(served, result.report.overall.ok);
+    router.stop().await;
+    for e in engines {
+        e.stop().await;
+    }
 }

@@ -20,4 +20,5 @@ mod real_vllm;
 mod report;
 mod resources;
 mod sim;
+mod telemetry_faults;
 mod traces;

@@ -83,3 +83,21 @@ pub fn dead_address() -> String {
 pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_infercheck"))
 }
+
+/// The cross-check row named `check` of a report's agreement table.
+pub fn agreement_row<'a>(
+    report: &'a infercheck::report::Report,
+    check: &str,
+) -> &'a infercheck::report::CrossCheck {
+    report
+        .server
+        .agreement
+        .iter()
+        .find(|c| c.check == check)
+        .unwrap_or_else(|| {
+            panic!(
+                "no {check:?} row: {:#?} / not checked: {:?}",
+                report.server.agreement, report.server.not_checked
+            )
+        })
+}

@@ -29,6 +29,9 @@ pub struct RawObserve {
     /// The engines behind the target (a router): base URLs. Default: the
     /// ones the router's own /metrics names.
     pub backends: Option<Spanned<Vec<String>>>,
+    /// With a Prometheus: the engines behind the target are the instances
+    /// of this job (`up{job="…"}`), read directly as well.
+    pub backends_job: Option<Spanned<String>>,
     /// Built-in query sets (queries/*.toml).
     pub query_sets: Option<Spanned<Vec<String>>>,
     /// The engine whose profile (queries/<engine>.toml) reads the server:
@@ -63,6 +66,9 @@ pub struct ObservePlan {
     /// Engines behind the target, as the plan lists them (empty: those the
     /// target's /metrics names, if it is a router).
     pub backends: Vec<String>,
+    /// The Prometheus job whose instances are the engines behind the
+    /// target (when `backends` lists none).
+    pub backends_job: Option<String>,
     pub query_sets: Vec<String>,
     /// Which engine profile reads the server; `None`: none (the plan's
     /// query sets name no engine).
@@ -148,6 +154,26 @@ pub struct ObserveOverrides {
     pub target_pid: Option<u32>,
 }
 
+/// `backends_job`: a Prometheus job name, read from that Prometheus.
+fn backends_job(
+    raw: &RawObserve,
+    prometheus: bool,
+    error: ErrorAt<'_>,
+) -> Result<Option<String>, PlanError> {
+    let Some(job) = &raw.backends_job else {
+        return Ok(None);
+    };
+    let name = job.get_ref();
+    let message = if !prometheus {
+        "backends_job: needs `prometheus` (the job's instances are read from it)".to_owned()
+    } else if name.is_empty() || name.contains(['"', '\\', '\n']) {
+        format!("backends_job: expected a Prometheus job name, got {name:?}")
+    } else {
+        return Ok(Some(name.clone()));
+    };
+    Err(error(job.span(), message))
+}
+
 /// Resolves the table (absent: the defaults).
 pub fn resolve(
     raw: Option<Spanned<RawObserve>>,
@@ -165,6 +191,7 @@ pub fn resolve(
     };
     let scrape = http_urls(raw.scrape.as_ref(), error)?;
     let backends = http_urls(raw.backends.as_ref(), error)?;
+    let backends_job = backends_job(&raw, prometheus.is_some(), error)?;
     let mut query_sets = match &raw.query_sets {
         Some(sets) => sets.get_ref().clone(),
         None => default_sets(prometheus.is_some()),
@@ -189,6 +216,7 @@ pub fn resolve(
         prometheus,
         scrape,
         backends,
+        backends_job,
         query_sets,
         engine,
         queries,

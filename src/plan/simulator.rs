@@ -30,7 +30,19 @@ pub struct RawSimulator {
     pub spike: Option<RawSpike>,
     /// Whose metric names `/metrics` uses (one of [`METRIC_NAMINGS`]).
     pub metric_naming: Option<String>,
+    /// Telemetry faults: share of the running batch the running gauge
+    /// leaves out, in `[0, 1]`.
+    pub running_underreport: Option<Spanned<f64>>,
+    /// Telemetry faults: relative error of every queue time the queue-time
+    /// histogram observes, -1 or more (-0.5 halves them, 1 doubles them).
+    pub queue_time_misreport: Option<Spanned<f64>>,
+    /// Router mode: this many engines behind the simulator's router (each
+    /// its own replica with its own GPU; default 1, no router).
+    pub backends: Option<Spanned<usize>>,
 }
+
+/// The most engines the embedded simulator puts behind its router.
+pub const MAX_BACKENDS: usize = 16;
 
 /// The simulator's metric namings (its `MetricNaming`; a runner test
 /// checks that the two lists agree).
@@ -62,6 +74,12 @@ pub struct SimulatorSettings {
     /// that window of the run.
     pub spike: Option<(f64, f64, f64)>,
     pub metric_naming: Option<String>,
+    /// Telemetry faults (the simulator's `TelemetryFaults`): `/metrics`
+    /// lies while the engine works as configured.
+    pub running_underreport: Option<f64>,
+    pub queue_time_misreport: Option<f64>,
+    /// Engines behind the router (`None`: one engine, no router).
+    pub backends: Option<usize>,
 }
 
 mod optional_secs {
@@ -138,6 +156,35 @@ pub fn resolve(
             .is_none_or(|s| s.factor.is_finite() && s.factor >= 1.0),
         "spike.factor must be 1 or more",
     )?;
+    // The telemetry faults are located at their values.
+    let check_at = |value: &Option<Spanned<f64>>, ok: fn(f64) -> bool, what: &str| match value {
+        Some(v) if !ok(*v.get_ref()) => Err(error(
+            v.span(),
+            format!("[simulator] {what}, got {}", v.get_ref()),
+        )),
+        _ => Ok(()),
+    };
+    check_at(
+        &raw.running_underreport,
+        |r| (0.0..=1.0).contains(&r),
+        "running_underreport must be between 0 and 1",
+    )?;
+    check_at(
+        &raw.queue_time_misreport,
+        |r| r.is_finite() && r >= -1.0,
+        "queue_time_misreport must be -1 or more",
+    )?;
+    if let Some(n) = &raw.backends
+        && !(1..=MAX_BACKENDS).contains(n.get_ref())
+    {
+        return Err(error(
+            n.span(),
+            format!(
+                "[simulator] backends must be between 1 and {MAX_BACKENDS}, got {}",
+                n.get_ref()
+            ),
+        ));
+    }
     if let Some(naming) = &raw.metric_naming {
         check(
             METRIC_NAMINGS.contains(&naming.as_str()),
@@ -161,5 +208,83 @@ pub fn resolve(
             .spike
             .map(|s| (s.after.0.as_secs_f64(), s.length.0.as_secs_f64(), s.factor)),
         metric_naming: raw.metric_naming,
+        running_underreport: raw.running_underreport.map(Spanned::into_inner),
+        queue_time_misreport: raw.queue_time_misreport.map(Spanned::into_inner),
+        backends: raw.backends.map(Spanned::into_inner),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Overrides, PlanError, resolve_source};
+
+    const PLAN: &str = "name = 'lies'\n\
+        [[phases]]\nname = 'p'\nduration = '1s'\nload = { type = 'constant', rate = 1 }\n\
+        [simulator]\nmax_num_seqs = 4\n";
+
+    fn resolve(extra: &str) -> Result<super::super::Plan, PlanError> {
+        resolve_source(
+            "p.toml",
+            &format!("{PLAN}{extra}"),
+            None,
+            &Overrides::default(),
+        )
+    }
+
+    #[test]
+    fn telemetry_faults_resolve_to_the_settings() {
+        let plan = resolve("running_underreport = 0.25\nqueue_time_misreport = -0.5\n").unwrap();
+        let settings = plan.simulator.unwrap();
+        assert_eq!(settings.running_underreport, Some(0.25));
+        assert_eq!(settings.queue_time_misreport, Some(-0.5));
+        assert_eq!(settings.max_num_seqs, Some(4));
+        // Unset: the simulator's truthful default.
+        let plain = resolve("").unwrap().simulator.unwrap();
+        assert_eq!(
+            (plain.running_underreport, plain.queue_time_misreport),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn out_of_range_telemetry_faults_are_located_at_their_value() {
+        // Line 8 of the plan: PLAN has 7 lines.
+        for (extra, message, column) in [
+            (
+                "running_underreport = 1.5\n",
+                "[simulator] running_underreport must be between 0 and 1, got 1.5",
+                23,
+            ),
+            (
+                "running_underreport = -0.1\n",
+                "[simulator] running_underreport must be between 0 and 1, got -0.1",
+                23,
+            ),
+            (
+                "queue_time_misreport = -2.0\n",
+                "[simulator] queue_time_misreport must be -1 or more, got -2",
+                24,
+            ),
+            (
+                "queue_time_misreport = nan\n",
+                "[simulator] queue_time_misreport must be -1 or more, got NaN",
+                24,
+            ),
+        ] {
+            let Err(PlanError::Invalid(err)) = resolve(extra) else {
+                panic!("{extra:?} resolved");
+            };
+            assert_eq!(err.message, message);
+            assert_eq!((err.line, err.column), (8, column), "{err}");
+            assert!(err.to_string().contains(&format!("--> p.toml:8:{column}")));
+        }
+    }
+
+    #[test]
+    fn a_telemetry_fault_of_the_wrong_type_is_located_too() {
+        let Err(PlanError::Invalid(err)) = resolve("running_underreport = 'half'\n") else {
+            panic!("a string resolved");
+        };
+        assert_eq!(err.line, 8, "{err}");
+    }
 }

@@ -64,6 +64,12 @@ pub struct ObservedReport {
 pub struct BackendValues {
     /// Its `/metrics` URL.
     pub url: String,
+    /// The pod its GPUs are attributed to (the router's word, or its
+    /// host's name), and the GPUs a DCGM exporter attributed to it.
+    #[serde(default)]
+    pub pod: Option<String>,
+    #[serde(default)]
+    pub gpus: Vec<String>,
     pub scrapes_answered: u64,
     pub scrapes_missed: u64,
     /// Its values over the run, as `ObservedReport::values`.

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use super::cpu::SIMULATOR_THREAD_PREFIX;
-use crate::sim::{SimConfig, SimServer};
+use crate::sim::{SimCluster, SimConfig, SimServer};
 
 pub struct EmbeddedSim {
     pub base_url: String,
@@ -18,8 +18,41 @@ pub struct EmbeddedSim {
     thread: Option<JoinHandle<()>>,
 }
 
+/// One engine, or several behind the simulator's router.
+enum Serving {
+    One(SimServer),
+    Routed(SimCluster),
+}
+
+impl Serving {
+    async fn start(config: SimConfig, backends: usize) -> std::io::Result<Serving> {
+        let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+        Ok(if backends > 1 {
+            Serving::Routed(SimCluster::start(listen, config, backends).await?)
+        } else {
+            Serving::One(SimServer::start(listen, config).await?)
+        })
+    }
+
+    fn urls(&self) -> (String, Option<String>) {
+        match self {
+            Serving::One(s) => (s.base_url(), s.dcgm_url()),
+            Serving::Routed(c) => (c.base_url(), c.dcgm_url()),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Serving::One(s) => s.stop().await,
+            Serving::Routed(c) => c.stop().await,
+        }
+    }
+}
+
 impl EmbeddedSim {
-    pub fn start(config: SimConfig) -> std::io::Result<EmbeddedSim> {
+    /// Starts the simulator: `backends` engines, behind its router when
+    /// more than one.
+    pub fn start(config: SimConfig, backends: usize) -> std::io::Result<EmbeddedSim> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -35,12 +68,11 @@ impl EmbeddedSim {
                     Err(e) => return drop(ready_tx.send(Err(e))),
                 };
                 runtime.block_on(async move {
-                    let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-                    match SimServer::start(listen, config).await {
-                        Ok(server) => {
-                            let _ = ready_tx.send(Ok((server.base_url(), server.dcgm_url())));
+                    match Serving::start(config, backends).await {
+                        Ok(serving) => {
+                            let _ = ready_tx.send(Ok(serving.urls()));
                             let _ = stop_rx.await;
-                            server.stop().await;
+                            serving.stop().await;
                         }
                         Err(e) => drop(ready_tx.send(Err(e))),
                     }

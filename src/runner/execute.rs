@@ -63,14 +63,19 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
     let embedded = match &plan.target.base_url {
         Some(_) => None,
         None => Some(
-            EmbeddedSim::start(embedded_config(&plan, &args, otlp_endpoint.clone())).map_err(
-                |e| {
-                    Failure::new(
-                        exit::COULD_NOT_RUN,
-                        format!("cannot start the embedded simulator: {e}"),
-                    )
-                },
-            )?,
+            EmbeddedSim::start(
+                embedded_config(&plan, &args, otlp_endpoint.clone()),
+                plan.simulator
+                    .as_ref()
+                    .and_then(|s| s.backends)
+                    .unwrap_or(1),
+            )
+            .map_err(|e| {
+                Failure::new(
+                    exit::COULD_NOT_RUN,
+                    format!("cannot start the embedded simulator: {e}"),
+                )
+            })?,
         ),
     };
     let base_url = plan
@@ -473,6 +478,14 @@ fn apply_settings(config: &mut SimConfig, s: &crate::plan::simulator::SimulatorS
     {
         config.metric_naming = naming;
     }
+    set(
+        &mut config.telemetry_faults.running_underreport,
+        s.running_underreport,
+    );
+    set(
+        &mut config.telemetry_faults.queue_time_misreport,
+        s.queue_time_misreport,
+    );
     if let Some((after, length, factor)) = s.spike {
         config.faults.latency_spike = Some(crate::sim::Spike {
             after: Duration::from_secs_f64(after),

@@ -18,7 +18,8 @@ use crate::report::{DrainReport, EngineReport, IntervalSummary, ObservedReport};
 use crate::sample::engine::{self, Engine};
 use crate::sample::exposition::Exposition;
 use crate::sample::nvml::NvmlOptions;
-use crate::sample::{Prepared, Samplers, SamplingPlan};
+use crate::sample::prom;
+use crate::sample::{BackendTarget, Prepared, Samplers, SamplingPlan};
 use crate::stats::Series;
 
 /// Sampling before the run clock starts: sources built, NVML up,
@@ -63,7 +64,7 @@ fn metrics_url(base_url: &str) -> String {
 /// The engines behind the target: the plan's list, or the backends the
 /// target's own /metrics (`scrape`, read once before the run) names when
 /// it is a router; with the line the report gives them.
-fn discover_backends(
+async fn discover_backends(
     plan: &Plan,
     url: &str,
     scrape: Option<&Result<Exposition, String>>,
@@ -73,6 +74,16 @@ fn discover_backends(
             plan.observe.backends.clone(),
             Some("listed by the plan".into()),
         );
+    }
+    if let (Some(job), Some(prometheus)) = (&plan.observe.backends_job, &plan.observe.prometheus) {
+        return match prom::job_instances(prometheus, job).await {
+            Ok(found) => {
+                let how =
+                    format!("the instances of job {job} at {prometheus} (up{{job=\"{job}\"}})");
+                (found, Some(how))
+            }
+            Err(e) => (Vec::new(), Some(format!("none: {e}"))),
+        };
     }
     let Some(Ok(scrape)) = scrape else {
         return (Vec::new(), None);
@@ -125,16 +136,13 @@ fn choose_engine(
 
 /// The target's /metrics and, behind a router, its first engine's: each
 /// read once before the run; then the backends and the engine profile.
-async fn topology(
-    plan: &Plan,
-    base_url: &str,
-) -> (Vec<String>, Option<String>, Option<(Engine, EngineReport)>) {
+async fn topology(plan: &Plan, base_url: &str) -> Topology {
     let target_url = metrics_url(base_url);
     let target = match plan.observe.engine {
         Some(EngineChoice::Auto) => Some(engine::fetch(&target_url).await),
         _ => None,
     };
-    let (backends, from) = discover_backends(plan, &target_url, target.as_ref());
+    let (backends, from) = discover_backends(plan, &target_url, target.as_ref()).await;
     let engine_base = backends.first().map_or(base_url, String::as_str);
     let mut engine = match (backends.first(), &plan.observe.engine) {
         (Some(backend), Some(EngineChoice::Auto)) => {
@@ -148,7 +156,33 @@ async fn topology(
         // Not on /metrics: ask the engine's API (vLLM's /version, ...).
         report.version = engine::fetch_version(engine_base, *found).await.ok();
     }
-    (backends, from, engine)
+    let pods = match &target {
+        Some(Ok(scrape)) => engine::backend_pods(scrape),
+        _ => Default::default(),
+    };
+    let targets = backends
+        .iter()
+        .map(|b| BackendTarget {
+            metrics_url: metrics_url(b),
+            pod: engine::gpu_pod(b, pods.get(b)),
+        })
+        .collect();
+    Topology {
+        backends,
+        targets,
+        from,
+        engine,
+    }
+}
+
+/// What [`topology`] found.
+struct Topology {
+    /// The engines behind the target (base URLs), and each as sampled.
+    backends: Vec<String>,
+    targets: Vec<BackendTarget>,
+    /// Where the list came from.
+    from: Option<String>,
+    engine: Option<(Engine, EngineReport)>,
 }
 
 /// Where the run's server-side values come from.
@@ -160,19 +194,26 @@ pub struct Sources<'a> {
 
 /// The plan's `[observe]` as the samplers take it. Without a Prometheus
 /// or scrape URLs, the target's own `/metrics` is read (and the embedded
-/// simulator's DCGM exporter beside it).
+/// simulator's DCGM exporter beside it); without a Prometheus, the
+/// engines behind a router are read too, whatever `scrape` lists.
 fn sampling_plan(
     plan: &Plan,
     sources: &Sources<'_>,
     engine: Option<Engine>,
-    backends: &[String],
+    backends: &[BackendTarget],
 ) -> SamplingPlan {
     let observe = &plan.observe;
     let mut scrape = observe.scrape.clone();
     if scrape.is_empty() && observe.prometheus.is_none() {
         scrape.push(metrics_url(sources.base_url));
-        scrape.extend(backends.iter().map(|b| metrics_url(b)));
         scrape.extend(sources.dcgm_url.map(str::to_string));
+    }
+    if observe.prometheus.is_none() {
+        for backend in backends {
+            if !scrape.contains(&backend.metrics_url) {
+                scrape.push(backend.metrics_url.clone());
+            }
+        }
     }
     SamplingPlan {
         interval: observe.interval,
@@ -186,7 +227,7 @@ fn sampling_plan(
             lib_path: observe.nvml_lib.clone(),
             interval: observe.interval,
         }),
-        backends: backends.iter().map(|b| metrics_url(b)).collect(),
+        backends: backends.to_vec(),
     }
 }
 
@@ -194,9 +235,14 @@ impl Ready {
     /// Builds the sources and starts what needs starting, before the run
     /// clock does: their start-up cost must not delay the first requests.
     pub async fn prepare(plan: &Plan, sources: Sources<'_>) -> Ready {
-        let (backends, backends_from, chosen) = topology(plan, sources.base_url).await;
+        let Topology {
+            backends,
+            targets,
+            from: backends_from,
+            engine: chosen,
+        } = topology(plan, sources.base_url).await;
         let (engine, report) = chosen.unzip();
-        let mut prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine, &backends));
+        let mut prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine, &targets));
         prepared.take_baseline().await;
         let mut errors = prepared.errors().to_vec();
         let own = match plan.observe.metrics_listen {

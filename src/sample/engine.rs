@@ -10,7 +10,7 @@
 //! [`fetch`] reads a `/metrics` URL once; [`router_backends`] reads the
 //! engines a router names from it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -185,6 +185,67 @@ pub fn router_backends(e: &Exposition) -> Vec<String> {
         }
     }
     found
+}
+
+/// The router family naming the pod each backend runs in, and its
+/// backend and pod labels (`router_backend_info{backend, pod} 1`).
+pub const BACKEND_PODS: (&str, &str, &str) = ("router_backend_info", "backend", "pod");
+
+/// The pod of each backend the router's scrape names one for.
+pub fn backend_pods(e: &Exposition) -> BTreeMap<String, String> {
+    let (family, backend, pod) = BACKEND_PODS;
+    e.named(family)
+        .filter_map(|s| Some((s.labels.get(backend)?.clone(), s.labels.get(pod)?.clone())))
+        .filter(|(_, pod)| !pod.is_empty())
+        .collect()
+}
+
+/// The pod a backend's GPUs are attributed to by a DCGM exporter's `pod`
+/// label: the one the router named, else its URL's host when that is a
+/// DNS name (a pod's own name, e.g. `vllm-0` of `http://vllm-0.vllm:8000`);
+/// `None` for an IP address or `localhost`.
+pub fn gpu_pod(url: &str, named: Option<&String>) -> Option<String> {
+    if let Some(pod) = named {
+        return Some(pod.clone());
+    }
+    let host = reqwest::Url::parse(url).ok()?.host_str()?.to_owned();
+    let first = host.split('.').next()?;
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
+    (!is_ip && first != "localhost" && !first.is_empty()).then(|| first.to_owned())
+}
+
+#[cfg(test)]
+mod pod_tests {
+    use super::*;
+
+    #[test]
+    fn a_backends_pod_is_the_routers_word_or_its_dns_name() {
+        let named = "engine-0".to_owned();
+        assert_eq!(
+            gpu_pod("http://127.0.0.1:8000", Some(&named)),
+            Some(named.clone())
+        );
+        assert_eq!(
+            gpu_pod("http://vllm-0.vllm.ns.svc:8000", None).as_deref(),
+            Some("vllm-0")
+        );
+        for unnamed in [
+            "http://127.0.0.1:8000",
+            "http://[::1]:8000",
+            "http://localhost:8000",
+            "bad",
+        ] {
+            assert_eq!(gpu_pod(unnamed, None), None, "{unnamed}");
+        }
+        let scrape = exposition::parse(
+            "router_backend_info{backend=\"http://a\",pod=\"p-a\"} 1\n\
+             router_backend_info{backend=\"http://b\",pod=\"\"} 1\n",
+        )
+        .unwrap();
+        let pods = backend_pods(&scrape);
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods["http://a"], "p-a");
+    }
 }
 
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

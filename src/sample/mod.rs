@@ -139,7 +139,16 @@ pub struct SamplingPlan {
     pub nvml: Option<nvml::NvmlOptions>,
     /// Of `scrape`, the engines behind a router: each is also summarised
     /// on its own.
-    pub backends: Vec<String>,
+    pub backends: Vec<BackendTarget>,
+}
+
+/// An engine behind a router, to be summarised on its own.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BackendTarget {
+    /// Its `/metrics` URL (one of `SamplingPlan::scrape`).
+    pub metrics_url: String,
+    /// The pod a DCGM exporter attributes its GPUs to (`engine::gpu_pod`).
+    pub pod: Option<String>,
 }
 
 /// The running sources and what they delivered so far.
@@ -237,6 +246,20 @@ impl Samplers {
             .cloned()
             .collect();
         if let Some(url) = &plan.prometheus {
+            if !plan.backends.is_empty() {
+                // Prometheus gives the run's values; each engine's own
+                // come from its /metrics.
+                let urls = plan
+                    .backends
+                    .iter()
+                    .map(|b| b.metrics_url.clone())
+                    .collect();
+                sources.push(Box::new(
+                    scrape::ScrapeSource::new(urls, queries.clone(), interval)
+                        .with_backends(&plan.backends)
+                        .per_backend_only(),
+                ));
+            }
             match prom::PromSource::new(url, queries, interval) {
                 Ok(source) => sources.push(Box::new(source)),
                 Err(e) => errors.push(format!("samplers: {e}")),

@@ -382,6 +382,34 @@ fn buckets_of(data: &Data, unit: super::Unit) -> Vec<(f64, f64)> {
     buckets
 }
 
+/// The instances of Prometheus job `job` (`up{job="…"}`, up or down), as
+/// base URLs (`http://` + the `instance` label), in the answer's order.
+pub async fn job_instances(url: &str, job: &str) -> Result<Vec<String>, String> {
+    let http = crate::tls::client_builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let client = Client::from(http, url).map_err(|e| format!("Prometheus URL {url}: {e}"))?;
+    let answer = client
+        .query(format!("up{{job=\"{job}\"}}"))
+        .get()
+        .await
+        .map_err(|e| format!("{url}: up{{job=\"{job}\"}}: {e}"))?;
+    let Data::Vector(series) = answer.data() else {
+        return Err(format!("{url}: up{{job=\"{job}\"}} is not a vector"));
+    };
+    let mut found: Vec<String> = Vec::new();
+    for s in series {
+        if let Some(instance) = s.metric().get("instance") {
+            let base = format!("http://{instance}");
+            if !found.contains(&base) {
+                found.push(base);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The value of an instant answer: a scalar, or the sum of a vector's
 /// series (query sets aggregate, so this is normally one series); `None`
 /// for no data.

@@ -33,12 +33,21 @@ pub struct ScrapeSource {
     /// The engines behind a router, each also read on its own (by index
     /// into `urls`).
     backends: Vec<(usize, Backend)>,
+    /// Yields the run's values (false: only each backend's, beside a
+    /// Prometheus that gives the run's).
+    run_values: bool,
 }
 
 /// One engine behind a router: its own values, kept apart from the
 /// run's (which sum every engine), for the per-backend table.
 #[derive(Debug, Default)]
 struct Backend {
+    /// The pod a DCGM exporter attributes its GPUs to, and the GPU
+    /// queries narrowed to it (gauges only).
+    pod: Option<String>,
+    gpu_queries: Vec<Query>,
+    /// The GPUs seen attributed to it ("GPU 0 NVIDIA L4").
+    gpus: std::collections::BTreeSet<String>,
     before: Option<(Exposition, f64)>,
     baseline: Option<Exposition>,
     store: super::SampledStore,
@@ -59,16 +68,36 @@ impl ScrapeSource {
             before: None,
             baseline: None,
             backends: Vec::new(),
+            run_values: true,
         }
     }
 
+    /// Keeps only each backend's values: the run's come from elsewhere.
+    pub fn per_backend_only(mut self) -> ScrapeSource {
+        self.run_values = false;
+        self
+    }
+
     /// Also keeps the values of each of `backends` (URLs among this
-    /// source's) apart, for the report's per-backend table.
-    pub fn with_backends(mut self, backends: &[String]) -> ScrapeSource {
+    /// source's) apart, for the report's per-backend table; a backend with
+    /// a pod also gets the GPU values of the DCGM series attributed to it.
+    pub fn with_backends(mut self, backends: &[super::BackendTarget]) -> ScrapeSource {
         self.backends = backends
             .iter()
-            .filter_map(|b| self.urls.iter().position(|u| u == b))
-            .map(|i| (i, Backend::default()))
+            .filter_map(|b| {
+                let i = self.urls.iter().position(|u| *u == b.metrics_url)?;
+                let gpu_queries = b
+                    .pod
+                    .as_deref()
+                    .map(|pod| pod_gpu_queries(&self.queries, pod))
+                    .unwrap_or_default();
+                let backend = Backend {
+                    pod: b.pod.clone(),
+                    gpu_queries,
+                    ..Backend::default()
+                };
+                Some((i, backend))
+            })
             .collect();
         self
     }
@@ -103,10 +132,16 @@ impl ScrapeSource {
                 .samples
                 .extend(e.samples);
         }
+        for (_, backend) in &mut self.backends {
+            backend.gpus_sampled(merged.as_ref(), t);
+        }
         merged
     }
 
     fn readings(&self, now: Option<&Exposition>, t: f64) -> Vec<Reading> {
+        if !self.run_values {
+            return Vec::new();
+        }
         readings(&self.queries, self.before.as_ref(), now, t)
     }
 
@@ -120,6 +155,23 @@ impl ScrapeSource {
 }
 
 impl Backend {
+    /// Its GPUs' values from the merged scrape (the DCGM exporter's
+    /// series whose `pod` is its own), and which GPUs they were.
+    fn gpus_sampled(&mut self, merged: Option<&Exposition>, t: f64) {
+        let Some(pod) = &self.pod else { return };
+        for reading in readings(&self.gpu_queries, None, merged, t) {
+            self.store.add(reading);
+        }
+        for s in merged.into_iter().flat_map(|e| e.named(GPU_FAMILY)) {
+            if s.labels.get(POD_LABEL) == Some(pod) {
+                let gpu = s.labels.get("gpu").map_or("?", String::as_str);
+                let model = s.labels.get("modelName").map_or("", String::as_str);
+                self.gpus
+                    .insert(format!("GPU {gpu} {model}").trim_end().to_owned());
+            }
+        }
+    }
+
     fn sampled(&mut self, queries: &[Query], now: Option<&Exposition>, t: f64) {
         for reading in readings(queries, self.before.as_ref(), now, t) {
             self.store.add(reading);
@@ -141,12 +193,46 @@ impl Backend {
         };
         BackendValues {
             url: url.to_owned(),
+            pod: self.pod.clone(),
+            gpus: self.gpus.iter().cloned().collect(),
             scrapes_answered: self.answered,
             scrapes_missed: self.missed,
             values: self.store.summaries(),
             by_model,
         }
     }
+}
+
+/// The DCGM exporter's Kubernetes attribution label, and a family every
+/// GPU has a series of.
+const POD_LABEL: &str = "pod";
+const GPU_FAMILY: &str = "DCGM_FI_DEV_GPU_UTIL";
+
+/// The gauge queries that read the DCGM exporter, narrowed to the series
+/// attributed to `pod`.
+fn pod_gpu_queries(queries: &[Query], pod: &str) -> Vec<Query> {
+    fn narrow(recipe: &mut Recipe, pod: &str) {
+        recipe.labels.insert(POD_LABEL.to_owned(), pod.to_owned());
+        for alternative in &mut recipe.alternatives {
+            narrow(alternative, pod);
+        }
+    }
+    let reads_dcgm = |r: &Recipe| r.metric.iter().any(|m| m.starts_with("DCGM_"));
+    queries
+        .iter()
+        .filter(|q| {
+            q.scrape
+                .as_ref()
+                .is_some_and(|r| reads_dcgm(r) && !r.needs_previous())
+        })
+        .cloned()
+        .map(|mut q| {
+            if let Some(recipe) = &mut q.scrape {
+                narrow(recipe, pod);
+            }
+            q
+        })
+        .collect()
 }
 
 /// Every query's reading from the scrape `now` at `t`, and the one
@@ -181,10 +267,18 @@ fn readings(
 
 impl Source for ScrapeSource {
     fn describe(&self) -> String {
-        format!("scrape {}", self.urls.join(", "))
+        let what = if self.run_values {
+            "scrape"
+        } else {
+            "scrape (each backend)"
+        };
+        format!("{what} {}", self.urls.join(", "))
     }
 
     fn names(&self) -> Vec<String> {
+        if !self.run_values {
+            return Vec::new();
+        }
         self.queries.iter().map(|q| q.name.clone()).collect()
     }
 
@@ -220,7 +314,7 @@ impl Source for ScrapeSource {
         _store: &'a mut super::SampledStore,
     ) -> BoxFuture<'a, super::AfterRun> {
         let (histograms, by_model) = match (&self.baseline, &self.before) {
-            (Some(first), Some((last, _))) => (
+            (Some(first), Some((last, _))) if self.run_values => (
                 run_histograms(&self.queries, first, last),
                 counters_by_model(&self.queries, first, last),
             ),

@@ -50,8 +50,12 @@ impl SimCluster {
             })
             .map_err(|e| io::Error::other(format!("OTLP exporter: {e:#}")))?,
         );
-        let urls = servers.iter().map(SimServer::base_url).collect();
-        let router = RouterServer::start(listen, urls, tracing.clone()).await?;
+        let backends = servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.base_url(), pod_name(i)))
+            .collect();
+        let router = RouterServer::start_with_pods(listen, backends, tracing.clone()).await?;
         let dcgm = match config.dcgm_listen {
             Some(addr) => Some(DcgmExporter::start(addr, all_gpus(&servers), hostname()).await?),
             None => None,
@@ -98,11 +102,24 @@ impl SimCluster {
     }
 }
 
-/// Every backend's GPUs, numbered across the node.
+/// The pod backend `i` runs in (the router names it, the DCGM exporter
+/// attributes its GPUs to it).
+fn pod_name(i: usize) -> String {
+    format!("engine-{i}")
+}
+
+/// Every backend's GPUs, numbered across the node, each attributed to its
+/// backend's pod.
 fn all_gpus(servers: &[SimServer]) -> GpuSource {
     let shared: Vec<_> = servers.iter().map(SimServer::gpu_handle).collect();
     Arc::new(move || {
-        let mut samples: Vec<GpuSample> = shared.iter().flat_map(|s| s()).collect();
+        let mut samples: Vec<GpuSample> = Vec::new();
+        for (backend, gpus) in shared.iter().enumerate() {
+            for mut sample in gpus() {
+                sample.identity.pod = Some(pod_name(backend));
+                samples.push(sample);
+            }
+        }
         for (i, sample) in samples.iter_mut().enumerate() {
             sample.identity.index = i as u32;
             sample.identity.device = format!("nvidia{i}");

@@ -200,11 +200,18 @@ pub(crate) fn render(samples: &[GpuSample], hostname: &str) -> String {
 }
 
 /// The labels dcgm-exporter puts on every sample of a whole GPU, in its
-/// order (Kubernetes pod attribution and MIG labels are out of scope).
+/// order, with its Kubernetes pod attribution when the GPU has a pod (MIG
+/// labels are out of scope).
 fn labels(gpu: &GpuIdentity, hostname: &str) -> String {
+    let pod = gpu.pod.as_ref().map_or(String::new(), |pod| {
+        format!(
+            ",container=\"vllm\",namespace=\"{POD_NAMESPACE}\",pod=\"{}\"",
+            escape_label_value(pod)
+        )
+    });
     format!(
         "gpu=\"{}\",UUID=\"{}\",pci_bus_id=\"{}\",device=\"{}\",modelName=\"{}\",\
-         Hostname=\"{hostname}\",DCGM_FI_DRIVER_VERSION=\"{DRIVER_VERSION}\"",
+         Hostname=\"{hostname}\",DCGM_FI_DRIVER_VERSION=\"{DRIVER_VERSION}\"{pod}",
         gpu.index,
         escape_label_value(&gpu.uuid),
         escape_label_value(&gpu.pci_bus_id),
@@ -212,6 +219,9 @@ fn labels(gpu: &GpuIdentity, hostname: &str) -> String {
         escape_label_value(&gpu.name),
     )
 }
+
+/// The namespace of the simulated cluster's pods.
+const POD_NAMESPACE: &str = "infercheck-sim";
 
 /// Escapes a label value as the exposition format requires: backslash,
 /// double quote and line feed (as `metrics.rs` does for vLLM's families).
@@ -325,6 +335,7 @@ mod tests {
                 pci_bus_id: format!("00000000:0{index}:00.0"),
                 fb_total_mib: 23034,
                 served_model: "sim-llama-8b".into(),
+                pod: None,
             },
             reading: GpuReading {
                 util_percent,

@@ -26,9 +26,12 @@ pub struct GpuIdentity {
     pub pci_bus_id: String,
     /// Total framebuffer memory in MiB.
     pub fb_total_mib: u64,
-    /// Served model on this GPU (the exporter's Kubernetes-style
-    /// attribution is out of scope; kept for the router's labels).
+    /// Served model on this GPU.
     pub served_model: String,
+    /// The pod using it, as dcgm-exporter's Kubernetes attribution labels
+    /// it (`pod`, with `namespace` and `container`); `None` outside a
+    /// cluster.
+    pub pod: Option<String>,
 }
 
 /// A GPU's state at one instant.

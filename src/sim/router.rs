@@ -97,6 +97,26 @@ impl RouterServer {
     ) -> io::Result<RouterServer> {
         let mut state = RouterState::new(backends, tracing).await?;
         state.misroute = misroute;
+        RouterServer::serve(listen, state)
+    }
+
+    /// [`RouterServer::start`] over `(URL, pod)` backends: its /metrics
+    /// names each backend's pod (`router_backend_info`), so a DCGM
+    /// exporter's pod attribution ties GPUs to backends.
+    pub async fn start_with_pods(
+        listen: SocketAddr,
+        backends: Vec<(String, String)>,
+        tracing: Arc<Tracing>,
+    ) -> io::Result<RouterServer> {
+        let (urls, pods): (Vec<String>, Vec<String>) = backends.into_iter().unzip();
+        let state = RouterState::new(urls, tracing).await?;
+        for (backend, pod) in state.backends.iter().zip(&pods) {
+            state.metrics.name_pod(&backend.url, pod);
+        }
+        RouterServer::serve(listen, state)
+    }
+
+    fn serve(listen: SocketAddr, state: RouterState) -> io::Result<RouterServer> {
         let state = Arc::new(state);
         let listener = bind(listen)?;
         let addr = listener.local_addr()?;

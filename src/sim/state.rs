@@ -291,5 +291,6 @@ fn gpu_identity(seed: u64, index: u32, model: &str) -> GpuIdentity {
         pci_bus_id: format!("00000000:{:02X}:1E.0", index),
         fb_total_mib: A10G.fb_total_mib,
         served_model: model.to_string(),
+        pod: None,
     }
 }

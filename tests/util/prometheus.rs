@@ -235,15 +235,23 @@ fn read_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
 }
 
-/// The scrape config: one job per target.
+/// The scrape config: one job per job name, with its targets in order.
 fn config(targets: &[(&str, SocketAddr)]) -> String {
     let mut yaml = format!(
         "global:\n  scrape_interval: {SCRAPE_INTERVAL}\n  scrape_timeout: {SCRAPE_TIMEOUT}\n\
          scrape_configs:\n"
     );
+    let mut jobs: Vec<(&str, Vec<String>)> = Vec::new();
     for (job, addr) in targets {
+        match jobs.iter_mut().find(|(name, _)| name == job) {
+            Some((_, addrs)) => addrs.push(format!("'{addr}'")),
+            None => jobs.push((job, vec![format!("'{addr}'")])),
+        }
+    }
+    for (job, addrs) in jobs {
         yaml.push_str(&format!(
-            "  - job_name: '{job}'\n    static_configs:\n      - targets: ['{addr}']\n"
+            "  - job_name: '{job}'\n    static_configs:\n      - targets: [{}]\n",
+            addrs.join(", ")
         ));
     }
     yaml

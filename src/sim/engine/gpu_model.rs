@@ -219,6 +219,7 @@ mod tests {
             pci_bus_id: "00000000:00:1E.0".into(),
             fb_total_mib: A10G.fb_total_mib,
             served_model: "m".into(),
+            pod: None,
         };
         SimGpu::new(identity, A10G, 15_400, 2048)
     }

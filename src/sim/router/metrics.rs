@@ -38,6 +38,10 @@ pub(crate) struct RouterMetrics {
     errors: IntCounterVec,
     in_flight: IntGaugeVec,
     duration: HistogramVec,
+    /// `router_backend_info{backend, pod} 1`: the pod each backend runs
+    /// in, where the router knows it (as an inference gateway's endpoint
+    /// picker names its model-server pods).
+    info: IntGaugeVec,
 }
 
 impl RouterMetrics {
@@ -73,7 +77,12 @@ impl RouterMetrics {
             .buckets(DURATION_BUCKETS.to_vec()),
             &["backend"],
         )?;
+        let info = IntGaugeVec::new(
+            Opts::new("router_backend_info", "The pod each backend runs in."),
+            &["backend", "pod"],
+        )?;
         let registry = Registry::new();
+        registry.register(Box::new(info.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
@@ -87,7 +96,13 @@ impl RouterMetrics {
             errors,
             in_flight,
             duration,
+            info,
         })
+    }
+
+    /// Names the pod `backend` runs in.
+    pub fn name_pod(&self, backend: &str, pod: &str) {
+        self.info.with_label_values(&[backend, pod]).set(1);
     }
 
     pub fn answered(&self, backend: &str, model: &str, status: u16) {
