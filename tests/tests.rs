@@ -4,6 +4,7 @@
 mod util;
 
 mod agreement;
+mod alerts;
 mod analysis;
 
 mod cli;
