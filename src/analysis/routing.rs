@@ -34,7 +34,14 @@ pub fn routing(plan: &Plan, observed: Option<&ObservedReport>, models: &[ModelRe
     let mut backends: Vec<BackendRow> = observed
         .map(|o| o.per_backend.iter().map(backend_row).collect())
         .unwrap_or_default();
-    let balance = balance(&mut backends);
+    // The models the client sent requests for (all, for the server's
+    // default model).
+    let asked: Vec<String> = models
+        .iter()
+        .filter(|m| m.stats.requests > 0)
+        .map(|m| m.model.clone())
+        .collect();
+    let balance = balance(&mut backends, &asked);
     Routing {
         backends,
         balance,
@@ -118,8 +125,9 @@ fn backend_row(b: &BackendValues) -> BackendRow {
 }
 
 /// Groups the counted backends by the models they serve, fills each
-/// one's share and status, and tests each group of two or more.
-fn balance(rows: &mut [BackendRow]) -> Vec<BalanceCheck> {
+/// one's share and status, and tests each group of two or more; marks
+/// idle the engines that finished nothing of the models in `asked`.
+fn balance(rows: &mut [BackendRow], asked: &[String]) -> Vec<BalanceCheck> {
     let mut groups: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         if row.requests.is_some() {
@@ -130,22 +138,26 @@ fn balance(rows: &mut [BackendRow]) -> Vec<BalanceCheck> {
         .into_iter()
         .filter_map(|(models, members)| balance_group(rows, models, &members))
         .collect();
-    mark_idle(rows);
+    mark_idle(rows, asked);
     checks
 }
 
 /// A backend that finished nothing while the others together finished
 /// so much that an even split would almost surely have given it some is
-/// idle, whatever models it serves (an engine never sent a request has no
-/// model on its counters to group it by).
-fn mark_idle(rows: &mut [BackendRow]) {
+/// idle — when requests were sent for a model it serves, or it names no
+/// model (an engine never sent a request may have none on its counters).
+/// One serving only models nobody asked for was rightly left alone.
+fn mark_idle(rows: &mut [BackendRow], asked: &[String]) {
     let counted: Vec<f64> = rows.iter().filter_map(|r| r.requests).collect();
     let (k, total) = (counted.len() as f64, counted.iter().sum::<f64>());
     if k < 2.0 || (1.0 - 1.0 / k).powf(total) >= P_SKEW {
         return;
     }
+    let default_asked = asked.iter().any(|m| m == SERVER_DEFAULT_MODEL);
     for row in rows.iter_mut() {
-        if row.requests == Some(0.0) && row.status == BackendStatus::Ok {
+        let was_asked =
+            default_asked || row.models.is_empty() || row.models.iter().any(|m| asked.contains(m));
+        if row.requests == Some(0.0) && row.status == BackendStatus::Ok && was_asked {
             row.status = BackendStatus::NoTraffic;
         }
     }
@@ -298,7 +310,7 @@ mod tests {
     #[test]
     fn an_even_group_passes_and_shares_are_filled() {
         let mut rows = vec![row("a", &["m"], 510.0), row("b", &["m"], 490.0)];
-        let checks = balance(&mut rows);
+        let checks = balance(&mut rows, &[]);
         assert_eq!(checks.len(), 1);
         assert!(checks[0].pass, "{}", checks[0].detail);
         assert_eq!(rows[0].share, Some(0.51));
@@ -312,7 +324,7 @@ mod tests {
             row("b", &["m"], 300.0),
             row("c", &["m"], 0.0),
         ];
-        let checks = balance(&mut rows);
+        let checks = balance(&mut rows, &[]);
         assert!(!checks[0].pass);
         // a: 700 of an even 333 (+110 %); b: 300 (−10 %, within bound).
         assert_eq!(
@@ -334,24 +346,34 @@ mod tests {
     fn few_requests_do_not_make_a_skew() {
         // 3 requests over 2 backends: 3/0 happens one time in four.
         let mut rows = vec![row("a", &["m"], 3.0), row("b", &["m"], 0.0)];
-        assert!(balance(&mut rows)[0].pass);
+        assert!(balance(&mut rows, &[])[0].pass);
         assert_eq!(rows[1].status, BackendStatus::Ok);
     }
 
     #[test]
     fn an_engine_never_sent_a_request_is_idle() {
         let mut rows = vec![row("a", &["m1"], 60.0), row("b", &[], 0.0)];
-        assert!(balance(&mut rows).is_empty(), "no group of two");
+        assert!(balance(&mut rows, &[]).is_empty(), "no group of two");
         assert_eq!(rows[1].status, BackendStatus::NoTraffic);
+        let mut unasked = vec![row("a", &["m1"], 60.0), row("b", &["m2"], 0.0)];
+        balance(&mut unasked, &["m1".to_owned()]);
+        assert_eq!(unasked[1].status, BackendStatus::Ok, "nobody asked for m2");
+        let mut asked = vec![row("a", &["m1"], 60.0), row("b", &["m2"], 0.0)];
+        balance(&mut asked, &["m1".to_owned(), "m2".to_owned()]);
+        assert_eq!(
+            asked[1].status,
+            BackendStatus::NoTraffic,
+            "m2 was asked for"
+        );
         let mut few = vec![row("a", &["m1"], 5.0), row("b", &[], 0.0)];
-        balance(&mut few);
+        balance(&mut few, &[]);
         assert_eq!(few[1].status, BackendStatus::Ok, "0.5^5 is chance");
     }
 
     #[test]
     fn backends_of_different_models_are_not_compared() {
         let mut rows = vec![row("a", &["m1"], 900.0), row("b", &["m2"], 100.0)];
-        assert!(balance(&mut rows).is_empty());
+        assert!(balance(&mut rows, &[]).is_empty());
         assert_eq!(rows[1].share, Some(1.0));
     }
 

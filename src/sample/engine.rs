@@ -132,6 +132,11 @@ pub fn detect(e: &Exposition) -> Option<Detected> {
 /// Reads `url` (a `/metrics`) once; the error says why nothing could be
 /// read (unreachable, an HTTP status, a body that is not exposition).
 pub async fn fetch(url: &str) -> Result<Exposition, String> {
+    exposition::parse(&probe(url).await?)
+}
+
+/// The body of a `GET url` that answered 2xx, read once before the run.
+async fn probe(url: &str) -> Result<String, String> {
     let client = crate::tls::client_builder()
         .timeout(PROBE_TIMEOUT)
         .build()
@@ -141,8 +146,7 @@ pub async fn fetch(url: &str) -> Result<Exposition, String> {
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    let body = response.text().await.map_err(|e| e.to_string())?;
-    exposition::parse(&body)
+    response.text().await.map_err(|e| e.to_string())
 }
 
 /// The engine's version from its HTTP API (`Engine::version_endpoint`)
@@ -150,15 +154,9 @@ pub async fn fetch(url: &str) -> Result<Exposition, String> {
 pub async fn fetch_version(base_url: &str, engine: Engine) -> Result<String, String> {
     let (path, pointer) = engine.version_endpoint();
     let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    let client = crate::tls::client_builder()
-        .timeout(PROBE_TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
-    }
-    let answer: serde_json::Value = response.json().await.map_err(|e| format!("{url}: {e}"))?;
+    let body = probe(&url).await.map_err(|e| format!("{url}: {e}"))?;
+    let answer: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("{url}: {e}"))?;
     answer
         .pointer(pointer)
         .and_then(serde_json::Value::as_str)
