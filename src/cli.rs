@@ -30,6 +30,51 @@ pub enum Command {
     ServeSim(Box<SimArgs>),
     /// Re-render a finished run's report.json.
     Report(ReportArgs),
+    /// Check a Prometheus: every query of the chosen sets and every panel
+    /// of the given dashboards returns data over the window (and if not,
+    /// which metrics are missing and which have other labels), the rules'
+    /// health, and each dashboard's response time as Grafana queries it.
+    /// Exit 0 when everything passes, 4 when a check fails, 3 when
+    /// Prometheus cannot be read, 2 when an input is invalid.
+    Validate(ValidateArgs),
+    /// Write the dashboards, alert rules (with their promtool tests and
+    /// runbook), query sets, a Prometheus scrape-config snippet for
+    /// infercheck's /metrics and Grafana provisioning files to a folder,
+    /// from what the binary embeds.
+    Assets(AssetsArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ValidateArgs {
+    /// Prometheus base URL.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: String,
+    /// Grafana dashboard JSON files, or folders of them (repeatable).
+    #[arg(long = "dashboards", value_name = "PATH")]
+    pub dashboards: Vec<PathBuf>,
+    /// Built-in query sets to check (queries/*.toml: vllm, sglang, tgi,
+    /// llamacpp, triton, dcgm, node, router, infercheck; repeatable).
+    #[arg(long = "query-set", value_name = "NAME")]
+    pub query_sets: Vec<String>,
+    /// How far back the data checks look.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Leave the rules' health out.
+    #[arg(long)]
+    pub no_rules: bool,
+    /// Print JSON instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct AssetsArgs {
+    /// The folder to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -29,5 +29,6 @@ pub mod sample;
 pub mod sim;
 pub mod stats;
 pub mod traces;
+pub mod validate;
 
 pub use runner::run;

@@ -124,6 +124,11 @@ pub enum Metric {
     },
     /// Alerts that began firing during the run.
     AlertsFired,
+    /// Share of the fault drills' expected alerts that fired within their
+    /// bound (see `validate::drills`).
+    AlertsExpectedFired,
+    /// Alerts that fired where no drill expected them.
+    AlertsFiredUnexpected,
     /// Seconds from the end of a spike until latency and the queue are
     /// back (see `analysis::recovery`), in milliseconds.
     RecoveryTime,
@@ -174,10 +179,12 @@ impl Metric {
             | Metric::TimeoutRate
             | Metric::TraceCoverage
             | Metric::SloAttainment
+            | Metric::AlertsExpectedFired
             | Metric::ObservabilityAgreement => Unit::Fraction,
             Metric::Requests
             | Metric::MissingSpans
             | Metric::AlertsFired
+            | Metric::AlertsFiredUnexpected
             | Metric::OrphanedTasks => Unit::Count,
             Metric::QueryLatency { .. } | Metric::RecoveryTime | Metric::DrainTime => {
                 Unit::Milliseconds
@@ -203,6 +210,8 @@ impl Metric {
             Metric::Sampled { stat, name } => format!("{} {name}", stat.label()),
             Metric::QueryLatency { stat } => format!("{} Query Latency", stat.label()),
             Metric::AlertsFired => "Alerts Fired".into(),
+            Metric::AlertsExpectedFired => "Expected Alerts Fired".into(),
+            Metric::AlertsFiredUnexpected => "Unexpected Alerts".into(),
             Metric::RecoveryTime => "Recovery Time".into(),
             Metric::OrphanedTasks => "Orphaned Tasks".into(),
             Metric::DrainTime => "Drain Time".into(),
@@ -220,6 +229,8 @@ impl Metric {
             Metric::RecoveryTime
             | Metric::OrphanedTasks
             | Metric::DrainTime
+            | Metric::AlertsExpectedFired
+            | Metric::AlertsFiredUnexpected
             | Metric::ObservabilityAgreement => Family::Analysis,
             _ => Family::Requests,
         }

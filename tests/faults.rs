@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use infercheck::report::StatsBlock;
-use infercheck::sim::{Faults, SimConfig, SimServer, Spike};
+use infercheck::sim::{Faults, SimCluster, SimConfig, SimServer, Spike};
 use infercheck::stats::Distribution;
 use serde_json::{Value, json};
 use tokio::sync::MutexGuard;
@@ -681,6 +681,144 @@ async fn native_endpoints_serve_template_plans() {
         assert_eq!(status, 400);
         drop(held);
         server.stop().await;
+    })
+    .await;
+}
+
+/// Polls for a value: reads `url` at most [`POLLS`] times, [`POLL_WAIT`]
+/// apart, until the value `read` takes from the answer satisfies `done`.
+/// Returns the last value read (the caller asserts on it).
+async fn poll_value(
+    client: &reqwest::Client,
+    url: &str,
+    read: impl Fn(&str) -> f64,
+    done: impl Fn(f64) -> bool,
+) -> f64 {
+    let mut value = f64::NAN;
+    for _ in 0..POLLS {
+        let (status, text) = get(client, url.to_string()).await;
+        assert_eq!(status, 200, "{url}: {text}");
+        value = read(&text);
+        if done(value) {
+            break;
+        }
+        tokio::time::sleep(POLL_WAIT).await;
+    }
+    value
+}
+
+const POLLS: usize = 250;
+const POLL_WAIT: Duration = Duration::from_millis(20);
+const KV_USAGE: &str = "vllm:kv_cache_usage_perc";
+const FB_USED: &str = "DCGM_FI_DEV_FB_USED";
+const FB_FREE: &str = "DCGM_FI_DEV_FB_FREE";
+
+/// POSTs a faults patch that must be taken; returns the answer.
+async fn patch_faults(client: &reqwest::Client, base: &str, body: Value) -> Value {
+    let (status, answer) = post(client, format!("{base}/admin/faults"), &body).await;
+    assert_eq!(status, 200, "{body}: {answer}");
+    answer
+}
+
+/// POSTs a faults patch that must be refused with a message naming `field`.
+async fn refused(client: &reqwest::Client, base: &str, body: Value, field: &str) {
+    let (status, answer) = post(client, format!("{base}/admin/faults"), &body).await;
+    assert_eq!(status, 400, "{body}: {answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(field), "{body}: {message}");
+}
+
+/// kv_squeeze 0.97 set at run time: with no request in flight the KV gauge
+/// reads at least 0.97 (the squeezed blocks count as used, against the
+/// whole cache), a request still fits in what is left, and clearing the
+/// squeeze gives the blocks back. Shares outside [0, 1) are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kv_squeeze_fills_the_kv_gauge_until_cleared() {
+    bounded(async {
+        let client = infercheck::tls::client();
+        let server = sim(exact_sim(5, 1)).await;
+        let base = server.base_url();
+        let url = format!("{base}/metrics");
+        let kv = |text: &str| sample(text, KV_USAGE, &[]);
+        assert_eq!(poll_value(&client, &url, kv, |v| v == 0.0).await, 0.0);
+
+        let set = patch_faults(&client, &base, json!({"kv_squeeze": 0.97})).await;
+        assert_eq!(set["kv_squeeze"], 0.97, "{set}");
+        let (_, text) = get(&client, format!("{base}/admin/faults")).await;
+        let now: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(now, set, "GET shows what POST set");
+        let squeezed = poll_value(&client, &url, kv, |v| v >= 0.97).await;
+        assert!((0.97..0.98).contains(&squeezed), "{squeezed}");
+
+        let (status, answer) = post(
+            &client,
+            format!("{base}/v1/completions"),
+            &json!({"prompt": "one two three", "max_tokens": 4}),
+        )
+        .await;
+        assert_eq!(status, 200, "72 blocks are left: {answer}");
+        assert!(kv(&metrics(&client, &server).await) >= 0.97);
+
+        refused(&client, &base, json!({"kv_squeeze": 1}), "kv_squeeze").await;
+        refused(&client, &base, json!({"kv_squeeze": -0.5}), "kv_squeeze").await;
+        patch_faults(&client, &base, json!({"kv_squeeze": 0})).await;
+        let cleared = poll_value(&client, &url, kv, |v| v == 0.0).await;
+        assert_eq!(cleared, 0.0, "the blocks are given back");
+        server.stop().await;
+    })
+    .await;
+}
+
+/// gpu_memory_climb_mib_per_s sent to one engine behind a router: that
+/// engine's GPU shows more framebuffer used at every read (FB_FREE less by
+/// as much) while the other engine's stays put; 0 releases the extra.
+/// Negative rates are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpu_memory_climb_grows_fb_used_of_that_engine_until_cleared() {
+    bounded(async {
+        let client = infercheck::tls::client();
+        let config = SimConfig {
+            dcgm_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..exact_sim(5, 1)
+        };
+        let cluster = SimCluster::start("127.0.0.1:0".parse().unwrap(), config, 2)
+            .await
+            .expect("the cluster starts");
+        let dcgm = cluster.dcgm_url().unwrap();
+        let engine = cluster.backends()[0].base_url();
+        let on = |pod: &'static str| move |text: &str| sample(text, FB_USED, &[("pod", pod)]);
+        let (_, text) = get(&client, dcgm.clone()).await;
+        let (base, other) = (on("engine-0")(&text), on("engine-1")(&text));
+        let total = base + sample(&text, FB_FREE, &[("pod", "engine-0")]);
+        assert!(base > 0.0 && base < total, "{text}");
+
+        refused(
+            &client,
+            &engine,
+            json!({"gpu_memory_climb_mib_per_s": -1}),
+            "gpu_memory_climb_mib_per_s",
+        )
+        .await;
+        let set = patch_faults(
+            &client,
+            &engine,
+            json!({"gpu_memory_climb_mib_per_s": 1000}),
+        )
+        .await;
+        assert_eq!(set["gpu_memory_climb_mib_per_s"], 1000.0, "{set}");
+        let first = poll_value(&client, &dcgm, on("engine-0"), |v| v > base).await;
+        assert!(first > base, "{first} after {base}");
+        let second = poll_value(&client, &dcgm, on("engine-0"), |v| v > first).await;
+        assert!(second > first && second <= total, "{second} after {first}");
+        let (_, text) = get(&client, dcgm.clone()).await;
+        let free = sample(&text, FB_FREE, &[("pod", "engine-0")]);
+        assert_eq!(on("engine-0")(&text) + free, total, "FB_FREE falls as much");
+        assert_eq!(on("engine-1")(&text), other, "the other engine's GPU stays");
+
+        patch_faults(&client, &engine, json!({"gpu_memory_climb_mib_per_s": 0})).await;
+        let released = poll_value(&client, &dcgm, on("engine-0"), |v| v == base).await;
+        assert_eq!(released, base, "the extra memory is released");
+        cluster.stop().await;
     })
     .await;
 }

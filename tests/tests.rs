@@ -9,6 +9,7 @@ mod analysis;
 
 mod cli;
 mod coverage;
+mod dashboards;
 mod engine;
 mod engines;
 mod faults;
@@ -23,3 +24,4 @@ mod resources;
 mod sim;
 mod telemetry_faults;
 mod traces;
+mod validate;

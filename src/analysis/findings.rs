@@ -33,6 +33,8 @@ const RISKS: &[Rule] = &[
     ("memory_growth", memory_growth),
     ("latency_degrading", latency_degrading),
     ("alert_false_positives", alert_false_positives),
+    ("backend_skew", backend_skew),
+    ("model_split_off_weights", model_split_off_weights),
 ];
 
 const OPTIMIZATIONS: &[Rule] = &[
@@ -279,6 +281,70 @@ fn alert_false_positives(r: &Report) -> Option<Finding> {
     )
 }
 
+/// A router that loads one engine of a group more than chance allows
+/// (examples/004: "one backend took 80 % of traffic").
+fn backend_skew(r: &Report) -> Option<Finding> {
+    let check = r.routing.balance.iter().find(|b| !b.pass)?;
+    let mut evidence: Vec<String> = r
+        .routing
+        .backends
+        .iter()
+        .filter(|b| b.status != crate::report::BackendStatus::Ok)
+        .filter_map(|b| {
+            Some(format!(
+                "{} finished {:.0} requests, {} of its group (even share {})",
+                b.url,
+                b.requests?,
+                pct(b.share?),
+                pct(1.0 / check.backends as f64)
+            ))
+        })
+        .collect();
+    evidence.push(format!(
+        "{:.0} requests over {} backends: χ² {:.1}, p {:.1e}, largest departure {} of the even share",
+        check.requests,
+        check.backends,
+        check.chi2,
+        check.p_value,
+        pct(check.max_departure)
+    ));
+    finding(
+        format!(
+            "The router does not balance {} backends: one engine saturates while another idles",
+            check.backends
+        ),
+        evidence,
+    )
+}
+
+/// Requests reaching each model in proportions the plan did not ask for.
+fn model_split_off_weights(r: &Report) -> Option<Finding> {
+    let split = r.routing.model_split.as_ref().filter(|s| !s.pass)?;
+    let total: f64 = split.models.iter().map(|(_, _, n)| n).sum();
+    let mut evidence: Vec<String> = split
+        .models
+        .iter()
+        .map(|(model, weight, n)| {
+            format!(
+                "{model}: {:.0} requests, {} of the total (plan weight {})",
+                n,
+                pct(n / total.max(1.0)),
+                pct(*weight)
+            )
+        })
+        .collect();
+    evidence.push(format!(
+        "χ² {:.1}, p {:.1e}, largest departure {}",
+        split.chi2,
+        split.p_value,
+        pct(split.max_departure)
+    ));
+    finding(
+        "The server saw a model split other than the plan's weights: requests are routed to the wrong model, or fail before they are counted".to_owned(),
+        evidence,
+    )
+}
+
 /// (queue depth, running) at the seconds both were sampled.
 fn queue_and_running(r: &Report) -> Option<(Vec<(f64, f64)>, f64)> {
     let series = |name: &str| r.series.iter().find(|s| s.name == name);
@@ -446,8 +512,8 @@ mod tests {
     use super::*;
     use crate::report::test_report::report_with;
     use crate::report::{
-        DriverPair, Interval, MemoryTrend, ObservedReport, Recovery, SampledSummary, Saturation,
-        Steadiness,
+        BackendRow, BackendStatus, BalanceCheck, DriverPair, Interval, MemoryTrend, ObservedReport,
+        Recovery, SampledSummary, Saturation, SplitCheck, Steadiness,
     };
     use crate::stats::{Aggregate, Series, SeriesStats};
 
@@ -668,6 +734,69 @@ mod tests {
         // With the KV cache full, a larger batch would not fit.
         r.observed = with_values(vec![summary("kv_usage", 0.95, 0.9)]).observed;
         assert!(!fired(&r, "raise_batch_limit"));
+    }
+
+    fn backend(url: &str, requests: f64, share: f64, status: BackendStatus) -> BackendRow {
+        BackendRow {
+            share: Some(share),
+            status,
+            ..crate::report::test_report::backend_row(url, &["m"], requests)
+        }
+    }
+
+    fn balance(pass: bool) -> BalanceCheck {
+        BalanceCheck {
+            models: vec!["m".into()],
+            backends: 2,
+            requests: 1000.0,
+            chi2: if pass { 0.4 } else { 360.0 },
+            p_value: if pass { 0.53 } else { 1e-80 },
+            max_departure: if pass { 0.02 } else { 0.6 },
+            pass,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_skewed_router_is_a_risk_and_an_even_one_is_not() {
+        let mut r = report();
+        r.routing.backends = vec![
+            backend("http://engine-0:8000", 800.0, 0.8, BackendStatus::Skewed),
+            backend("http://engine-1:8000", 200.0, 0.2, BackendStatus::Skewed),
+        ];
+        r.routing.balance = vec![balance(false)];
+        let (_, risks) = findings(&r);
+        let skew = risks.iter().find(|f| f.rule == "backend_skew").unwrap();
+        assert!(
+            skew.evidence[0].contains("800 requests, 80.0 %"),
+            "{skew:?}"
+        );
+        assert!(skew.evidence[2].contains("χ² 360.0"), "{skew:?}");
+        r.routing.balance = vec![balance(true)];
+        assert!(!fired(&r, "backend_skew"));
+    }
+
+    #[test]
+    fn a_model_split_off_the_weights_is_a_risk() {
+        let mut r = report();
+        let split = |pass: bool| SplitCheck {
+            models: vec![("a".into(), 0.7, 300.0), ("b".into(), 0.3, 700.0)],
+            chi2: 760.0,
+            p_value: 1e-160,
+            max_departure: 1.33,
+            pass,
+            detail: String::new(),
+        };
+        r.routing.model_split = Some(split(true));
+        assert!(!fired(&r, "model_split_off_weights"));
+        r.routing.model_split = Some(split(false));
+        let (_, risks) = findings(&r);
+        let f = &risks[0];
+        assert_eq!(f.rule, "model_split_off_weights");
+        assert!(
+            f.evidence[0].contains("a: 300 requests, 30.0 % of the total (plan weight 70.0 %)"),
+            "{f:?}"
+        );
     }
 
     #[test]

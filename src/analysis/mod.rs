@@ -61,6 +61,8 @@ pub struct RunRecord<'a> {
     pub observed: Option<crate::report::ObservedReport>,
     /// Their series on the run clock.
     pub sampled_series: Vec<Series>,
+    /// The observability validator's checks, when a Prometheus was given.
+    pub validation: Option<crate::report::Validation>,
 }
 
 pub fn build_report(record: &RunRecord<'_>) -> Report {
@@ -97,6 +99,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         observed: record.observed.as_ref(),
         recovery: &explanation.recovery,
         server: &server,
+        validation: record.validation.as_ref(),
     };
     let thresholds = thresholds::judge_all(record.plan, &judged);
     let generator = generator_health(record);
@@ -132,6 +135,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         explanation,
         server,
         routing,
+        validation: record.validation.clone(),
     };
     let (optimizations, risks) = findings::findings(&report);
     report.explanation.optimizations = optimizations;

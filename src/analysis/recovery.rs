@@ -242,6 +242,7 @@ mod tests {
             max_tokens: 32,
             thresholds: Vec::new(),
             stress,
+            drill: None,
         };
         let c = |n| Load::Concurrency { concurrency: n };
         let r = |rate| Load::Constant { rate };

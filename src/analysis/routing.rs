@@ -289,22 +289,7 @@ mod tests {
     use super::*;
 
     fn row(url: &str, models: &[&str], requests: f64) -> BackendRow {
-        BackendRow {
-            url: url.into(),
-            models: models.iter().map(|m| m.to_string()).collect(),
-            requests: Some(requests),
-            share: None,
-            running_max: None,
-            waiting_max: None,
-            kv_usage_max: None,
-            tokens_per_s_avg: None,
-            gpus: Vec::new(),
-            gpu_util_max: None,
-            vram_used_max_bytes: None,
-            scrapes_answered: 10,
-            scrapes_missed: 0,
-            status: BackendStatus::Ok,
-        }
+        crate::report::test_report::backend_row(url, models, requests)
     }
 
     #[test]

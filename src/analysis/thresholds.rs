@@ -22,6 +22,8 @@ pub(super) struct Judged<'a> {
     pub observed: Option<&'a ObservedReport>,
     pub recovery: &'a [Recovery],
     pub server: &'a ServerChecks,
+    /// The observability validator's result (fault drills included).
+    pub validation: Option<&'a crate::report::Validation>,
 }
 
 /// One scope's request statistics, trace group and sampled values.
@@ -180,6 +182,18 @@ fn analysis_figure(metric: &Metric, scope: &Scope, judged: &Judged<'_>) -> Optio
             let checks = &judged.server.agreement;
             let agree = checks.iter().filter(|c| c.pass).count();
             (!checks.is_empty()).then(|| agree as f64 / checks.len() as f64)
+        }
+        Metric::AlertsExpectedFired => {
+            let d = judged
+                .validation?
+                .drills
+                .as_ref()
+                .filter(|d| d.expected > 0)?;
+            Some(d.expected_fired as f64 / d.expected as f64)
+        }
+        Metric::AlertsFiredUnexpected => {
+            let d = judged.validation?.drills.as_ref()?;
+            Some(d.unexpected.len() as f64)
         }
         Metric::DrainTime => {
             let drain = judged.observed?.drain.as_ref()?;

@@ -7,6 +7,7 @@
 //! no network I/O; it reads the plan file and the prompt files it names.
 
 mod builtin;
+pub mod drill;
 mod error;
 pub mod observe;
 pub mod raw;
@@ -160,6 +161,10 @@ pub struct Phase {
     /// Recovery is measured from this phase's end (also, without the mark,
     /// when its load is heavier than the next phase's).
     pub stress: bool,
+    /// A fault drill: the fault this phase injects and the alerts it must
+    /// raise (see `plan::drill`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<drill::Drill>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

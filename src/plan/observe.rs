@@ -54,6 +54,9 @@ pub struct RawObserve {
     pub nvml_lib: Option<String>,
     /// Serve infercheck's own /metrics here while the run lasts.
     pub metrics_listen: Option<Spanned<String>>,
+    /// Grafana dashboards (files or folders) whose panels the run checks
+    /// against the Prometheus after the load (`validate`).
+    pub dashboards: Option<Spanned<Vec<String>>>,
 }
 
 /// The resolved `[observe]` table.
@@ -85,6 +88,8 @@ pub struct ObservePlan {
     pub nvml: bool,
     pub nvml_lib: Option<PathBuf>,
     pub metrics_listen: Option<SocketAddr>,
+    /// Dashboards checked after the load (needs `prometheus`).
+    pub dashboards: Vec<PathBuf>,
 }
 
 mod secs {
@@ -212,7 +217,9 @@ pub fn resolve(
         })?),
         (None, None) => None,
     };
+    let dashboards = dashboards(&raw, prometheus.is_some(), error)?;
     Ok(ObservePlan {
+        dashboards,
         prometheus,
         scrape,
         backends,
@@ -228,6 +235,37 @@ pub fn resolve(
         nvml_lib: raw.nvml_lib.map(PathBuf::from),
         metrics_listen,
     })
+}
+
+/// Dashboard paths: each must exist, and they need a Prometheus.
+fn dashboards(
+    raw: &RawObserve,
+    has_prometheus: bool,
+    error: ErrorAt<'_>,
+) -> Result<Vec<PathBuf>, PlanError> {
+    let Some(list) = &raw.dashboards else {
+        return Ok(Vec::new());
+    };
+    if !has_prometheus {
+        return Err(error(
+            list.span(),
+            "dashboards are checked against a Prometheus: set prometheus too".into(),
+        ));
+    }
+    list.get_ref()
+        .iter()
+        .map(|p| {
+            let path = PathBuf::from(p);
+            if path.exists() {
+                Ok(path)
+            } else {
+                Err(error(
+                    list.span(),
+                    format!("dashboards: {p}: no such file or folder"),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// The engine profile: `engine` when given, else an engine set the plan

@@ -140,6 +140,8 @@ pub struct RawPhase {
     /// is heavier than the next phase's).
     #[serde(default)]
     pub stress: bool,
+    /// A fault drill (`plan::drill`).
+    pub drill: Option<super::drill::RawDrill>,
 }
 
 #[derive(Debug, Deserialize)]

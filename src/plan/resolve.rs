@@ -160,6 +160,17 @@ impl Ctx<'_> {
             .chain(models.iter().flat_map(|m| &m.thresholds));
         super::observe::check_thresholds(&observe, all_thresholds)
             .map_err(|m| self.error(0..0, m))?;
+        if let Some(p) = phases.iter().find(|p| p.drill.is_some())
+            && observe.prometheus.is_none()
+        {
+            return Err(self.error(
+                0..0,
+                format!(
+                    "phase `{}` is a fault drill, whose alerts are read from Prometheus: set [observe] prometheus or pass --prometheus",
+                    p.name
+                ),
+            ));
+        }
         let slo = super::slo::resolve(raw.slo, &|span, message| self.error(span, message))?;
         let source = match (&self.overrides.target, &target.base_url) {
             (Some(_), _) => super::simulator::TargetSource::CommandLine,
@@ -478,6 +489,10 @@ impl Ctx<'_> {
             max_tokens: p.max_tokens.unwrap_or(max_tokens).max(1),
             thresholds: p.thresholds.into_iter().map(|t| t.0).collect(),
             stress: p.stress,
+            drill: p
+                .drill
+                .map(|d| super::drill::resolve(d, &|span, message| self.error(span, message)))
+                .transpose()?,
         })
     }
 

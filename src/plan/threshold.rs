@@ -123,13 +123,15 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "trace_coverage" => Metric::TraceCoverage,
         "missing_spans" => Metric::MissingSpans,
         "alerts_fired" => Metric::AlertsFired,
+        "alerts_expected_fired" => Metric::AlertsExpectedFired,
+        "alerts_fired_unexpected" => Metric::AlertsFiredUnexpected,
         "recovery_time" => Metric::RecoveryTime,
         "orphaned_tasks" => Metric::OrphanedTasks,
         "drain_time" => Metric::DrainTime,
         "observability_agreement" => Metric::ObservabilityAgreement,
         other => {
             return Err(format!(
-                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, goodput, slo_attainment, trace_coverage, missing_spans, alerts_fired, recovery_time, orphaned_tasks, drain_time, observability_agreement, or a statistic like p95(latency)"
+                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, goodput, slo_attainment, trace_coverage, missing_spans, alerts_fired, alerts_expected_fired, alerts_fired_unexpected, recovery_time, orphaned_tasks, drain_time, observability_agreement, or a statistic like p95(latency)"
             ));
         }
     })

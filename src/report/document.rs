@@ -7,8 +7,9 @@
 //! Pure: no I/O, no clock, no statistics, no markup.
 
 use super::model::{Report, Scope};
+use super::validation_model::Validation;
 use super::view::{self, Fact, Table, fact};
-use super::{explain_view, observed_view, routing_view, server_view, trace_view};
+use super::{explain_view, observed_view, routing_view, server_view, trace_view, validation_view};
 
 /// A chart the HTML page draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,9 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
     models(report, &mut doc);
     routing(report, &mut doc);
     observability(report, &mut doc);
+    if let Some(v) = &report.validation {
+        validation(v, 2, &mut doc);
+    }
     let (e, checked) = (&report.explanation, &report.explanation.rules_checked);
     findings(
         &mut doc,
@@ -222,8 +226,6 @@ fn models(report: &Report, doc: &mut Vec<Block>) {
     table_section(doc, 3, "Model Thresholds", thresholds);
 }
 
-/// "Observability Validation": the trace sampling line, the samplers'
-/// lines, then the detail.
 /// "Routing": the engines behind a router, balance and model split.
 fn routing(report: &Report, doc: &mut Vec<Block>) {
     let facts = routing_view::facts(report);
@@ -238,6 +240,32 @@ fn routing(report: &Report, doc: &mut Vec<Block>) {
     table_section(doc, 3, "Backends", table);
 }
 
+/// The validator's section at `level`: its lines, then the dashboards, the
+/// fault drills, unexpected alerts, queries without data and rule
+/// problems (also the whole of `infercheck validate`'s output).
+pub(crate) fn validation(v: &Validation, level: u8, doc: &mut Vec<Block>) {
+    heading(doc, level, "Prometheus, Rules and Dashboards");
+    doc.push(Block::Facts(validation_view::facts(v)));
+    let sub = level + 1;
+    table_section(doc, sub, "Dashboards", validation_view::dashboards(v));
+    table_section(doc, sub, "Fault Drills", validation_view::drills(v));
+    table_section(
+        doc,
+        sub,
+        "Unexpected Alerts",
+        validation_view::unexpected(v),
+    );
+    table_section(
+        doc,
+        sub,
+        "Queries Without Data",
+        validation_view::no_data(v),
+    );
+    table_section(doc, sub, "Rule Problems", validation_view::rule_problems(v));
+}
+
+/// "Observability Validation": the trace sampling line, the samplers'
+/// lines, then the detail.
 fn observability(report: &Report, doc: &mut Vec<Block>) {
     let mut facts = trace_view::observability_facts(report);
     facts.extend(observed_view::observability_facts(report));

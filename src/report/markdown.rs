@@ -21,6 +21,19 @@ pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     footer(report, out)
 }
 
+/// `infercheck validate`'s result on its own.
+pub(crate) fn render_validation(
+    v: &super::validation_model::Validation,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut doc = Vec::new();
+    super::document::validation(v, 1, &mut doc);
+    for block in &doc {
+        write_block(block, out)?;
+    }
+    Ok(())
+}
+
 fn write_block(block: &Block, out: &mut dyn Write) -> io::Result<()> {
     match block {
         Block::Heading(level, title) => {

@@ -31,6 +31,8 @@ mod terminal;
 pub(crate) mod test_report;
 mod trace_model;
 mod trace_view;
+mod validation_model;
+mod validation_view;
 mod view;
 
 use std::io;
@@ -41,6 +43,7 @@ pub use observed::*;
 pub use routing_model::*;
 pub use server_model::*;
 pub use trace_model::*;
+pub use validation_model::*;
 
 /// A report file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +96,11 @@ pub fn render(report: &Report, format: Format, out: &mut dyn io::Write) -> io::R
 /// percentiles (from the intended send) and service time, streaming times,
 /// phases, thresholds and generator health. Where the report files went is
 /// the runner's to print.
+/// `infercheck validate`'s result as Markdown.
+pub fn render_validation(v: &Validation, out: &mut dyn io::Write) -> io::Result<()> {
+    markdown::render_validation(v, out)
+}
+
 pub fn render_summary(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     terminal::render(report, out)
 }

@@ -64,6 +64,10 @@ pub struct Report {
     /// The engines behind a router, and whether it routed right.
     #[serde(default)]
     pub routing: super::Routing,
+    /// The observability validator: queries and dashboards with data,
+    /// rule health, dashboard response, fault drills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<super::Validation>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

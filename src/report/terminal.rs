@@ -186,6 +186,9 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some(server) = super::observed_view::server_line(report) {
         line("Server", &server, out)?;
     }
+    if let Some(v) = &report.validation {
+        line("Validation", &super::validation_view::terminal_line(v), out)?;
+    }
     for (label, text) in super::explain_view::terminal_lines(report) {
         line(label, &text, out)?;
     }

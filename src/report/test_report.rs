@@ -65,6 +65,7 @@ pub(crate) fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Repo
         explanation: Default::default(),
         server: Default::default(),
         routing: Default::default(),
+        validation: None,
         notes: Vec::new(),
     }
 }
@@ -89,5 +90,25 @@ pub(crate) fn second(t: f64, phase: &str, p95: f64) -> IntervalSummary {
         ttft_p95_ms: None,
         tpot_p95_ms: None,
         schedule_lag_p99_ms: None,
+    }
+}
+
+/// A backend row with only its request count (and models) known.
+pub(crate) fn backend_row(url: &str, models: &[&str], requests: f64) -> super::BackendRow {
+    super::BackendRow {
+        url: url.into(),
+        models: models.iter().map(|m| m.to_string()).collect(),
+        requests: Some(requests),
+        share: None,
+        running_max: None,
+        waiting_max: None,
+        kv_usage_max: None,
+        tokens_per_s_avg: None,
+        gpus: Vec::new(),
+        gpu_util_max: None,
+        vram_used_max_bytes: None,
+        scrapes_answered: 10,
+        scrapes_missed: 0,
+        status: super::BackendStatus::Ok,
     }
 }

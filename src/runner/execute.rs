@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Failure;
 use super::cpu::{CpuMeter, cores_available};
+use super::drills::Drills;
 use super::embedded::EmbeddedSim;
 use super::observe::{Observation, Ready, Sources};
 use super::output::RunDir;
@@ -110,6 +111,7 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         dcgm_url: embedded.as_ref().and_then(|e| e.dcgm_url.as_deref()),
     };
     let mut session = Session::new(plan.clone(), dir, !args.quiet, traces);
+    session.drills = Drills::new(&plan, &session.steps, &base_url);
     let measured = session
         .measure(client, sources)
         .await
@@ -124,8 +126,30 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         (started + chrono::Duration::from_std(measured.elapsed).unwrap_or_default()).timestamp()
             + 1,
     );
+    let drills = match session.drills.take() {
+        Some(d) => d.finish(measured.elapsed.as_secs_f64()).await,
+        None => Vec::new(),
+    };
     let observed = session.finish_observing(window).await;
-    let report = session.judge(run_id, started, target, measured, trace_report, observed);
+    let validation = super::validation::after_run(
+        &plan,
+        started,
+        observed.as_ref().map(|(o, _)| o),
+        drills,
+        args.quiet,
+    )
+    .await;
+    let report = session.judge(
+        run_id,
+        started,
+        target,
+        measured,
+        AfterLoad {
+            traces: trace_report,
+            observed,
+            validation,
+        },
+    );
     let files = session.dir.write_reports(&report).map_err(Failure::io)?;
     print_summary(&report, &files);
     Ok(RunResult {
@@ -157,6 +181,16 @@ struct Session {
     traces: Option<TraceSession>,
     /// Server-side sampling, started with the load.
     observation: Option<Observation>,
+    /// The plan's fault drills, injected as their phases start and end.
+    drills: Option<Drills>,
+}
+
+/// What was learnt after the load: trace coverage, the sampled server
+/// side, the validator's checks.
+struct AfterLoad {
+    traces: Option<TraceReport>,
+    observed: Option<(ObservedReport, Vec<Series>)>,
+    validation: Option<crate::report::Validation>,
 }
 
 /// How the load ended.
@@ -186,6 +220,7 @@ impl Session {
             cpu_series: Series::new("generator_cpu", "cores"),
             traces,
             observation: None,
+            drills: None,
         }
     }
 
@@ -327,10 +362,11 @@ impl Session {
                     if let (Some(traces), Event::Outcome(outcome)) = (&mut self.traces, &event) {
                         traces.record(outcome, clock);
                     }
-                    if let (Some(observation), Event::Outcome(outcome)) =
-                        (&self.observation, &event)
-                    {
-                        observation.record(outcome);
+                    if let Some(drills) = &mut self.drills {
+                        drills.on_event(&event);
+                    }
+                    if let Some(observation) = &self.observation {
+                        observation.on_event(&event, &self.plan);
                     }
                     self.aggregator.record(event)
                 }
@@ -394,8 +430,11 @@ impl Session {
         started: chrono::DateTime<chrono::Utc>,
         target: Target,
         measured: Measured,
-        traces: Option<TraceReport>,
-        observed: Option<(ObservedReport, Vec<Series>)>,
+        AfterLoad {
+            traces,
+            observed,
+            validation,
+        }: AfterLoad,
     ) -> Report {
         let (observed, sampled_series) = match observed {
             Some((mut report, series)) => {
@@ -421,6 +460,7 @@ impl Session {
             traces,
             observed,
             sampled_series,
+            validation,
         };
         analysis::build_report(&record)
     }

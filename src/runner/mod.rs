@@ -3,13 +3,17 @@
 //! that decides where output goes. Statistics come from `aggregate`,
 //! judgement from `analysis`, text from `report`.
 
+mod assets;
 mod cpu;
+mod drills;
 mod embedded;
 mod execute;
 mod observe;
 mod output;
 mod own_metrics;
 mod progress;
+mod validate_cmd;
+mod validation;
 
 use std::io::Write;
 use std::time::Duration;
@@ -27,6 +31,8 @@ pub async fn run(command: Command) -> i32 {
         Command::Plans => list_plans(),
         Command::ServeSim(args) => serve_sim(args).await,
         Command::Report(args) => rerender(&args),
+        Command::Validate(args) => validate_cmd::validate(&args).await,
+        Command::Assets(args) => write_assets(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {}", error.message);
@@ -76,6 +82,16 @@ async fn serve_sim(args: Box<crate::cli::SimArgs>) -> Result<i32, Failure> {
                 format!("cannot serve on {}: {e}", args.listen),
             )
         })?;
+    Ok(exit::OK)
+}
+
+fn write_assets(args: &crate::cli::AssetsArgs) -> Result<i32, Failure> {
+    let written =
+        assets::write(&args.out, args.force).map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+    let mut out = std::io::stdout().lock();
+    for path in &written {
+        let _ = writeln!(out, "{}", path.display());
+    }
     Ok(exit::OK)
 }
 

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::own_metrics::OwnMetrics;
-use crate::outcome::Outcome;
 use crate::plan::Plan;
 use crate::plan::observe::EngineChoice;
 use crate::report::{DrainReport, EngineReport, IntervalSummary, ObservedReport};
@@ -288,10 +287,18 @@ impl Ready {
 }
 
 impl Observation {
-    /// One finished request, for infercheck's own /metrics.
-    pub fn record(&self, outcome: &Outcome) {
-        if let Some(own) = &self.own {
-            own.record(outcome);
+    /// What infercheck's own /metrics shows of an event: a finished
+    /// request, or the phase now running.
+    pub fn on_event(&self, event: &crate::load::Event, plan: &crate::plan::Plan) {
+        let Some(own) = &self.own else { return };
+        match event {
+            crate::load::Event::Outcome(outcome) => own.record(outcome),
+            crate::load::Event::StepStarted { phase, step: 0, .. } => {
+                if let Some(p) = plan.phases.get(*phase as usize) {
+                    own.phase(&p.name);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -14,7 +14,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
     TextEncoder,
 };
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,8 @@ pub struct OwnMetrics {
     in_flight: Gauge,
     achieved_rps: Gauge,
     target_rps: Gauge,
+    /// 1 for the phase running, 0 for those before it.
+    phase: GaugeVec,
     addr: SocketAddr,
     stop: CancellationToken,
 }
@@ -87,7 +89,16 @@ impl OwnMetrics {
         reg(Box::new(output_tokens.clone()))?;
         reg(Box::new(in_flight.clone()))?;
         reg(Box::new(achieved_rps.clone()))?;
+        let phase = GaugeVec::new(
+            Opts::new(
+                "infercheck_phase_info",
+                "The plan's phase running now (1), and those before it (0).",
+            ),
+            &["phase"],
+        )
+        .map_err(io::Error::other)?;
         reg(Box::new(target_rps.clone()))?;
+        reg(Box::new(phase.clone()))?;
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
@@ -100,6 +111,7 @@ impl OwnMetrics {
             in_flight,
             achieved_rps,
             target_rps,
+            phase,
             addr,
             stop: stop.clone(),
         });
@@ -132,6 +144,19 @@ impl OwnMetrics {
         self.in_flight.set(interval.in_flight as f64);
         self.achieved_rps.set(interval.rps);
         self.target_rps.set(interval.target_rps.unwrap_or(0.0));
+    }
+
+    /// `phase` starts: its series goes to 1, every other to 0.
+    pub fn phase(&self, phase: &str) {
+        use prometheus::core::Collector as _;
+        for family in self.phase.collect() {
+            for m in family.get_metric() {
+                if let Some(l) = m.get_label().first() {
+                    self.phase.with_label_values(&[l.value()]).set(0.0);
+                }
+            }
+        }
+        self.phase.with_label_values(&[phase]).set(1.0);
     }
 
     pub fn stop(&self) {

@@ -2,7 +2,10 @@
 //! the simulator runs. A POST is a JSON patch: fields it names change,
 //! others stay; windows it sets (`stall`, `latency_spike`) start `after`
 //! the call, and a window of length 0 clears one. Durations are strings
-//! like "1500ms" or "2s".
+//! like "1500ms" or "2s". Resource pressure ([`ResourceFaults`]) is patched
+//! beside the faults: `kv_squeeze` (a share in `[0, 1)`) and
+//! `gpu_memory_climb_mib_per_s` (MiB/s ≥ 0, climbing from the call); 0
+//! clears either.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::time::Instant;
 
-use super::config::{Faults, Spike, Stall};
+use super::config::{Faults, ResourceFaults, Spike, Stall};
 use super::faults::FaultState;
 use super::http::{error_response, json_response};
 use super::state::Shared;
@@ -44,6 +47,10 @@ struct FaultsPatch {
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
     shed_when_waiting: Option<Option<u64>>,
+    /// Share of the KV blocks taken away, in `[0, 1)`.
+    kv_squeeze: Option<f64>,
+    /// MiB/s the GPU memory used climbs by, from the call (0 clears).
+    gpu_memory_climb_mib_per_s: Option<f64>,
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
@@ -88,14 +95,17 @@ struct FaultsView {
     crash_after: Option<u64>,
     cold_start: String,
     shed_when_waiting: Option<u64>,
+    kv_squeeze: f64,
+    gpu_memory_climb_mib_per_s: f64,
 }
 
 fn text(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-impl From<&Faults> for FaultsView {
-    fn from(f: &Faults) -> FaultsView {
+impl From<&FaultState> for FaultsView {
+    fn from(state: &FaultState) -> FaultsView {
+        let f = &state.faults;
         FaultsView {
             error_rate: f.error_rate,
             error_status: f.error_status,
@@ -122,12 +132,14 @@ impl From<&Faults> for FaultsView {
             crash_after: f.crash_after,
             cold_start: text(f.cold_start),
             shed_when_waiting: f.shed_when_waiting,
+            kv_squeeze: state.resources.kv_squeeze,
+            gpu_memory_climb_mib_per_s: state.resources.gpu_memory_climb_mib_per_s,
         }
     }
 }
 
 pub(crate) async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
-    view(&shared.faults().faults)
+    view(&shared.faults())
 }
 
 pub(crate) async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -138,7 +150,7 @@ pub(crate) async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -
     let current = shared.faults();
     match apply(&current, patch, Instant::now()) {
         Ok(next) => {
-            let response = view(&next.faults);
+            let response = view(&next);
             shared.set_faults(next);
             response
         }
@@ -169,8 +181,8 @@ fn parse_patch(body: &[u8]) -> Result<FaultsPatch, String> {
     })
 }
 
-fn view(faults: &Faults) -> Response {
-    let body = serde_json::to_vec(&FaultsView::from(faults)).unwrap_or_default();
+fn view(state: &FaultState) -> Response {
+    let body = serde_json::to_vec(&FaultsView::from(state)).unwrap_or_default();
     json_response(StatusCode::OK, body)
 }
 
@@ -252,6 +264,11 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
     next.spike = current.spike;
     next.faults.stall = current.faults.stall;
     next.faults.latency_spike = current.faults.latency_spike;
+    let resources = ResourcePatch {
+        kv_squeeze: patch.kv_squeeze,
+        gpu_memory_climb_mib_per_s: patch.gpu_memory_climb_mib_per_s,
+    };
+    apply_resources(&mut next, current, resources, now)?;
     if let Some(w) = patch.stall {
         let stall = Stall {
             after: duration("stall.after", &w.after)?,
@@ -292,6 +309,45 @@ fn apply(current: &FaultState, patch: FaultsPatch, now: Instant) -> Result<Fault
         next.spike = placed.spike.filter(|_| keep);
     }
     Ok(next)
+}
+
+/// The resource-pressure fields of a [`FaultsPatch`].
+struct ResourcePatch {
+    kv_squeeze: Option<f64>,
+    gpu_memory_climb_mib_per_s: Option<f64>,
+}
+
+/// Carries the resource pressure of `current` into `next`, changed where
+/// `patch` names it: a climb it sets starts at `now`, 0 clears either.
+fn apply_resources(
+    next: &mut FaultState,
+    current: &FaultState,
+    patch: ResourcePatch,
+    now: Instant,
+) -> Result<(), String> {
+    next.resources = current.resources;
+    next.climb_since = current.climb_since;
+    if let Some(share) = patch.kv_squeeze {
+        if !(0.0..1.0).contains(&share) {
+            return Err(format!(
+                "kv_squeeze must be a share of the KV blocks, at least 0 and below 1, got {share}"
+            ));
+        }
+        next.resources.kv_squeeze = share;
+    }
+    if let Some(rate) = patch.gpu_memory_climb_mib_per_s {
+        if !(rate.is_finite() && rate >= 0.0) {
+            return Err(format!(
+                "gpu_memory_climb_mib_per_s must be MiB per second, 0 or more, got {rate}"
+            ));
+        }
+        let resources = ResourceFaults {
+            gpu_memory_climb_mib_per_s: rate,
+            ..next.resources
+        };
+        *next = std::mem::take(next).with_resources(resources, now);
+    }
+    Ok(())
 }
 
 fn duration(field: &str, text: &str) -> Result<Duration, String> {
@@ -359,6 +415,55 @@ mod tests {
         );
         let s = apply(&s, patch(r#"{"stall":{"length":"0s"}}"#), later).unwrap();
         assert!(s.stall.is_none() && s.faults.stall.is_none());
+    }
+
+    #[test]
+    fn resource_pressure_is_set_kept_and_cleared() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(5);
+        let s = apply(
+            &FaultState::default(),
+            patch(r#"{"kv_squeeze":0.97,"gpu_memory_climb_mib_per_s":512}"#),
+            t0,
+        )
+        .unwrap();
+        assert_eq!(s.resources.kv_squeeze, 0.97);
+        assert_eq!((s.climb_since, s.climbed_mib(later)), (Some(t0), 2560));
+        let s = apply(&s, patch(r#"{"error_rate":0.1}"#), later).unwrap();
+        assert_eq!(s.resources.kv_squeeze, 0.97, "kept when not named");
+        assert_eq!(s.climb_since, Some(t0), "the climb goes on");
+        let s = apply(&s, patch(r#"{"gpu_memory_climb_mib_per_s":100}"#), later).unwrap();
+        assert_eq!(s.climb_since, Some(later), "a new rate starts at the call");
+        let s = apply(
+            &s,
+            patch(r#"{"kv_squeeze":0,"gpu_memory_climb_mib_per_s":0}"#),
+            later,
+        )
+        .unwrap();
+        assert_eq!(s.resources, ResourceFaults::default());
+        assert_eq!(s.climbed_mib(later + Duration::from_secs(60)), 0);
+        let view = serde_json::to_value(FaultsView::from(&s)).unwrap();
+        assert_eq!(view["kv_squeeze"], 0.0);
+        assert_eq!(view["gpu_memory_climb_mib_per_s"], 0.0);
+    }
+
+    #[test]
+    fn resource_pressure_out_of_range_is_refused() {
+        let s = FaultState::default();
+        let now = Instant::now();
+        for (json, field) in [
+            (r#"{"kv_squeeze":1}"#, "kv_squeeze"),
+            (r#"{"kv_squeeze":-0.01}"#, "kv_squeeze"),
+            (
+                r#"{"gpu_memory_climb_mib_per_s":-1}"#,
+                "gpu_memory_climb_mib_per_s",
+            ),
+        ] {
+            let err = apply(&s, patch(json), now).unwrap_err();
+            assert!(err.contains(field), "{json}: {err}");
+        }
+        let err = parse_patch(br#"{"kv_squeeze":"most"}"#).unwrap_err();
+        assert!(err.contains("kv_squeeze:"), "{err}");
     }
 
     #[test]

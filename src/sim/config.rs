@@ -51,6 +51,9 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Lies in what `/metrics` says, fixed for the server's life.
     pub telemetry_faults: TelemetryFaults,
+    /// Resource pressure at start (KV blocks taken away, GPU memory
+    /// climbing), changeable at run time through `POST /admin/faults`.
+    pub resource_faults: ResourceFaults,
 }
 
 /// One served model.
@@ -92,6 +95,7 @@ impl Default for SimConfig {
             otlp_endpoint: None,
             faults: Faults::default(),
             telemetry_faults: TelemetryFaults::default(),
+            resource_faults: ResourceFaults::default(),
         }
     }
 }
@@ -113,6 +117,12 @@ impl SimConfig {
 
 /// Faults, each drawn per request from the seeded RNG or applied server-wide.
 /// Rates are fractions in `[0, 1]`; the default injects nothing.
+///
+/// Resource pressure for fault drills — `kv_squeeze` (a share of the KV
+/// blocks unavailable) and `gpu_memory_climb_mib_per_s` (GPU memory used
+/// growing with wall time) — is patched through the same
+/// `POST /admin/faults` and shown by its GET, but lives beside these, in
+/// [`ResourceFaults`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Faults {
     /// Fraction of requests answered with `error_status` (and an OpenAI-style
@@ -175,6 +185,29 @@ pub struct TelemetryFaults {
     /// Relative error of every queue time `vllm:request_queue_time_seconds`
     /// observes: −0.5 halves them, 1.0 doubles them (0: truthful).
     pub queue_time_misreport: f64,
+}
+
+/// Resource pressure a fault drill applies to the engine and its GPU while
+/// the server runs, set and cleared through `POST /admin/faults` (fields of
+/// the same names) or at start through [`SimConfig::resource_faults`]. The
+/// default applies none.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ResourceFaults {
+    /// Share of every engine's KV blocks that becomes unavailable, in
+    /// `[0, 1)` (0: none). The scheduler admits and grows sequences as
+    /// with a cache that much smaller, preempting when the rest runs out;
+    /// the squeeze takes blocks as they come free and gives them all back
+    /// when set to 0. KV usage (`vllm:kv_cache_usage_perc` and its other
+    /// names) counts the squeezed blocks as used, against the whole cache,
+    /// so it reads at least `kv_squeeze` even when idle. GPU memory is not
+    /// changed by it.
+    pub kv_squeeze: f64,
+    /// MiB per second of wall time by which the framebuffer used of every
+    /// simulated GPU of the server (one per model) (`DCGM_FI_DEV_FB_USED`, and `FB_FREE` with it)
+    /// grows, from the moment it is set, capped at the GPU's total
+    /// (0: none; setting 0 releases the extra memory; a new rate starts
+    /// again from nothing at the call).
+    pub gpu_memory_climb_mib_per_s: f64,
 }
 
 /// A freeze of the whole server: while it lasts no step runs, no response

@@ -1,13 +1,14 @@
 //! Fault injection: which faults hit one request (drawn from its seeded
 //! RNG), and the server-wide fault state (stall and latency-spike windows
-//! placed on the clock) that `POST /admin/faults` swaps at run time. Pure
-//! logic; the server decides where to apply it.
+//! placed on the clock, resource pressure and when the GPU memory climb
+//! began) that `POST /admin/faults` swaps at run time. Pure logic; the
+//! server decides where to apply it.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::config::{Faults, Spike, Stall};
+use super::config::{Faults, ResourceFaults, Spike, Stall};
 use super::tokens::SimRng;
 
 /// The faults drawn for one request.
@@ -96,6 +97,9 @@ pub(crate) struct FaultState {
     pub faults: Faults,
     pub stall: Option<Window>,
     pub spike: Option<(Window, f64)>,
+    pub resources: ResourceFaults,
+    /// When the GPU memory climb began; `None` while it is off.
+    pub climb_since: Option<Instant>,
 }
 
 impl FaultState {
@@ -116,6 +120,31 @@ impl FaultState {
             faults,
             stall,
             spike,
+            ..FaultState::default()
+        }
+    }
+
+    /// This state with `resources` in force, a GPU memory climb counted
+    /// from `origin`.
+    pub fn with_resources(mut self, resources: ResourceFaults, origin: Instant) -> FaultState {
+        self.climb_since = (resources.gpu_memory_climb_mib_per_s > 0.0).then_some(origin);
+        self.resources = resources;
+        self
+    }
+
+    /// MiB the GPU memory climb has added by `now`: its rate times the
+    /// seconds since it began (0 when off or before it began). Each GPU
+    /// caps what it shows at its total.
+    pub fn climbed_mib(&self, now: Instant) -> u64 {
+        let Some(since) = self.climb_since else {
+            return 0;
+        };
+        let secs = now.saturating_duration_since(since).as_secs_f64();
+        let mib = self.resources.gpu_memory_climb_mib_per_s * secs;
+        if mib.is_finite() && mib > 0.0 {
+            mib.min(u64::MAX as f64) as u64
+        } else {
+            0
         }
     }
 
@@ -172,6 +201,28 @@ mod tests {
         assert_eq!(state.slow_factor(t0), 1.0);
         assert_eq!(state.slow_factor(t0 + Duration::from_millis(1500)), 4.0);
         assert_eq!(state.slow_factor(t0 + Duration::from_secs(2)), 1.0);
+    }
+
+    #[test]
+    fn the_gpu_memory_climb_grows_with_the_seconds_since_it_began() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let climbing = |rate| {
+            let resources = ResourceFaults {
+                gpu_memory_climb_mib_per_s: rate,
+                ..ResourceFaults::default()
+            };
+            FaultState::default().with_resources(resources, t0 + s(10))
+        };
+        let state = climbing(512.0);
+        assert_eq!(state.climb_since, Some(t0 + s(10)));
+        assert_eq!(state.climbed_mib(t0), 0, "before it began");
+        assert_eq!(state.climbed_mib(t0 + s(10)), 0);
+        assert_eq!(state.climbed_mib(t0 + Duration::from_millis(11_500)), 768);
+        assert_eq!(state.climbed_mib(t0 + s(13)), 1536);
+        assert_eq!(state.climbed_mib(t0 + s(10_000)), 512 * 9_990);
+        let off = climbing(0.0);
+        assert_eq!((off.climb_since, off.climbed_mib(t0 + s(60))), (None, 0));
     }
 
     #[test]

@@ -390,6 +390,7 @@ impl Families {
             generation_tokens: self.generation_tokens.with_label_values(&l),
             success_length: reason("length"),
             success_abort: reason("abort"),
+            success_error: reason("error"),
             preemptions: self.preemptions.with_label_values(&l),
             ttft: self.ttft.with_label_values(&l),
             itl: self.itl.with_label_values(&l),
@@ -434,6 +435,8 @@ pub(crate) struct EngineMetrics {
     pub generation_tokens: IntCounter,
     pub success_length: IntCounter,
     pub success_abort: IntCounter,
+    /// Streams the server failed itself (vLLM's `finished_reason="error"`).
+    pub success_error: IntCounter,
     pub preemptions: IntCounter,
     pub ttft: Histogram,
     pub itl: Histogram,

@@ -53,7 +53,9 @@ use tokio::time::Instant;
 
 pub use crate::trace_id::TraceParent;
 pub use cluster::SimCluster;
-pub use config::{DEFAULT_MODEL, Faults, ModelSpec, SimConfig, Spike, Stall, TelemetryFaults};
+pub use config::{
+    DEFAULT_MODEL, Faults, ModelSpec, ResourceFaults, SimConfig, Spike, Stall, TelemetryFaults,
+};
 pub use dcgm::{DcgmExporter, GpuSource};
 pub use gpu::{GpuIdentity, GpuReading, GpuSample};
 pub use metrics::MetricNaming;

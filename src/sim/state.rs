@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub models: Vec<Served>,
     pub families: Families,
     faults: Arc<ArcSwap<FaultState>>,
+    /// Told of every fault change, so idle engines refresh what they show.
+    faults_changed: watch::Sender<()>,
     next_seq: AtomicU64,
     scrapes: AtomicU64,
     stopping: AtomicBool,
@@ -95,14 +98,16 @@ impl Shared {
     /// runtime. Fault windows are placed from `started`.
     pub fn new(config: SimConfig, tracing: Arc<Tracing>, started: Instant) -> Shared {
         let counters = Arc::new(Counters::default());
-        let faults = Arc::new(ArcSwap::from_pointee(FaultState::new(
-            config.faults.clone(),
-            started,
-        )));
+        let faults = Arc::new(ArcSwap::from_pointee(
+            FaultState::new(config.faults.clone(), started)
+                .with_resources(config.resource_faults, started),
+        ));
+        let (faults_changed, faults_seen) = watch::channel(());
         let families = Families::new(config.metric_naming).with_faults(config.telemetry_faults);
         let shutdown = CancellationToken::new();
         let ctx = EngineContext {
             faults: faults.clone(),
+            faults_changed: faults_seen,
             tracing: tracing.clone(),
             counters: counters.clone(),
             shutdown: shutdown.clone(),
@@ -130,6 +135,7 @@ impl Shared {
             models,
             families,
             faults,
+            faults_changed,
             next_seq: AtomicU64::new(0),
             scrapes: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -171,9 +177,11 @@ impl Shared {
         self.faults.load_full()
     }
 
-    /// Replaces the faults; their windows are placed from now.
+    /// Replaces the faults (their windows already placed) and tells the
+    /// engines.
     pub fn set_faults(&self, state: FaultState) {
         self.faults.store(Arc::new(state));
+        self.faults_changed.send_replace(());
     }
 
     /// The next request sequence number (0, 1, 2, ... in arrival order).
@@ -187,14 +195,16 @@ impl Shared {
         SimRng::for_request(self.config.seed, n, Purpose::Metrics)
     }
 
-    /// Every simulated GPU and its reading now.
+    /// Every simulated GPU and its reading now, the GPU memory climb
+    /// included.
     pub fn gpu_samples(&self) -> Vec<GpuSample> {
         let now = Instant::now();
+        let climbed_mib = self.faults().climbed_mib(now);
         self.models
             .iter()
             .map(|m| GpuSample {
                 identity: m.engine.gpu.identity.clone(),
-                reading: m.engine.gpu.reading(now),
+                reading: m.engine.gpu.reading(now, climbed_mib),
             })
             .collect()
     }

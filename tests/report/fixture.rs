@@ -520,6 +520,7 @@ fn run(case: Case) -> Report {
         traces,
         observed,
         sampled_series,
+        validation: None,
     };
     build_report(&record)
 }

@@ -3,7 +3,8 @@
 //! host-side gap during which the GPU waits for the scheduler), as DCGM
 //! averages `GPU_UTIL` over its sampling period; power, temperature, clocks
 //! and energy follow utilisation; framebuffer use is weights, CUDA context,
-//! the KV blocks in use and the activations of the current batch. The
+//! the KV blocks in use, the activations of the current batch and what a
+//! GPU memory climb fault adds, capped at the total. The
 //! profiling ratios (graphics engine, tensor pipes, memory interface) are
 //! each step's busy time weighted by its [`StepActivity`], per second.
 
@@ -171,8 +172,9 @@ impl SimGpu {
         (busy.as_secs_f64().clamp(0.0, 1.0), units)
     }
 
-    /// The reading at `now`.
-    pub fn reading(&self, now: Instant) -> GpuReading {
+    /// The reading at `now`, with `extra_mib` more framebuffer used (the
+    /// GPU memory climb fault; the sum is capped at the total).
+    pub fn reading(&self, now: Instant, extra_mib: u64) -> GpuReading {
         let w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let (util, units) = self.util(&w, now);
         let elapsed = now.saturating_duration_since(self.epoch).as_secs_f64();
@@ -184,6 +186,7 @@ impl SimGpu {
         let kv_mib = u64::from(self.kv_blocks_used.load(relaxed)) * self.kv_block_kib / 1024;
         let activations_mib = u64::from(w.batch_tokens) * ACTIVATION_KIB_PER_TOKEN / 1024;
         let used = (CUDA_CONTEXT_MIB + self.weights_mib.load(relaxed) + kv_mib + activations_mib)
+            .saturating_add(extra_mib)
             .min(spec.fb_total_mib);
         let reserved = 0;
         let gpu_temp = 31.0 + 47.0 * util;
@@ -233,12 +236,12 @@ mod tests {
         g.record_step(t0 + ms(500), ms(300), 10, 0);
         g.record_step(t0 + ms(900), ms(450), 10, 0);
         // During second 0 the previous second is "-1": nothing yet.
-        assert_eq!(g.reading(t0 + ms(950)).util_percent, 0.0);
-        let r = g.reading(t0 + s(1) + ms(10));
+        assert_eq!(g.reading(t0 + ms(950), 0).util_percent, 0.0);
+        let r = g.reading(t0 + s(1) + ms(10), 0);
         assert_eq!(r.util_percent, 75.0);
         assert!(r.power_watts > A10G.idle_watts && r.power_watts < A10G.max_watts);
         // An idle second reads 0.
-        assert_eq!(g.reading(t0 + s(3)).util_percent, 0.0);
+        assert_eq!(g.reading(t0 + s(3), 0).util_percent, 0.0);
     }
 
     #[test]
@@ -250,7 +253,7 @@ mod tests {
         // tokens (tensor 0.675, dram 0.5875).
         g.record_step(t0 + ms(400), ms(400), 64, 0);
         g.record_step(t0 + ms(600), ms(200), 192, 0);
-        let r = g.reading(t0 + ms(1010));
+        let r = g.reading(t0 + ms(1010), 0);
         assert_eq!(r.gr_engine_active, 0.6);
         assert!(
             (r.tensor_active - (0.4 * 0.45 + 0.2 * 0.675)).abs() < 1e-12,
@@ -262,21 +265,53 @@ mod tests {
         );
         // A larger batch for the same busy time: more tensor, less DRAM.
         g.record_step(t0 + ms(1600), ms(600), 1024, 0);
-        let big = g.reading(t0 + ms(2010));
+        let big = g.reading(t0 + ms(2010), 0);
         assert!(big.tensor_active > r.tensor_active && big.dram_active < r.dram_active);
-        assert_eq!(g.reading(t0 + ms(3010)).tensor_active, 0.0);
+        assert_eq!(g.reading(t0 + ms(3010), 0).tensor_active, 0.0);
     }
 
     #[test]
     fn framebuffer_counts_weights_kv_and_activations() {
         let g = gpu();
-        let idle = g.reading(g.epoch);
+        let idle = g.reading(g.epoch, 0);
         assert_eq!(idle.fb_used_mib, CUDA_CONTEXT_MIB + 15_400);
         assert_eq!(idle.fb_used_mib + idle.fb_free_mib, A10G.fb_total_mib);
         g.record_step(g.epoch, Duration::ZERO, 1024, 1000);
-        let busy = g.reading(g.epoch);
+        let busy = g.reading(g.epoch, 0);
         assert_eq!(busy.fb_used_mib, idle.fb_used_mib + 2000 + 96);
         g.set_weights_mib(0);
-        assert!(g.reading(g.epoch).fb_used_mib < 3000);
+        assert!(g.reading(g.epoch, 0).fb_used_mib < 3000);
+    }
+
+    #[test]
+    fn a_memory_climb_adds_to_the_framebuffer_up_to_its_total() {
+        use crate::sim::config::ResourceFaults;
+        use crate::sim::faults::FaultState;
+        let g = gpu();
+        let t0 = g.epoch;
+        let base = g.reading(t0, 0);
+        let climb = FaultState::default().with_resources(
+            ResourceFaults {
+                gpu_memory_climb_mib_per_s: 512.0,
+                ..ResourceFaults::default()
+            },
+            t0,
+        );
+        let at = |secs| {
+            let now = t0 + Duration::from_secs(secs);
+            g.reading(now, climb.climbed_mib(now))
+        };
+        let after_3s = at(3);
+        assert_eq!(after_3s.fb_used_mib, base.fb_used_mib + 3 * 512);
+        assert_eq!(after_3s.fb_free_mib, base.fb_free_mib - 3 * 512);
+        // 15,920 MiB at first, 7,108 free: full after 14 s.
+        let full = at(14);
+        assert_eq!((full.fb_used_mib, full.fb_free_mib), (A10G.fb_total_mib, 0));
+        assert_eq!(at(3_600).fb_used_mib, A10G.fb_total_mib, "capped");
+        assert_eq!(g.reading(t0, u64::MAX).fb_free_mib, 0);
+        let cleared = FaultState::default();
+        let now = t0 + Duration::from_secs(20);
+        assert_eq!(g.reading(now, cleared.climbed_mib(now)), g.reading(now, 0));
+        assert_eq!(g.reading(now, 0).fb_used_mib, base.fb_used_mib);
     }
 }

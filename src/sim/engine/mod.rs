@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +43,8 @@ const RESYNC: Duration = Duration::from_millis(20);
 #[derive(Clone, Debug)]
 pub(crate) struct EngineContext {
     pub faults: Arc<ArcSwap<FaultState>>,
+    /// Changes when the faults do (an idle engine wakes to show them).
+    pub faults_changed: watch::Receiver<()>,
     pub tracing: Arc<Tracing>,
     pub counters: Arc<Counters>,
     pub shutdown: CancellationToken,
@@ -94,6 +96,7 @@ impl Engine {
         let driver = Driver {
             scheduler: Scheduler::new(spec.costs, spec.limits),
             rx,
+            faults_changed: ctx.faults_changed.clone(),
             status: status.clone(),
             publisher: Publisher {
                 ctx,
@@ -180,6 +183,7 @@ impl Clock {
 struct Driver {
     scheduler: Scheduler<Arc<SeqSlot>>,
     rx: mpsc::UnboundedReceiver<NewSeq<Arc<SeqSlot>>>,
+    faults_changed: watch::Receiver<()>,
     status: Arc<EngineStatus>,
     publisher: Publisher,
     prefix_seen: PrefixStats,
@@ -205,11 +209,7 @@ impl Driver {
         let mut step_start = Instant::now();
         loop {
             if !self.scheduler.has_work() {
-                self.publish_gauges();
-                self.publisher
-                    .gpu
-                    .record_idle(self.scheduler.kv_blocks_used());
-                let Some(new) = self.next_request().await else {
+                let Some(new) = self.idle().await else {
                     break;
                 };
                 self.scheduler.add(new);
@@ -230,12 +230,28 @@ impl Driver {
         self.abort_all();
     }
 
-    /// The next request, `None` once the server stops.
-    async fn next_request(&mut self) -> Option<NewSeq<Arc<SeqSlot>>> {
-        tokio::select! {
-            new = self.rx.recv() => new,
-            _ = self.publisher.ctx.shutdown.cancelled() => None,
+    /// Waits for the next request with nothing to run, showing the idle
+    /// state again after every fault change (a KV squeeze moves the KV
+    /// gauge with no request in sight); `None` once the server stops.
+    async fn idle(&mut self) -> Option<NewSeq<Arc<SeqSlot>>> {
+        loop {
+            self.apply_kv_squeeze(&self.publisher.ctx.faults.load());
+            self.publish_gauges();
+            self.publisher
+                .gpu
+                .record_idle(self.scheduler.kv_blocks_used());
+            // A closed channel disables its branch: the others still wake.
+            tokio::select! {
+                new = self.rx.recv() => return new,
+                Ok(()) = self.faults_changed.changed() => {}
+                _ = self.publisher.ctx.shutdown.cancelled() => return None,
+            }
         }
+    }
+
+    /// Hands the `kv_squeeze` fault in force to the scheduler.
+    fn apply_kv_squeeze(&mut self, faults: &FaultState) {
+        self.scheduler.set_kv_squeeze(faults.resources.kv_squeeze);
     }
 
     /// Waits out a cold start and a stall before the step due at `due`;
@@ -266,6 +282,7 @@ impl Driver {
     /// One iteration from `start`; returns its end, `None` on stop.
     async fn step(&mut self, start: Instant) -> Option<Instant> {
         let faults = self.publisher.ctx.faults.load_full();
+        self.apply_kv_squeeze(&faults);
         self.drop_or_orphan_cancelled(faults.faults.orphan_on_disconnect);
         let virtual_start = self.publisher.clock.offset(start);
         let slow = faults.slow_factor(start);
@@ -453,6 +470,7 @@ impl Publisher {
                 bump(&self.ctx.counters.completed, 1);
                 self.observe_request(&timeline);
             }
+            FinishReason::Error => self.metrics.success_error.inc(),
             _ => self.metrics.success_abort.inc(),
         }
         slot.set_status(if reason == FinishReason::Length {

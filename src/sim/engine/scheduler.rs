@@ -12,6 +12,11 @@
 //! budget allow, and prices the step; `finish_step` then produces one token
 //! for every decoding sequence and the first token for every sequence whose
 //! prefill is done, and retires the finished ones.
+//!
+//! The `kv_squeeze` fault ([`Scheduler::set_kv_squeeze`], set by the
+//! driver before each step) holds a share of the blocks: admission and
+//! growth see only the rest, as with a smaller cache, while KV usage is
+//! still reported against the whole cache.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -142,7 +147,11 @@ pub(crate) struct Scheduler<T> {
     waiting: VecDeque<Seq<T>>,
     /// In admission order: the last is preempted first.
     running: Vec<Seq<T>>,
+    /// Blocks no sequence holds (some may be held by the squeeze).
     free_blocks: u32,
+    /// Blocks the `kv_squeeze` fault takes away; it takes them from the
+    /// free ones as they come free.
+    squeezed: u32,
     prefix: PrefixCache,
     prefix_stats: PrefixStats,
     preemptions: u64,
@@ -161,6 +170,7 @@ impl<T> Scheduler<T> {
             waiting: VecDeque::new(),
             running: Vec::new(),
             free_blocks: limits.kv_blocks,
+            squeezed: 0,
             prefix: PrefixCache::new(limits.kv_blocks as usize),
             prefix_stats: PrefixStats::default(),
             preemptions: 0,
@@ -197,14 +207,30 @@ impl<T> Scheduler<T> {
         self.waiting.len()
     }
 
-    /// Fraction of KV blocks in use, 0..=1.
+    /// Makes `share` (in `[0, 1)`) of the KV blocks unavailable, the
+    /// `kv_squeeze` fault; 0 gives them back. Sequences keep the blocks
+    /// they hold: the squeeze takes free ones, and those freed later, so a
+    /// sequence that must grow meanwhile preempts as in a full cache.
+    pub fn set_kv_squeeze(&mut self, share: f64) {
+        self.squeezed = squeezed_blocks(share, self.limits.kv_blocks);
+    }
+
+    /// Blocks a sequence may take: the free ones the squeeze does not hold.
+    fn available(&self) -> u32 {
+        self.free_blocks.saturating_sub(self.squeezed)
+    }
+
+    /// Fraction of the whole KV cache in use, 0..=1: blocks the squeeze
+    /// holds count as used, so it reads at least the squeeze's share.
     pub fn kv_usage(&self) -> f64 {
         match self.limits.kv_blocks {
             0 => 0.0,
-            total => f64::from(total - self.free_blocks) / f64::from(total),
+            total => f64::from(total - self.available()) / f64::from(total),
         }
     }
 
+    /// Blocks sequences hold (the squeeze's not included: they hold no
+    /// request's KV, and the GPU's memory does not count them).
     pub fn kv_blocks_used(&self) -> u32 {
         self.limits.kv_blocks - self.free_blocks
     }
@@ -345,7 +371,7 @@ impl<T> Scheduler<T> {
                 i += 1;
                 continue;
             }
-            if need <= self.free_blocks {
+            if need <= self.available() {
                 self.free_blocks -= need;
                 self.running[i].blocks += need;
                 i += 1;
@@ -382,7 +408,7 @@ impl<T> Scheduler<T> {
             let need = self.blocks_for(context + 1);
             let over_budget = prefill_tokens > 0
                 && prefill_tokens.saturating_add(tokens) > self.limits.max_batched_tokens;
-            if need > self.free_blocks || over_budget {
+            if need > self.available() || over_budget {
                 break;
             }
             let Some(mut seq) = self.waiting.pop_front() else {
@@ -402,6 +428,21 @@ impl<T> Scheduler<T> {
         }
         prefill_tokens
     }
+}
+
+/// The blocks of `total` a squeeze of `share` holds: rounded up (and
+/// past any float rounding), so that usage never reads below `share`.
+fn squeezed_blocks(share: f64, total: u32) -> u32 {
+    if share.is_nan() || share <= 0.0 {
+        return 0;
+    }
+    let share = share.min(1.0);
+    let total_f = f64::from(total);
+    let mut blocks = ((share * total_f).ceil() as u32).min(total);
+    if blocks < total && f64::from(blocks) / total_f < share {
+        blocks += 1;
+    }
+    blocks
 }
 
 #[cfg(test)]
@@ -614,6 +655,95 @@ mod tests {
         s.abort_where(|_| true, |id, e| aborted.push((*id, e)));
         assert_eq!(aborted.len(), 2);
         assert!(!s.has_work());
+        assert_eq!(s.kv_usage(), 0.0);
+    }
+
+    #[test]
+    fn a_squeeze_reads_as_used_even_when_idle_and_clears() {
+        let mut s: Scheduler<u32> = Scheduler::new(costs(), limits());
+        s.set_kv_squeeze(0.97);
+        assert!(s.kv_usage() >= 0.97, "{}", s.kv_usage());
+        assert!(s.kv_usage() < 0.971, "{}", s.kv_usage());
+        assert_eq!(s.kv_blocks_used(), 0, "no request holds them");
+        for share in [0.1, 0.3, 0.7, 0.97, 0.999] {
+            for total in [7, 100, 2400] {
+                let blocks = squeezed_blocks(share, total);
+                assert!(
+                    f64::from(blocks) / f64::from(total) >= share,
+                    "{share} of {total}"
+                );
+                let least = (share * f64::from(total)).ceil() as u32;
+                assert!(blocks <= total && blocks <= least + 1, "{share} of {total}");
+            }
+        }
+        assert_eq!(squeezed_blocks(0.0, 100), 0);
+        assert_eq!(squeezed_blocks(f64::NAN, 100), 0);
+        s.set_kv_squeeze(0.0);
+        assert_eq!(s.kv_usage(), 0.0);
+    }
+
+    #[test]
+    fn a_squeeze_admits_as_a_smaller_cache_would() {
+        // 10 blocks of 4 tokens; an 8-token prompt needs 3 (prompt + 1).
+        let mut s = Scheduler::new(
+            costs(),
+            Limits {
+                kv_blocks: 10,
+                ..limits()
+            },
+        );
+        s.set_kv_squeeze(0.5);
+        for id in 0..3 {
+            s.add(seq(id, 8, 4));
+        }
+        let plan = s.plan_step(Duration::ZERO, 1.0, |_, _| {});
+        assert_eq!((plan.batch, s.waiting()), (1, 2), "5 blocks: one fits");
+        assert_eq!(s.kv_usage(), 0.8, "3 held + 5 squeezed of 10");
+        s.finish_step(plan.duration, |_, _| {});
+        s.set_kv_squeeze(0.0);
+        let plan = s.plan_step(plan.duration, 1.0, |_, _| {});
+        assert_eq!((plan.batch, s.waiting()), (3, 0), "given back: all fit");
+    }
+
+    #[test]
+    fn a_squeeze_under_load_preempts_the_newest_and_waits_for_free_blocks() {
+        // Two 11-token prompts hold 3 blocks each; after the first token
+        // each needs a fourth.
+        let mut s = Scheduler::new(
+            costs(),
+            Limits {
+                kv_blocks: 10,
+                ..limits()
+            },
+        );
+        s.add(seq(0, 11, 6));
+        s.add(seq(1, 11, 6));
+        let plan = s.plan_step(Duration::ZERO, 1.0, |_, _| {});
+        assert_eq!(plan.batch, 2);
+        let mut now = plan.duration;
+        s.finish_step(now, |_, _| {});
+        s.set_kv_squeeze(0.4);
+        assert_eq!(s.kv_usage(), 1.0, "6 held, the 4 free squeezed");
+        let mut log = Vec::new();
+        let plan = s.plan_step(now, 1.0, |id, e| log.push((*id, e)));
+        assert_eq!(log, vec![(1, SeqEvent::Preempted)]);
+        assert_eq!((plan.batch, s.waiting(), s.preemptions()), (1, 1, 1));
+        // Seq 0 holds 4, the squeeze 4: 2 left, seq 1 now needs 4.
+        assert_eq!((s.kv_blocks_used(), s.kv_usage()), (4, 0.8));
+        now += plan.duration;
+        s.finish_step(now, |_, _| {});
+        let plan = s.plan_step(now, 1.0, |_, _| {});
+        assert_eq!((plan.batch, s.waiting()), (1, 1), "still waits");
+        s.finish_step(now + plan.duration, |_, _| {});
+        s.set_kv_squeeze(0.0);
+        let log = run(&mut s, 100);
+        assert!(log.iter().any(|(_, id, e)| *id == 1
+            && *e
+                == SeqEvent::Scheduled {
+                    cached: 0,
+                    first: false
+                }));
+        assert!(finished_at(&log, 1) > finished_at(&log, 0));
         assert_eq!(s.kv_usage(), 0.0);
     }
 

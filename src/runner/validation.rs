@@ -1,0 +1,73 @@
+//! The validator at the end of a run that has a Prometheus: the engine
+//! profile's and the plan's own queries over the run's window, the
+//! plan's dashboards, the rules' health, and the fault drills' alerts —
+//! `report.validation`.
+
+use crate::plan::Plan;
+use crate::report::{ObservedReport, Validation};
+use crate::sample::engine::Engine;
+use crate::validate::drills::{self, DrillSpec, RunSpan};
+use crate::validate::{self, Prom, Request};
+
+/// `None` without a Prometheus.
+pub async fn after_run(
+    plan: &Plan,
+    started: chrono::DateTime<chrono::Utc>,
+    observed: Option<&ObservedReport>,
+    drill_specs: Vec<DrillSpec>,
+    quiet: bool,
+) -> Option<Validation> {
+    let url = plan.observe.prometheus.clone()?;
+    let start_unix = started.timestamp_millis() as f64 / 1000.0;
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let engine = observed
+        .and_then(|o| o.engine.as_ref())
+        .and_then(|e| Engine::parse(&e.name));
+    let request = Request {
+        prometheus: url.clone(),
+        window: (start_unix, now),
+        query_sets: vec![("run".to_owned(), plan.observe.queries_for(engine))],
+        dashboards: plan.observe.dashboards.clone(),
+        rules: true,
+    };
+    let mut v = validate::validate(&request).await;
+    if !drill_specs.is_empty() {
+        let span = RunSpan {
+            start_unix,
+            phases: phase_bounds(plan, &drill_specs),
+            observed_until_s: now - start_unix,
+        };
+        match Prom::new(&url) {
+            Ok(prom) => match drills::check(&prom, &drill_specs, &span).await {
+                Ok(d) => v.drills = Some(d),
+                Err(e) => v.errors.push(e),
+            },
+            Err(e) => v.errors.push(e),
+        }
+        v.pass = validate::passes(&v);
+    }
+    if !quiet {
+        eprintln!(
+            "infercheck: observability validation against {url}: {}",
+            if v.pass { "PASS" } else { "FAIL" }
+        );
+    }
+    Some(v)
+}
+
+/// Each phase's bounds on the run clock, from the plan's durations, with
+/// the drills' measured windows where they ran.
+fn phase_bounds(plan: &Plan, drills: &[DrillSpec]) -> Vec<(String, f64, f64)> {
+    let mut t = 0.0;
+    plan.phases
+        .iter()
+        .map(|p| {
+            let (start, end) = match drills.iter().find(|d| d.phase == p.name) {
+                Some(d) => (d.start_s, d.end_s),
+                None => (t, t + p.duration.as_secs_f64()),
+            };
+            t = end;
+            (p.name.clone(), start, end)
+        })
+        .collect()
+}
