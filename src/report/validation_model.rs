@@ -15,6 +15,10 @@ pub struct Validation {
     pub window: (f64, f64),
     /// The query sets' queries.
     pub queries: Vec<QueryCheck>,
+    /// Their response times ("Prometheus Metrics: all queries responding
+    /// < 100ms").
+    #[serde(default)]
+    pub query_response: ResponseTimes,
     pub dashboards: Vec<DashboardCheck>,
     pub rules: Option<RulesCheck>,
     /// Fault drills of the run, with the alerts each raised.
@@ -148,7 +152,8 @@ pub struct ExpectedAlert {
     pub name: String,
     /// Seconds from the fault's start until it was first seen firing.
     pub delay_s: Option<f64>,
-    /// `for` + evaluation and scrape intervals: the latest it may fire.
+    /// `for` + 2 evaluation + 2 scrape intervals + the read step: the
+    /// latest it may fire.
     pub bound_s: Option<f64>,
     /// Seconds from the fault's end until it stopped firing; `None` while
     /// it still fired at the end of the observation.

@@ -34,23 +34,16 @@ fn with_data(queries: &[QueryCheck]) -> usize {
     queries.iter().filter(|q| q.outcome.has_data()).count()
 }
 
-fn latency_ms(queries: &[QueryCheck]) -> (Option<f64>, Option<f64>) {
-    let mut l: Vec<f64> = queries.iter().map(|q| q.latency_ms).collect();
-    l.sort_by(f64::total_cmp);
-    let p95 = (!l.is_empty()).then(|| l[((l.len() as f64 * 0.95).ceil() as usize).max(1) - 1]);
-    (p95, l.last().copied())
-}
-
 fn queries_fact(v: &Validation) -> Fact {
-    let (p95, max) = latency_ms(&v.queries);
+    let r = &v.query_response;
     fact(
         "Prometheus Metrics",
         format!(
             "{}/{} queries returned data; response p95 {}, max {}",
             with_data(&v.queries),
             v.queries.len(),
-            opt_ms(p95),
-            opt_ms(max)
+            opt_ms(r.p95_ms),
+            opt_ms(r.max_ms)
         ),
     )
 }
@@ -329,6 +322,13 @@ mod tests {
                 query("run", 4.0, QueryOutcome::Data { series: 1 }),
                 query("run", 9.0, no_data),
             ],
+            query_response: ResponseTimes {
+                queries: 2,
+                p50_ms: Some(4.0),
+                p95_ms: Some(9.0),
+                max_ms: Some(9.0),
+                refresh_ms: None,
+            },
             dashboards: vec![DashboardCheck {
                 file: "d.json".into(),
                 title: "LLM".into(),

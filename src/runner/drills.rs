@@ -78,6 +78,9 @@ pub struct Drills {
     http: reqwest::Client,
     names: Vec<String>,
     last_step: Vec<u16>,
+    /// Every phase's (start, end) on the run clock, as it ran: false
+    /// positives are placed in the phase they began in.
+    bounds: Vec<(Option<f64>, Option<f64>)>,
     drills: Vec<Running>,
 }
 
@@ -114,6 +117,7 @@ impl Drills {
                 .iter()
                 .map(|s| s.len().saturating_sub(1) as u16)
                 .collect(),
+            bounds: vec![(None, None); plan.phases.len()],
             drills,
         })
     }
@@ -123,6 +127,9 @@ impl Drills {
     pub fn on_event(&mut self, event: &Event) {
         match *event {
             Event::StepStarted { phase, step: 0, at } => {
+                if let Some(b) = self.bounds.get_mut(phase as usize) {
+                    b.0 = Some(at.as_secs_f64());
+                }
                 if let Some(d) = self.drills.iter_mut().find(|d| d.phase == phase as usize) {
                     d.start_s = Some(at.as_secs_f64());
                     if let Some((start, _)) = patches(&d.drill.fault) {
@@ -133,6 +140,9 @@ impl Drills {
             Event::StepFinished {
                 phase, step, at, ..
             } if self.last_step.get(phase as usize) == Some(&step) => {
+                if let Some(b) = self.bounds.get_mut(phase as usize) {
+                    b.1 = Some(at.as_secs_f64());
+                }
                 if let Some(d) = self.drills.iter_mut().find(|d| d.phase == phase as usize) {
                     d.end_s = Some(at.as_secs_f64());
                     if let Some((_, clear)) = patches(&d.drill.fault) {
@@ -145,8 +155,10 @@ impl Drills {
     }
 
     /// Clears what is still injected (an interrupted run) and returns each
-    /// drill that ran, with its window and how its injection went.
-    pub async fn finish(mut self, load_end_s: f64) -> Vec<DrillSpec> {
+    /// drill that ran, with its window and how its injection went, and
+    /// every phase that started with its bounds (an unfinished one ends at
+    /// the load's end).
+    pub async fn finish(mut self, load_end_s: f64) -> (Vec<DrillSpec>, Vec<(String, f64, f64)>) {
         let mut out = Vec::new();
         for d in &mut self.drills {
             let Some(start_s) = d.start_s else { continue };
@@ -172,7 +184,15 @@ impl Drills {
                 injection_error: inject.err(),
             });
         }
-        out
+        let phases = self
+            .names
+            .iter()
+            .zip(&self.bounds)
+            .filter_map(|(name, (start, end))| {
+                Some((name.clone(), (*start)?, end.unwrap_or(load_end_s)))
+            })
+            .collect();
+        (out, phases)
     }
 }
 

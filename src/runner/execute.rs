@@ -128,7 +128,7 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
     );
     let drills = match session.drills.take() {
         Some(d) => d.finish(measured.elapsed.as_secs_f64()).await,
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let observed = session.finish_observing(window).await;
     let validation = super::validation::after_run(

@@ -14,7 +14,7 @@ pub async fn after_run(
     plan: &Plan,
     started: chrono::DateTime<chrono::Utc>,
     observed: Option<&ObservedReport>,
-    drill_specs: Vec<DrillSpec>,
+    (drill_specs, phases): (Vec<DrillSpec>, Vec<(String, f64, f64)>),
     quiet: bool,
 ) -> Option<Validation> {
     let url = plan.observe.prometheus.clone()?;
@@ -34,7 +34,7 @@ pub async fn after_run(
     if !drill_specs.is_empty() {
         let span = RunSpan {
             start_unix,
-            phases: phase_bounds(plan, &drill_specs),
+            phases,
             observed_until_s: now - start_unix,
         };
         match Prom::new(&url) {
@@ -53,21 +53,4 @@ pub async fn after_run(
         );
     }
     Some(v)
-}
-
-/// Each phase's bounds on the run clock, from the plan's durations, with
-/// the drills' measured windows where they ran.
-fn phase_bounds(plan: &Plan, drills: &[DrillSpec]) -> Vec<(String, f64, f64)> {
-    let mut t = 0.0;
-    plan.phases
-        .iter()
-        .map(|p| {
-            let (start, end) = match drills.iter().find(|d| d.phase == p.name) {
-                Some(d) => (d.start_s, d.end_s),
-                None => (t, t + p.duration.as_secs_f64()),
-            };
-            t = end;
-            (p.name.clone(), start, end)
-        })
-        .collect()
 }

@@ -6,8 +6,10 @@
 //! The bound of an alert is `for` + 2 × its group's evaluation interval +
 //! 2 × the scrape interval: one scrape to see the fault and one more for a
 //! rate to move, one evaluation of the recording rule the alert reads and
-//! one of the alert itself. An alert already firing when its drill began
-//! proves nothing and fails the drill.
+//! one of the alert itself — plus one step of the `ALERTS` range query the
+//! state is read at, since a firing instant is only known to that step.
+//! An alert already firing when its drill began proves nothing and fails
+//! the drill.
 
 use std::collections::HashMap;
 
@@ -60,7 +62,7 @@ pub struct Timing {
 impl Timing {
     fn bound_s(&self, alert: &str) -> Option<f64> {
         let (for_s, eval_s) = self.rules.get(alert)?;
-        Some(for_s + 2.0 * eval_s + 2.0 * self.scrape_s)
+        Some(for_s + 2.0 * eval_s + 2.0 * self.scrape_s + self.step_s)
     }
 }
 
@@ -349,8 +351,8 @@ mod tests {
         let a = &check.drills[0].alerts[0];
         assert!(a.pass, "{a:?}");
         assert_eq!(a.delay_s, Some(5.0));
-        // for 2 s + 2 × 1 s evaluation + 2 × 1 s scrape.
-        assert_eq!(a.bound_s, Some(6.0));
+        // for 2 s + 2 × 1 s evaluation + 2 × 1 s scrape + the 1 s step.
+        assert_eq!(a.bound_s, Some(7.0));
         assert_eq!(a.resolved_after_s, Some(5.0));
         assert_eq!((check.expected_fired, check.expected), (1, 1));
         assert!(check.unexpected.is_empty());
@@ -361,7 +363,7 @@ mod tests {
         let late = judge(
             &[drill()],
             &run(),
-            &[series("QueueBacklog", 27, 50)],
+            &[series("QueueBacklog", 28, 50)],
             &timing(),
         );
         assert!(!late.drills[0].alerts[0].pass);

@@ -85,6 +85,7 @@ pub async fn validate(request: &Request) -> Validation {
             v.queries.push(checker.query_set_entry(set, q).await);
         }
     }
+    v.query_response = response_times(&v.queries, None);
     for path in &request.dashboards {
         match dashboard::load_all(path, scrape_s) {
             Ok(ds) => {
