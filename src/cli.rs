@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a plan (a TOML file or a built-in name; default `smoke`).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the built-in plans.
     Plans,
     /// Serve the embedded vLLM-like simulator.
@@ -42,6 +42,46 @@ pub enum Command {
     /// infercheck's /metrics and Grafana provisioning files to a folder,
     /// from what the binary embeds.
     Assets(AssetsArgs),
+    /// Judge a run against a baseline run: each headline metric's change
+    /// with its confidence interval, against the tolerances of NEW's plan
+    /// (`[regression]`). Exit 0 when nothing regressed, 4 when something
+    /// did, 2 when the two runs are not comparable (unless --force).
+    Compare(CompareArgs),
+    /// List the runs of the history and the trend of their headline metrics.
+    History(HistoryArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a report.json or a run folder.
+    pub base: PathBuf,
+    /// The run to judge: a report.json or a run folder.
+    pub new: PathBuf,
+    /// Compare although the runs differ in plan, target, model or schema.
+    #[arg(long)]
+    pub force: bool,
+    /// Output format: md or json.
+    #[arg(long, default_value = "md")]
+    pub format: Format,
+    /// Also write the comparison as JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct HistoryArgs {
+    /// The history database (default: results/history.sqlite).
+    #[arg(long, value_name = "PATH", default_value = "results/history.sqlite")]
+    pub db: PathBuf,
+    /// Only the runs of this plan.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// At most this many runs, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -115,6 +155,35 @@ pub struct RunArgs {
     /// (library callers and tests; it serves the plan's models). Not a flag.
     #[arg(skip)]
     pub simulator: Option<Box<crate::sim::SimConfig>>,
+    /// Judge the run against a baseline: a report.json or run folder,
+    /// `latest` (the plan's last run in the history) or `latest-pass` (its
+    /// last passing run).
+    #[arg(long, value_name = "PATH|latest|latest-pass")]
+    pub baseline: Option<String>,
+    /// Compare with a baseline of another plan, target, model or schema.
+    #[arg(long)]
+    pub force_baseline: bool,
+    /// The run history database (default: <out>/history.sqlite).
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Do not record this run in the history.
+    #[arg(long)]
+    pub no_history: bool,
+    /// The version of the stack under test (e.g. its `git describe`),
+    /// recorded in the history.
+    #[arg(long, value_name = "TEXT")]
+    pub stack_version: Option<String>,
+    /// Also write JUnit XML here (each threshold and regression a case).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Send the per-second client series live, and the headline results at
+    /// the end, to this Prometheus remote-write endpoint.
+    #[arg(long, value_name = "URL")]
+    pub prometheus_remote_write: Option<String>,
+    /// Run the plan this many times; the report gives each metric's mean
+    /// and spread across the runs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 }
 
 impl RunArgs {
@@ -131,6 +200,14 @@ impl RunArgs {
             metrics_listen: None,
             target_pid: None,
             simulator: None,
+            baseline: None,
+            force_baseline: false,
+            history: None,
+            no_history: false,
+            stack_version: None,
+            junit: None,
+            prometheus_remote_write: None,
+            repeat: 1,
         }
     }
 }
@@ -257,9 +334,13 @@ pub struct FaultArgs {
 pub struct ReportArgs {
     /// A report.json written by `infercheck run`.
     pub result: PathBuf,
-    /// Output format: md, html or json.
+    /// Output format: md, html, json, csv or llm-d.
     #[arg(long, default_value = "md")]
     pub format: Format,
+    /// For csv: the folder to write phases.csv, models.csv and
+    /// intervals.csv into (default: print all three to stdout).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 fn parse_scale(text: &str) -> Result<f64, String> {

@@ -9,6 +9,7 @@
 // The ground floor: shared vocabulary that imports nothing of the project.
 pub mod clock;
 pub mod exit;
+pub mod history;
 pub mod outcome;
 pub mod serve;
 pub mod tls;

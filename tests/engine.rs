@@ -127,18 +127,24 @@ async fn a_stall_shows_in_latency_from_intended_not_only_in_service_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_target_gives_counted_connect_errors_and_a_report() {
+async fn a_dead_target_could_not_run_and_sends_no_load() {
+    // The pre-flight request finds nothing listening: exit 3 with the
+    // reason, before any load (and so before any results folder).
     let plan = constant_plan(20, "1s", true, 8, "thresholds = ['error_rate < 1%']");
-    let (result, dir) = run(&plan, Some(&dead_address())).await;
-    let s = &result.report.overall;
-    assert_eq!(s.requests, 20);
-    assert_eq!(s.errors.get("connect"), Some(&20));
-    assert_eq!(result.exit_code, infercheck::exit::THRESHOLDS_FAILED);
-    assert_eq!(result.report.thresholds[0].status, ThresholdStatus::Fail);
-    for file in ["report.json", "report.md", "report.html", "intervals.jsonl"] {
-        assert!(result.dir.join(file).is_file(), "{file} written");
-    }
-    drop(dir);
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::util::write_plan(dir.path(), &plan);
+    let mut args =
+        infercheck::cli::RunArgs::new(path.to_str().unwrap(), dir.path().join("results"));
+    let dead = dead_address();
+    args.target = Some(dead.clone());
+    let failure = infercheck::runner::run_plan(args).await.unwrap_err();
+    assert_eq!(failure.code, infercheck::exit::COULD_NOT_RUN);
+    assert!(
+        failure.message.contains(&dead) && failure.message.contains("did not answer"),
+        "{}",
+        failure.message
+    );
+    assert!(!dir.path().join("results").exists());
 }
 
 async fn error_kinds_for(
@@ -313,7 +319,16 @@ async fn abort_on_fail_stops_a_failing_run_early() {
         2,
         "abort_on_fail = true\nthresholds = ['error_rate < 1%']",
     );
-    let (result, _dir) = run(&plan, Some(&dead_address())).await;
+    let server = sim(SimConfig {
+        faults: Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        },
+        ..exact_sim(5, 1)
+    })
+    .await;
+    let (result, _dir) = run(&plan, Some(&server.base_url())).await;
+    server.stop().await;
     assert!(
         result.report.duration_s < 10.0,
         "ran {}s of 60s",

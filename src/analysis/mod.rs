@@ -15,6 +15,8 @@ mod drivers;
 mod findings;
 mod orphans;
 mod recovery;
+pub mod regression;
+pub mod repeats;
 mod routing;
 mod saturation;
 mod steadiness;
@@ -25,6 +27,7 @@ pub use thresholds::evaluate;
 use crate::aggregate::{Aggregator, StepState};
 use crate::exit;
 use crate::load::Step;
+use crate::outcome::ErrorKind;
 use crate::plan::Plan;
 use crate::report::{
     Explanation, GeneratorHealth, ModelReport, Outcome, PhaseReport, Report, SCHEMA_VERSION,
@@ -136,6 +139,10 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         server,
         routing,
         validation: record.validation.clone(),
+        regression: None,
+        history: None,
+        raw_data: Vec::new(),
+        repeats: None,
     };
     let (optimizations, risks) = findings::findings(&report);
     report.explanation.optimizations = optimizations;
@@ -333,6 +340,29 @@ fn verdict(
     thresholds: &[ThresholdResult],
     generator: &GeneratorHealth,
 ) -> Verdict {
+    let stop = Stop {
+        interrupted: record.interrupted,
+        aborted_by: record.aborted_by.as_deref(),
+    };
+    judge(&stop, &record.aggregator.overall(), thresholds, generator)
+}
+
+/// How the run ended early, if it did.
+struct Stop<'a> {
+    interrupted: bool,
+    /// The failing threshold that abort-on-fail stopped the run on.
+    aborted_by: Option<&'a str>,
+}
+
+/// The verdict from what decides it, in order: a target that never
+/// answered (could not run), an interruption, an invalid generator, then
+/// the thresholds.
+fn judge(
+    stop: &Stop<'_>,
+    overall: &MetricSet,
+    thresholds: &[ThresholdResult],
+    generator: &GeneratorHealth,
+) -> Verdict {
     let failed: Vec<String> = thresholds
         .iter()
         .filter(|t| t.status != ThresholdStatus::Pass)
@@ -347,12 +377,15 @@ fn verdict(
         })
         .collect();
     let mut reasons = Vec::new();
-    let (outcome, exit_code) = if record.interrupted {
-        reasons.push(match &record.aborted_by {
+    let (outcome, exit_code) = if let Some(why) = never_answered(overall) {
+        reasons.push(why);
+        (Outcome::Unreachable, exit::COULD_NOT_RUN)
+    } else if stop.interrupted {
+        reasons.push(match stop.aborted_by {
             Some(why) => format!("aborted on a failing threshold: {why}"),
             None => "interrupted before the plan finished; this report is partial".to_owned(),
         });
-        if record.aborted_by.is_some() {
+        if stop.aborted_by.is_some() {
             (Outcome::Fail, exit::THRESHOLDS_FAILED)
         } else {
             (Outcome::Interrupted, exit::COULD_NOT_RUN)
@@ -371,6 +404,21 @@ fn verdict(
         exit_code,
         reasons,
     }
+}
+
+/// Why the run measured nothing of the target: it sent requests and every
+/// one failed to connect (those the run itself cancelled aside). A target
+/// that answered even once, with any status, was reached.
+fn never_answered(overall: &MetricSet) -> Option<String> {
+    let connect = overall.errors.get(ErrorKind::Connect);
+    let cancelled = overall.errors.get(ErrorKind::Cancelled);
+    let answered = overall.requests.saturating_sub(connect + cancelled);
+    (connect > 0 && answered == 0).then(|| {
+        format!(
+            "the target never answered: {connect} of {} requests failed to connect",
+            overall.requests
+        )
+    })
 }
 
 fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
@@ -413,4 +461,101 @@ fn notes(record: &RunRecord<'_>, overall: &StatsBlock) -> Vec<String> {
         ));
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests(kinds: &[(Option<ErrorKind>, u64)]) -> MetricSet {
+        let mut set = MetricSet::default();
+        for (kind, n) in kinds {
+            set.requests += n;
+            match kind {
+                Some(kind) => (0..*n).for_each(|_| set.errors.add(*kind)),
+                None => set.ok += n,
+            }
+        }
+        set
+    }
+
+    fn healthy() -> GeneratorHealth {
+        GeneratorHealth {
+            valid: true,
+            reasons: Vec::new(),
+            cpu_cores_avg: 0.1,
+            cpu_cores_max: 0.2,
+            cores_available: 2,
+            schedule_lag_p99_ms: None,
+            late_sends: 0,
+            unsent_arrivals: 0,
+        }
+    }
+
+    const RAN: Stop<'static> = Stop {
+        interrupted: false,
+        aborted_by: None,
+    };
+
+    #[test]
+    fn a_target_that_never_answered_could_not_run() {
+        let overall = requests(&[(Some(ErrorKind::Connect), 12)]);
+        let verdict = judge(&RAN, &overall, &[], &healthy());
+        assert_eq!(verdict.outcome, Outcome::Unreachable);
+        assert_eq!(verdict.exit_code, exit::COULD_NOT_RUN);
+        assert_eq!(
+            verdict.reasons,
+            ["the target never answered: 12 of 12 requests failed to connect"]
+        );
+    }
+
+    #[test]
+    fn never_answering_outranks_an_invalid_generator_and_an_abort() {
+        let overall = requests(&[(Some(ErrorKind::Connect), 5)]);
+        let mut generator = healthy();
+        generator.valid = false;
+        generator.reasons.push("CPU-bound".to_owned());
+        let aborted = Stop {
+            interrupted: true,
+            aborted_by: Some("error_rate < 1%"),
+        };
+        for stop in [&RAN, &aborted] {
+            let verdict = judge(stop, &overall, &[], &generator);
+            assert_eq!(verdict.exit_code, exit::COULD_NOT_RUN);
+            assert_eq!(verdict.outcome, Outcome::Unreachable);
+        }
+    }
+
+    #[test]
+    fn a_target_that_answered_once_was_reached() {
+        let cases = [
+            // One success among connect failures.
+            vec![(Some(ErrorKind::Connect), 9), (None, 1)],
+            // Any status counts as answering.
+            vec![(Some(ErrorKind::Connect), 9), (Some(ErrorKind::Http5xx), 1)],
+            // Timeouts are not connection failures.
+            vec![(Some(ErrorKind::Timeout), 10)],
+            // Nothing sent: nothing to judge the target by.
+            vec![],
+        ];
+        for kinds in cases {
+            let verdict = judge(&RAN, &requests(&kinds), &[], &healthy());
+            assert_ne!(verdict.outcome, Outcome::Unreachable, "{kinds:?}");
+            assert_ne!(verdict.exit_code, exit::COULD_NOT_RUN, "{kinds:?}");
+        }
+    }
+
+    #[test]
+    fn requests_the_run_cancelled_do_not_count_as_answers() {
+        let overall = requests(&[
+            (Some(ErrorKind::Connect), 8),
+            (Some(ErrorKind::Cancelled), 2),
+        ]);
+        let verdict = judge(&RAN, &overall, &[], &healthy());
+        assert_eq!(verdict.exit_code, exit::COULD_NOT_RUN);
+        assert_eq!(
+            verdict.reasons,
+            ["the target never answered: 8 of 10 requests failed to connect"]
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod drill;
 mod error;
 pub mod observe;
 pub mod raw;
+pub mod regression;
 mod resolve;
 pub mod simulator;
 pub mod slo;
@@ -56,6 +57,8 @@ pub struct Plan {
     pub slo: crate::stats::Slo,
     /// The embedded simulator's settings, when the plan sets any.
     pub simulator: Option<simulator::SimulatorSettings>,
+    /// What each headline metric may move against a baseline run.
+    pub regression: Vec<regression::Tolerance>,
 }
 
 impl Plan {

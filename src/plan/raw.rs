@@ -39,6 +39,8 @@ pub struct RawPlan {
     pub slo: Option<super::slo::RawSlo>,
     /// The embedded simulator's settings (`[simulator]`).
     pub simulator: Option<Spanned<super::simulator::RawSimulator>>,
+    /// Allowed changes against a baseline run (`[regression]`).
+    pub regression: Option<super::regression::RawRegression>,
 }
 
 #[derive(Debug, Default, Deserialize)]

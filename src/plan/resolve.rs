@@ -180,6 +180,8 @@ impl Ctx<'_> {
         let simulator = super::simulator::resolve(raw.simulator, source, &|span, message| {
             self.error(span, message)
         })?;
+        let regression =
+            super::regression::resolve(raw.regression, &|span, message| self.error(span, message))?;
         let needs_slo = raw
             .thresholds
             .iter()
@@ -209,6 +211,7 @@ impl Ctx<'_> {
             observe,
             slo,
             simulator,
+            regression,
         })
     }
 

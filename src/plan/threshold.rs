@@ -94,7 +94,7 @@ fn split_operator(text: &str) -> Option<(&str, Op, &str)> {
         .find_map(|op| text.split_once(op.symbol()).map(|(l, r)| (l, *op, r)))
 }
 
-fn parse_metric(text: &str) -> Result<Metric, String> {
+pub(crate) fn parse_metric(text: &str) -> Result<Metric, String> {
     if let Some((stat, rest)) = text.split_once('(') {
         let inner = rest.strip_suffix(')').ok_or("missing `)`")?.trim();
         let stat = Stat::parse(stat.trim()).ok_or_else(|| {

@@ -7,9 +7,13 @@
 //! Pure: no I/O, no clock, no statistics, no markup.
 
 use super::model::{Report, Scope};
+use super::regression_model::Regression;
 use super::validation_model::Validation;
 use super::view::{self, Fact, Table, fact};
-use super::{explain_view, observed_view, routing_view, server_view, trace_view, validation_view};
+use super::{
+    explain_view, observed_view, regression_view, repeat_view, routing_view, server_view,
+    trace_view, validation_view,
+};
 
 /// A chart the HTML page draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,12 +47,23 @@ pub(crate) enum Block {
     /// Charts the HTML page draws under `title` when any has data
     /// (Markdown leaves charts out, title and all).
     Charts(Option<&'static str>, Vec<ChartKind>),
+    /// p95 latency per run of the plan's history (`report.history`), which
+    /// the HTML page draws; Markdown leaves it out.
+    HistoryChart,
 }
 
 /// Every section, in order; sections without data are left out.
 pub(crate) fn document(report: &Report) -> Vec<Block> {
     let mut doc = Vec::new();
     executive_summary(report, &mut doc);
+    if let Some(r) = &report.regression {
+        regression(r, 2, &mut doc);
+    }
+    if let Some(r) = &report.repeats {
+        heading(&mut doc, 2, "Repeated Runs");
+        doc.push(Block::Table(repeat_view::table(r)));
+    }
+    run_history(report, &mut doc);
     performance(report, &mut doc);
     engine(report, &mut doc);
     phases(report, &mut doc);
@@ -73,7 +88,30 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
     findings(&mut doc, "Risk Assessment", &e.risks, &checked.risks);
     generator(report, &mut doc);
     notes(report, &mut doc);
+    raw_data(report, &mut doc);
     doc
+}
+
+/// "Regression vs Baseline": who the baseline was, then the table.
+pub(crate) fn regression(r: &Regression, level: u8, doc: &mut Vec<Block>) {
+    heading(doc, level, "Regression vs Baseline");
+    doc.push(Block::Facts(regression_view::facts(r)));
+    doc.push(Block::Table(regression_view::table(r)));
+    if !r.notes.is_empty() {
+        doc.push(Block::List(r.notes.clone()));
+    }
+}
+
+/// "Run History": the plan's last runs from the history, oldest first,
+/// when it holds two or more.
+fn run_history(report: &Report, doc: &mut Vec<Block>) {
+    let Some(trend) = super::history_view::trend(report) else {
+        return;
+    };
+    heading(doc, 2, "Run History");
+    doc.push(Block::Facts(super::history_view::facts(trend)));
+    doc.push(Block::Table(super::history_view::table(report, trend)));
+    doc.push(Block::HistoryChart);
 }
 
 /// "Latency Drivers": the conclusion, how it was reached, the pairs.
@@ -312,6 +350,20 @@ fn generator(report: &Report, doc: &mut Vec<Block>) {
     let mut facts = vec![fact("Status", status.to_owned()).with_details(g.reasons.clone())];
     facts.extend(view::generator_facts(report));
     doc.push(Block::Facts(facts));
+}
+
+/// "Raw Data": the files the run folder keeps, last (examples/000).
+fn raw_data(report: &Report, doc: &mut Vec<Block>) {
+    let Some(table) = super::raw_view::table(report) else {
+        return;
+    };
+    heading(doc, 2, "Raw Data");
+    doc.push(Block::Note(super::raw_view::RAW_NOTE));
+    doc.push(Block::Table(table));
+    let problems = super::raw_view::problems(report);
+    if !problems.is_empty() {
+        doc.push(Block::Facts(problems));
+    }
 }
 
 fn notes(report: &Report, doc: &mut Vec<Block>) {

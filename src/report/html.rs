@@ -51,6 +51,7 @@ fn write_block(block: &Block, report: &Report, page: &mut String) {
             let _ = writeln!(page, "<p class=\"note\">{}</p>", esc(note));
         }
         Block::Table(t) => table(t, page),
+        Block::HistoryChart => super::history_view::draw_chart(report, page),
         Block::Charts(title, kinds) => {
             if !kinds.iter().any(|k| chart::has_data(*k, report)) {
                 return;

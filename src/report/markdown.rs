@@ -34,6 +34,19 @@ pub(crate) fn render_validation(
     Ok(())
 }
 
+/// `infercheck compare`'s result on its own.
+pub(crate) fn render_regression(
+    r: &super::regression_model::Regression,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut doc = Vec::new();
+    super::document::regression(r, 1, &mut doc);
+    for block in &doc {
+        write_block(block, out)?;
+    }
+    Ok(())
+}
+
 fn write_block(block: &Block, out: &mut dyn Write) -> io::Result<()> {
     match block {
         Block::Heading(level, title) => {
@@ -56,7 +69,7 @@ fn write_block(block: &Block, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out)
         }
         Block::Table(t) => table(t, out),
-        Block::Charts(..) => Ok(()),
+        Block::Charts(..) | Block::HistoryChart => Ok(()),
     }
 }
 
@@ -65,7 +78,7 @@ fn write_block(block: &Block, out: &mut dyn Write) -> io::Result<()> {
 /// is escaped so it cannot split a table cell, and line breaks become
 /// spaces so they cannot end a list item or a row. Everything else is left
 /// as written, so targets such as "< 950ms" read naturally in the source.
-fn text(raw: &str) -> String {
+pub(crate) fn text(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
     while let Some(ch) = chars.next() {

@@ -11,21 +11,33 @@
 //! `view`, so the three never disagree on a number.
 
 mod chart;
+pub mod csv;
 mod document;
 mod explain_model;
 mod explain_view;
 mod format;
+mod history_model;
+mod history_view;
 mod html;
 mod json;
+pub mod junit;
+mod llmd;
 mod markdown;
 pub mod model;
 mod observed;
 mod observed_view;
 mod placement;
+mod raw_model;
+mod raw_view;
+mod regression_model;
+mod regression_view;
+mod repeat_model;
+mod repeat_view;
 mod routing_model;
 mod routing_view;
 mod server_model;
 mod server_view;
+pub mod step_summary;
 mod terminal;
 #[cfg(test)]
 pub(crate) mod test_report;
@@ -38,8 +50,12 @@ mod view;
 use std::io;
 
 pub use explain_model::*;
+pub use history_model::*;
 pub use model::*;
 pub use observed::*;
+pub use raw_model::*;
+pub use regression_model::*;
+pub use repeat_model::*;
 pub use routing_model::*;
 pub use server_model::*;
 pub use trace_model::*;
@@ -51,6 +67,11 @@ pub enum Format {
     Json,
     Markdown,
     Html,
+    /// Per phase, per model and per interval tables for spreadsheets.
+    Csv,
+    /// The llm-d Benchmark Report, v0.2.1, as JSON (which YAML readers
+    /// read too).
+    LlmD,
 }
 
 impl Format {
@@ -60,13 +81,15 @@ impl Format {
             Format::Json => "json",
             Format::Markdown => "md",
             Format::Html => "html",
+            Format::Csv => "csv",
+            Format::LlmD => "json",
         }
     }
 }
 
 /// A format name that is not one of the choices; the message lists them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown report format `{0}`: expected one of json, md, markdown, html")]
+#[error("unknown report format `{0}`: expected one of json, md, markdown, html, csv, llm-d")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -77,6 +100,8 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             "md" | "markdown" => Ok(Format::Markdown),
             "html" => Ok(Format::Html),
+            "csv" => Ok(Format::Csv),
+            "llm-d" | "llmd" => Ok(Format::LlmD),
             _ => Err(UnknownFormat(name.to_owned())),
         }
     }
@@ -88,6 +113,8 @@ pub fn render(report: &Report, format: Format, out: &mut dyn io::Write) -> io::R
         Format::Json => json::render(report, out),
         Format::Markdown => markdown::render(report, out),
         Format::Html => html::render(report, out),
+        Format::Csv => csv::render(report, out),
+        Format::LlmD => llmd::render(report, out),
     }
 }
 
@@ -99,6 +126,16 @@ pub fn render(report: &Report, format: Format, out: &mut dyn io::Write) -> io::R
 /// `infercheck validate`'s result as Markdown.
 pub fn render_validation(v: &Validation, out: &mut dyn io::Write) -> io::Result<()> {
     markdown::render_validation(v, out)
+}
+
+/// `infercheck compare`'s result as Markdown.
+pub fn render_regression(r: &Regression, out: &mut dyn io::Write) -> io::Result<()> {
+    markdown::render_regression(r, out)
+}
+
+/// `--repeat N`'s table as plain text for the terminal.
+pub fn render_repeats(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
+    terminal::render_repeats(report, out)
 }
 
 pub fn render_summary(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {

@@ -68,6 +68,20 @@ pub struct Report {
     /// rule health, dashboard response, fault drills.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<super::Validation>,
+    /// This run against a baseline run (`--baseline`, `infercheck compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<super::Regression>,
+    /// The headline metrics of the last runs of the same plan, from the
+    /// run history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<super::HistoryTrend>,
+    /// What the run folder keeps for a later re-analysis (the run log, raw
+    /// server samples, looked-up spans).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_data: Vec<super::RawFile>,
+    /// `--repeat N`: each metric across the repeated runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<super::Repeats>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +111,9 @@ pub enum Outcome {
     Invalid,
     /// Stopped early (Ctrl-C or abort-on-fail); the report is partial.
     Interrupted,
+    /// The target never answered: every request failed to connect, so
+    /// nothing of the target was measured (exit 3, could not run).
+    Unreachable,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -189,6 +189,9 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some(v) = &report.validation {
         line("Validation", &super::validation_view::terminal_line(v), out)?;
     }
+    if let Some(r) = &report.regression {
+        line("Regression", &super::regression_view::summary(r), out)?;
+    }
     for (label, text) in super::explain_view::terminal_lines(report) {
         line(label, &text, out)?;
     }
@@ -303,6 +306,33 @@ fn thresholds(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     // 7 + 24 + 24 + 16 + 16 + 2 * 5 separators = 97 columns at most.
     columns(&rows, &[7, 24, 24, 16, 16], out)
+}
+
+/// `--repeat N`'s table: one aligned line per metric.
+pub(crate) fn render_repeats(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let Some(repeats) = &report.repeats else {
+        return Ok(());
+    };
+    let table = super::repeat_view::table(repeats);
+    writeln!(out, "Repeated runs ({}):", repeats.runs.len())?;
+    let widths: Vec<usize> = (0..table.headers.len())
+        .map(|c| {
+            std::iter::once(&table.headers[c])
+                .chain(table.rows.iter().map(|r| &r[c]))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for cells in std::iter::once(&table.headers).chain(&table.rows) {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        writeln!(out, "  {}", line.join("  ").trim_end())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

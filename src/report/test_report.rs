@@ -66,6 +66,10 @@ pub(crate) fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Repo
         server: Default::default(),
         routing: Default::default(),
         validation: None,
+        regression: None,
+        history: None,
+        raw_data: Vec::new(),
+        repeats: None,
         notes: Vec::new(),
     }
 }

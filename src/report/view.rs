@@ -89,6 +89,7 @@ pub(crate) fn outcome_mark(outcome: Outcome) -> &'static str {
         Outcome::Fail => "❌ FAIL",
         Outcome::Invalid => "⚠️ INVALID",
         Outcome::Interrupted => "⏹ INTERRUPTED",
+        Outcome::Unreachable => "⛔ UNREACHABLE",
     }
 }
 
@@ -98,6 +99,7 @@ pub(crate) fn outcome_word(outcome: Outcome) -> &'static str {
         Outcome::Fail => "FAIL",
         Outcome::Invalid => "INVALID",
         Outcome::Interrupted => "INTERRUPTED",
+        Outcome::Unreachable => "UNREACHABLE",
     }
 }
 
@@ -123,6 +125,7 @@ pub(crate) fn outcome_gloss(report: &Report) -> String {
             "the generator was the bottleneck; numbers cannot be trusted".to_owned()
         }
         Outcome::Interrupted => "stopped early; the report is partial".to_owned(),
+        Outcome::Unreachable => "the target never answered; nothing was measured".to_owned(),
     }
 }
 
@@ -636,6 +639,7 @@ mod tests {
             (Outcome::Fail, "❌ FAIL", "FAIL"),
             (Outcome::Invalid, "⚠️ INVALID", "INVALID"),
             (Outcome::Interrupted, "⏹ INTERRUPTED", "INTERRUPTED"),
+            (Outcome::Unreachable, "⛔ UNREACHABLE", "UNREACHABLE"),
         ];
         for (outcome, mark, word) in cases {
             assert_eq!((outcome_mark(outcome), outcome_word(outcome)), (mark, word));

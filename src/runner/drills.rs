@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use super::raw_data::RunLog;
 use crate::load::Event;
 use crate::plan::Plan;
 use crate::plan::drill::{Drill, Fault};
@@ -82,6 +83,9 @@ pub struct Drills {
     /// positives are placed in the phase they began in.
     bounds: Vec<(Option<f64>, Option<f64>)>,
     drills: Vec<Running>,
+    /// Where what goes wrong is announced (stderr until
+    /// [`Drills::logging_to`] names the run log).
+    log: RunLog,
 }
 
 impl Drills {
@@ -119,7 +123,14 @@ impl Drills {
                 .collect(),
             bounds: vec![(None, None); plan.phases.len()],
             drills,
+            log: RunLog::from(false),
         })
+    }
+
+    /// Announces to `log` (the run log) rather than to stderr only.
+    pub fn logging_to(mut self, log: RunLog) -> Drills {
+        self.log = log;
+        self
     }
 
     /// Starts a drill's fault at its phase's first step and clears it
@@ -170,10 +181,10 @@ impl Drills {
             }
             let inject = joined(d.inject.take()).await;
             if let Err(e) = joined(d.clear.take()).await {
-                eprintln!(
-                    "infercheck: drill {}: clearing the fault failed: {e}",
+                self.log.announce(&format!(
+                    "drill {}: clearing the fault failed: {e}",
                     self.names[d.phase]
-                );
+                ));
             }
             out.push(DrillSpec {
                 phase: self.names[d.phase].clone(),

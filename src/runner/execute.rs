@@ -9,16 +9,19 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Failure;
+use super::baseline;
 use super::cpu::{CpuMeter, cores_available};
 use super::drills::Drills;
 use super::embedded::EmbeddedSim;
 use super::observe::{Observation, Ready, Sources};
 use super::output::RunDir;
 use super::progress::Progress;
+use super::remote_write::{RemoteWrite, RunLabels, Sent};
 use crate::aggregate::Aggregator;
 use crate::analysis::{self, RunRecord};
 use crate::cli::RunArgs;
 use crate::exit;
+use crate::history::History;
 use anyhow::Context as _;
 
 use crate::clock::Clock;
@@ -44,7 +47,16 @@ const EVENT_DRAIN_PERIOD: Duration = Duration::from_millis(5);
 /// Seconds of run after which abort-on-fail starts judging.
 const ABORT_GRACE: Duration = Duration::from_secs(5);
 
+/// Runs the plan (`--repeat N`: N times, then the spread across them).
 pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
+    if args.repeat > 1 {
+        return super::repeat::run(args).await;
+    }
+    run_once(args).await
+}
+
+/// One run of the plan, start to report.
+pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
     let overrides = Overrides {
         target: args.target.clone(),
         model: args.model.clone(),
@@ -59,6 +71,25 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
     let plan = crate::plan::load(&args.plan, &overrides)
         .map_err(|e| Failure::new(exit::PLAN_INVALID, e))?;
     let plan = Arc::new(plan);
+    let history_path = args
+        .history
+        .clone()
+        .unwrap_or_else(|| args.out.join(HISTORY_FILE));
+    let (baseline, no_baseline) = match &args.baseline {
+        Some(spec) => match baseline::resolve(spec, &plan.name, &history_path)? {
+            baseline::Found::Baseline(baseline) => {
+                baseline::check_plan(&baseline, &plan, args.force_baseline)?;
+                (Some(baseline), None)
+            }
+            baseline::Found::NotYet(why) => (None, Some(why)),
+        },
+        None => (None, None),
+    };
+    if plan.target.base_url.is_some() {
+        super::preflight::check(&base_url_of(&plan), PREFLIGHT_TIMEOUT)
+            .await
+            .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+    }
     let traces = start_traces(&plan).await?;
     let otlp_endpoint = traces.as_ref().and_then(TraceSession::otlp_endpoint);
     let embedded = match &plan.target.base_url {
@@ -86,19 +117,25 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         .or_else(|| embedded.as_ref().map(|s| s.base_url.clone()))
         .unwrap_or_default();
     let started = chrono::Utc::now();
-    let run_id = format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), plan.name);
+    // Milliseconds: two runs of one plan started in the same second (a
+    // history written by concurrent runs) get folders of their own.
+    let run_id = format!("{}-{}", started.format("%Y%m%dT%H%M%S%3fZ"), plan.name);
     let dir = RunDir::create(&args.out, &run_id).map_err(Failure::io)?;
     let client = Client::new(&plan, &base_url, plan.target.max_in_flight)
         .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
-    if !args.quiet {
-        eprintln!(
-            "infercheck: plan {} against {base_url} — results in {}",
+    dir.announce(
+        args.quiet,
+        &format!(
+            "plan {} against {base_url} — results in {}",
             plan.name,
             dir.path.display()
+        ),
+    );
+    if let (Some(endpoint), None) = (&otlp_endpoint, &embedded) {
+        dir.announce(
+            args.quiet,
+            &format!("receiving spans (OTLP/HTTP) on {endpoint}/v1/traces"),
         );
-        if let (Some(endpoint), None) = (&otlp_endpoint, &embedded) {
-            eprintln!("infercheck: receiving spans (OTLP/HTTP) on {endpoint}/v1/traces");
-        }
     }
     let target = Target {
         base_url: base_url.clone(),
@@ -110,8 +147,18 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         base_url: &base_url,
         dcgm_url: embedded.as_ref().and_then(|e| e.dcgm_url.as_deref()),
     };
+    let remote_write = match &args.prometheus_remote_write {
+        Some(url) => Some(
+            RemoteWrite::start(url, remote_labels(&plan, &run_id, &target)).map_err(|e| {
+                Failure::new(exit::USAGE, format!("--prometheus-remote-write: {e}"))
+            })?,
+        ),
+        None => None,
+    };
     let mut session = Session::new(plan.clone(), dir, !args.quiet, traces);
-    session.drills = Drills::new(&plan, &session.steps, &base_url);
+    session.drills =
+        Drills::new(&plan, &session.steps, &base_url).map(|d| d.logging_to(session.dir.log(false)));
+    session.remote_write = remote_write;
     let measured = session
         .measure(client, sources)
         .await
@@ -136,10 +183,10 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
         started,
         observed.as_ref().map(|(o, _)| o),
         drills,
-        args.quiet,
+        session.dir.log(args.quiet),
     )
     .await;
-    let report = session.judge(
+    let mut report = session.judge(
         run_id,
         started,
         target,
@@ -150,13 +197,110 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
             validation,
         },
     );
+    if let Some(baseline) = &baseline {
+        against_baseline(&mut report, baseline, args.force_baseline);
+    }
+    report.notes.extend(no_baseline);
+    if let Some(remote) = session.remote_write.take() {
+        let sent = remote.finish(&report).await;
+        report.notes.extend(remote_write_notes(&sent));
+    }
+    if !args.no_history {
+        into_history(
+            &mut report,
+            &history_path,
+            &session.dir.path,
+            args.stack_version.as_deref(),
+        );
+    }
+    session.dir.finish_raw_data(&mut report);
     let files = session.dir.write_reports(&report).map_err(Failure::io)?;
+    for problem in super::ci_outputs::write(&report, &session.dir.path, args.junit.as_deref()) {
+        eprintln!("infercheck: {problem}");
+    }
     print_summary(&report, &files);
     Ok(RunResult {
         exit_code: report.verdict.exit_code,
         report,
         dir: session.dir.path.clone(),
     })
+}
+
+/// The history's file in the results folder when `--history` names none.
+pub(super) const HISTORY_FILE: &str = "history.sqlite";
+/// How long the target has to answer its pre-flight request.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Runs of the same plan the report's trend shows.
+const TREND_RUNS: usize = 10;
+
+fn base_url_of(plan: &Plan) -> String {
+    plan.target.base_url.clone().unwrap_or_default()
+}
+
+/// The report judged against its baseline: the Regression table, and a
+/// regressed metric fails the run.
+fn against_baseline(report: &mut Report, baseline: &baseline::Baseline, force: bool) {
+    match baseline::compare(baseline, report, force) {
+        Ok(regression) => {
+            crate::analysis::regression::judge(&mut report.verdict, &regression);
+            report.regression = Some(regression);
+        }
+        Err(refused) => report.notes.push(format!(
+            "Not compared with the baseline: {}",
+            refused.message
+        )),
+    }
+}
+
+/// Records the finished run in the history and reads back its plan's
+/// trend; a history that cannot be written is said, never fatal to the
+/// results already measured.
+fn into_history(
+    report: &mut Report,
+    path: &std::path::Path,
+    dir: &std::path::Path,
+    stack: Option<&str>,
+) {
+    let recorded = History::open(path).and_then(|db| {
+        db.record(report, &dir.join("report.json"), stack)?;
+        db.trend(&report.plan_name, TREND_RUNS)
+    });
+    match recorded {
+        Ok(trend) => report.history = Some(trend),
+        Err(error) => {
+            eprintln!("infercheck: the run history was not written: {error}");
+            report
+                .notes
+                .push(format!("The run history was not written: {error}"));
+        }
+    }
+}
+
+fn remote_labels(plan: &Plan, run_id: &str, target: &Target) -> RunLabels {
+    RunLabels {
+        run_id: run_id.to_owned(),
+        plan: plan.name.clone(),
+        target: target.base_url.clone(),
+        model: plan
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn remote_write_notes(sent: &Sent) -> Vec<String> {
+    let mut notes = vec![format!(
+        "Prometheus remote write: {} samples in {} requests.",
+        sent.samples, sent.requests
+    )];
+    notes.extend(
+        sent.errors
+            .iter()
+            .map(|e| format!("Prometheus remote write failed: {e}")),
+    );
+    notes
 }
 
 fn print_summary(report: &Report, files: &[PathBuf]) {
@@ -183,6 +327,10 @@ struct Session {
     observation: Option<Observation>,
     /// The plan's fault drills, injected as their phases start and end.
     drills: Option<Drills>,
+    /// `--prometheus-remote-write`: each closed second sent live.
+    remote_write: Option<super::remote_write::RemoteWrite>,
+    /// The run clock's zero on the wall clock (remote-write timestamps).
+    started_wall: chrono::DateTime<chrono::Utc>,
 }
 
 /// What was learnt after the load: trace coverage, the sampled server
@@ -221,17 +369,21 @@ impl Session {
             traces,
             observation: None,
             drills: None,
+            remote_write: None,
+            started_wall: chrono::Utc::now(),
         }
     }
 
     /// Prepares sampling the server side (before the run clock starts).
     async fn prepare_observing(&self, sources: Sources<'_>) -> Ready {
-        let ready = Ready::prepare(&self.plan, sources).await;
+        let raw = Some(self.dir.raw_sink());
+        let ready = Ready::prepare_keeping(&self.plan, sources, raw).await;
         for error in ready.startup_errors() {
-            eprintln!("infercheck: {error}");
+            self.dir.announce(false, error);
         }
         if let Some(addr) = ready.metrics_addr() {
-            eprintln!("infercheck: serving its own metrics on http://{addr}/metrics");
+            let line = format!("serving its own metrics on http://{addr}/metrics");
+            self.dir.announce(false, &line);
         }
         ready
     }
@@ -255,6 +407,7 @@ impl Session {
             WorkerThreads::per_core().context("cannot start the engine's worker threads")?,
         );
         let clock = Clock::start();
+        self.started_wall = chrono::Utc::now();
         self.observation = Some(ready.start(clock.at(Duration::ZERO)));
         let cancel = CancellationToken::new();
         let in_flight = Arc::new(InFlight::default());
@@ -384,6 +537,10 @@ impl Session {
         if interval.duration_s >= 0.99 {
             self.progress.update(&interval);
         }
+        if let Some(remote) = &self.remote_write {
+            let wall = self.started_wall + chrono::Duration::from_std(now).unwrap_or_default();
+            remote.interval(&interval, wall.timestamp_millis());
+        }
         let sampled = match &mut self.observation {
             Some(observation) => observation.interval(&interval),
             None => Default::default(),
@@ -416,12 +573,11 @@ impl Session {
             models: &models,
             spans_flushed,
         };
-        let announce = |line: String| {
-            if !quiet {
-                eprintln!("infercheck: {line}");
-            }
-        };
-        Some(traces.finish(facts, &announce).await)
+        let log = self.dir.log(quiet);
+        let announce = |line: String| log.announce(&line);
+        let (report, found) = traces.finish_keeping_spans(facts, &announce).await;
+        self.dir.keep_spans(&found);
+        Some(report)
     }
 
     fn judge(

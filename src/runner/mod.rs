@@ -4,14 +4,22 @@
 //! judgement from `analysis`, text from `report`.
 
 mod assets;
+mod baseline;
+pub mod ci_outputs;
+mod compare_cmd;
 mod cpu;
 mod drills;
 mod embedded;
 mod execute;
+mod history_cmd;
 mod observe;
 mod output;
 mod own_metrics;
+pub mod preflight;
 mod progress;
+mod raw_data;
+mod remote_write;
+mod repeat;
 mod validate_cmd;
 mod validation;
 
@@ -27,12 +35,14 @@ use crate::exit;
 /// printed to stderr with their whole context chain.
 pub async fn run(command: Command) -> i32 {
     let result = match command {
-        Command::Run(args) => run_plan(args).await.map(|r| r.exit_code),
+        Command::Run(args) => run_plan(*args).await.map(|r| r.exit_code),
         Command::Plans => list_plans(),
         Command::ServeSim(args) => serve_sim(args).await,
         Command::Report(args) => rerender(&args),
         Command::Validate(args) => validate_cmd::validate(&args).await,
         Command::Assets(args) => write_assets(&args),
+        Command::Compare(args) => compare_cmd::compare(&args),
+        Command::History(args) => history_cmd::history(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {}", error.message);
@@ -95,11 +105,48 @@ fn write_assets(args: &crate::cli::AssetsArgs) -> Result<i32, Failure> {
     Ok(exit::OK)
 }
 
+/// `infercheck report`: a finished run's report.json in another format, to
+/// stdout; with `--out DIR` (csv only) as one file per table, whose paths
+/// are printed.
 fn rerender(args: &crate::cli::ReportArgs) -> Result<i32, Failure> {
+    use crate::report::Format;
     let report = output::read_report(&args.result).map_err(Failure::io)?;
-    let mut out = std::io::stdout().lock();
-    crate::report::render(&report, args.format, &mut out)
-        .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+    match (&args.out, args.format) {
+        (Some(dir), Format::Csv) => write_csv_tables(&report, dir),
+        (Some(_), format) => Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--out is for --format csv (one file per table); --format {} prints to stdout",
+                format.extension()
+            ),
+        )),
+        (None, format) => {
+            let mut out = std::io::stdout().lock();
+            crate::report::render(&report, format, &mut out)
+                .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// `DIR/phases.csv`, `DIR/models.csv` and `DIR/intervals.csv`.
+fn write_csv_tables(report: &crate::report::Report, dir: &std::path::Path) -> Result<i32, Failure> {
+    use crate::report::csv::{Table, render_table};
+    let cannot = |path: &std::path::Path, e: std::io::Error| {
+        Failure::new(
+            exit::COULD_NOT_RUN,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(|e| cannot(dir, e))?;
+    let mut stdout = std::io::stdout().lock();
+    for table in Table::ALL {
+        let path = dir.join(table.file_name());
+        let mut text = Vec::new();
+        render_table(report, table, &mut text).map_err(|e| cannot(&path, e))?;
+        std::fs::write(&path, text).map_err(|e| cannot(&path, e))?;
+        let _ = writeln!(stdout, "{}", path.display());
+    }
     Ok(exit::OK)
 }
 

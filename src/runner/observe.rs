@@ -1,7 +1,8 @@
 //! The runner's side of sampling: decides where the run's server-side
 //! values come from (the plan's `[observe]`, else the target's `/metrics`
 //! and the embedded simulator's DCGM exporter), starts `sample::Samplers`
-//! with the load, and serves infercheck's own `/metrics`. The sources, the
+//! with the load (handing their raw data to the run folder when asked),
+//! and serves infercheck's own `/metrics`. The sources, the
 //! store and the report's section live in `sample`; nothing here fails a
 //! run: a source that is down is a gap and a line in the report.
 
@@ -18,6 +19,7 @@ use crate::sample::engine::{self, Engine};
 use crate::sample::exposition::Exposition;
 use crate::sample::nvml::NvmlOptions;
 use crate::sample::prom;
+use crate::sample::raw::RawSink;
 use crate::sample::{BackendTarget, Prepared, Samplers, SamplingPlan};
 use crate::stats::Series;
 
@@ -233,7 +235,13 @@ fn sampling_plan(
 impl Ready {
     /// Builds the sources and starts what needs starting, before the run
     /// clock does: their start-up cost must not delay the first requests.
-    pub async fn prepare(plan: &Plan, sources: Sources<'_>) -> Ready {
+    /// The sources hand what they read, as read, to `raw` (the run folder's raw data: `/metrics` bodies from the
+    /// baseline scrape on, the Prometheus export after the load).
+    pub async fn prepare_keeping(
+        plan: &Plan,
+        sources: Sources<'_>,
+        raw: Option<Arc<dyn RawSink>>,
+    ) -> Ready {
         let Topology {
             backends,
             targets,
@@ -242,6 +250,9 @@ impl Ready {
         } = topology(plan, sources.base_url).await;
         let (engine, report) = chosen.unzip();
         let mut prepared = Samplers::prepare(&sampling_plan(plan, &sources, engine, &targets));
+        if let Some(raw) = raw {
+            prepared.keep_raw(raw);
+        }
         prepared.take_baseline().await;
         let mut errors = prepared.errors().to_vec();
         let own = match plan.observe.metrics_listen {

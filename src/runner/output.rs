@@ -1,15 +1,20 @@
 //! Result files of a run: results/<run id>/ with intervals.jsonl appended
-//! and flushed every second (an interrupted run loses nothing), and the
-//! reports written once at the end.
+//! and flushed every second (an interrupted run loses nothing), run.log
+//! appended as each announcement is made, the raw data (`raw_data`)
+//! written as it comes, and the reports written once at the end.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 
-use crate::report::{self, Format, IntervalSummary, Report};
+use super::raw_data::{self, RawArchive, RunLog};
+use crate::report::{self, Format, IntervalSummary, RawFile, Report};
+use crate::sample::raw::RawSink;
+use crate::traces::FoundSpans;
 
 /// One line of intervals.jsonl: the client's second, and the server-side
 /// values sampled in it (`null`: a gap).
@@ -24,6 +29,13 @@ struct IntervalLine<'a> {
 pub struct RunDir {
     pub path: PathBuf,
     intervals: File,
+    /// Lines appended to intervals.jsonl.
+    intervals_written: u64,
+    log: RunLog,
+    /// The sources' raw data, started by the first [`RunDir::raw_sink`].
+    raw: OnceLock<Arc<RawArchive>>,
+    /// Raw files already complete (the spans).
+    kept: Vec<RawFile>,
 }
 
 impl RunDir {
@@ -34,7 +46,61 @@ impl RunDir {
         let file = path.join("intervals.jsonl");
         let intervals =
             File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
-        Ok(RunDir { path, intervals })
+        Ok(RunDir {
+            log: RunLog::create(&path),
+            path,
+            intervals,
+            intervals_written: 0,
+            raw: OnceLock::new(),
+            kept: Vec::new(),
+        })
+    }
+
+    /// Prints `infercheck: <line>` to stderr unless `quiet`, and appends it
+    /// to run.log with the wall-clock time (a write error is remembered
+    /// and reported in the Raw Data section, never raised).
+    pub fn announce(&self, quiet: bool, line: &str) {
+        self.log.quiet(quiet).announce(line);
+    }
+
+    /// The run log, to hand to what announces on its own (the drills, the
+    /// validator, the trace look-ups).
+    pub fn log(&self, quiet: bool) -> RunLog {
+        self.log.quiet(quiet)
+    }
+
+    /// Where the samplers hand their raw data (`sample::Prepared::keep_raw`);
+    /// the writer thread starts on the first call.
+    pub fn raw_sink(&self) -> Arc<dyn RawSink> {
+        self.raw
+            .get_or_init(|| Arc::new(RawArchive::start(&self.path)))
+            .clone()
+    }
+
+    /// Writes the spans the trace look-ups found (raw/spans.otlp.json.gz).
+    pub fn keep_spans(&mut self, found: &FoundSpans) {
+        self.kept.extend(raw_data::write_spans(&self.path, found));
+    }
+
+    /// After the last announcement, before the reports are written: the
+    /// raw data writer stopped, the terminal summary appended to run.log,
+    /// and `report.raw_data` listing every file with its final size.
+    pub fn finish_raw_data(&mut self, report: &mut Report) {
+        if let Some(archive) = self.raw.get() {
+            self.kept.extend(archive.finish());
+        }
+        let mut summary = Vec::new();
+        if report::render_summary(report, &mut summary).is_ok() {
+            self.log.append(&String::from_utf8_lossy(&summary));
+        }
+        let mut files: Vec<RawFile> = std::mem::take(&mut self.kept);
+        files.extend(self.log.entry(&self.path));
+        files.push(raw_data::intervals_entry(
+            &self.path,
+            self.intervals_written,
+        ));
+        files.sort_by_key(|f| f.kind);
+        report.raw_data = files;
     }
 
     /// Appends one interval as a JSON line and hands it to the OS at once.
@@ -51,7 +117,9 @@ impl RunDir {
                 "cannot append to {}",
                 self.path.join("intervals.jsonl").display()
             )
-        })
+        })?;
+        self.intervals_written += 1;
+        Ok(())
     }
 
     /// Writes report.json, report.md and report.html; returns their paths.

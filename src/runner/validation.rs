@@ -3,19 +3,21 @@
 //! plan's dashboards, the rules' health, and the fault drills' alerts —
 //! `report.validation`.
 
+use super::raw_data::RunLog;
 use crate::plan::Plan;
 use crate::report::{ObservedReport, Validation};
 use crate::sample::engine::Engine;
 use crate::validate::drills::{self, DrillSpec, RunSpan};
 use crate::validate::{self, Prom, Request};
 
-/// `None` without a Prometheus.
+/// `None` without a Prometheus. Its verdict is announced to `log` (the
+/// run log, or a bare `quiet` flag for stderr only).
 pub async fn after_run(
     plan: &Plan,
     started: chrono::DateTime<chrono::Utc>,
     observed: Option<&ObservedReport>,
     (drill_specs, phases): (Vec<DrillSpec>, Vec<(String, f64, f64)>),
-    quiet: bool,
+    log: impl Into<RunLog>,
 ) -> Option<Validation> {
     let url = plan.observe.prometheus.clone()?;
     let start_unix = started.timestamp_millis() as f64 / 1000.0;
@@ -46,11 +48,9 @@ pub async fn after_run(
         }
         v.pass = validate::passes(&v);
     }
-    if !quiet {
-        eprintln!(
-            "infercheck: observability validation against {url}: {}",
-            if v.pass { "PASS" } else { "FAIL" }
-        );
-    }
+    log.into().announce(&format!(
+        "observability validation against {url}: {}",
+        if v.pass { "PASS" } else { "FAIL" }
+    ));
     Some(v)
 }

@@ -12,6 +12,10 @@
 //! - `nvml`: GPUs through NVML on a thread of its own, under the names the
 //!   DCGM queries use (`gpu_util`, `vram_used`, ...).
 //!
+//! Beside its readings, a source may hand its raw data to a
+//! [`raw::RawSink`] as it reads it (`/metrics` bodies, a Prometheus range
+//! export of every sampled query), for the run folder to keep.
+//!
 //! [`Samplers`] starts the sources a [`SamplingPlan`] asks for, ticks each
 //! on the same interval from the run's start in a task of its own (one
 //! loop for every source), folds their [`Reading`]s into a
@@ -26,6 +30,7 @@ pub mod identity;
 pub mod nvml;
 pub mod prom;
 pub mod queries;
+pub mod raw;
 pub mod scrape;
 pub mod store;
 
@@ -84,6 +89,10 @@ pub trait Source: Send + 'static {
 
     /// One tick at run-clock second `t`.
     fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>>;
+
+    /// Hands what it reads, as read, to `sink` from now on (the run
+    /// folder's raw data). A source with nothing raw to give ignores it.
+    fn keep_raw(&mut self, _sink: std::sync::Arc<dyn raw::RawSink>) {}
 
     /// After the load, over the run's window (Unix seconds).
     fn finish<'a>(
@@ -190,6 +199,15 @@ impl Prepared {
     /// Sources that could not start, for the caller to print.
     pub fn errors(&self) -> &[String] {
         &self.errors
+    }
+
+    /// Every source hands what it reads, as read, to `sink` (call before
+    /// [`take_baseline`](Self::take_baseline): the baseline scrape is
+    /// raw data too).
+    pub fn keep_raw(&mut self, sink: std::sync::Arc<dyn raw::RawSink>) {
+        for source in &mut self.sources {
+            source.keep_raw(sink.clone());
+        }
     }
 
     /// Starts ticking every source from `run_start` (the run clock's zero)

@@ -2,14 +2,16 @@
 //! query set runs as concurrent instant queries, each value stored with the
 //! query's latency; a query that returns nothing falls back to its aliases
 //! (renamed metrics) and remembers the one that answered. After the run,
-//! range queries over the window at the same step fill the gaps, and the
-//! alerts that fired during the window are read back.
+//! range queries over the window at the same step fill the gaps (and, with
+//! a raw sink, export every query's series as Prometheus answered them),
+//! and the alerts that fired during the window are read back.
 //!
 //! Prometheus down or slow is measured (a gap and an error), never a crash:
 //! every call has an HTTP timeout one interval long, so a slow server cannot
 //! pile queries up.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, join_all};
@@ -17,6 +19,7 @@ use prometheus_http_query::Client;
 use prometheus_http_query::response::{Data, Rule};
 
 use super::queries::{Query, ScrapeOp, expand};
+use super::raw::{RawExport, RawSeries, RawSink};
 use super::{AfterRun, Reading, SampledStore, Source};
 use crate::report::{FiredAlert, RulesHealth, RunHistogram};
 
@@ -165,35 +168,40 @@ impl PromSampler {
     }
 
     /// A range query over `[start, end]` (Unix seconds) at this sampler's
-    /// step, with the expression that answered during the run.
+    /// step, with the expression that answered during the run; summed over
+    /// series per timestamp, as instant answers are.
     pub async fn range(&self, i: usize, start: i64, end: i64) -> Result<Vec<(f64, f64)>, String> {
+        Ok(summed(&self.range_export(i, start, end).await.series?))
+    }
+
+    /// The range query of [`range`](Self::range) with every series as
+    /// Prometheus answered it (the run folder's export).
+    pub async fn range_export(&self, i: usize, start: i64, end: i64) -> RawExport {
         let q = &self.queries[i];
         let expr = std::iter::once(&q.promql)
             .chain(&q.aliases)
             .nth(self.chosen[i])
             .unwrap_or(&q.promql);
-        let step = self.interval.as_secs_f64().max(1.0);
+        let step = range_step(self.interval, start, end);
+        let query = expand(expr, step);
         let result = self
             .client
-            .query_range(expand(expr, step), start, end, step)
+            .query_range(query.clone(), start, end, step)
             .get()
-            .await
-            .map_err(|e| e.to_string())?;
-        let Data::Matrix(series) = result.data() else {
-            return Ok(Vec::new());
+            .await;
+        let series = match result {
+            Ok(answer) => Ok(match answer.data() {
+                Data::Matrix(series) => series.iter().map(raw_series).collect(),
+                _ => Vec::new(),
+            }),
+            Err(e) => Err(e.to_string()),
         };
-        // Summed over series per timestamp, as instant answers are.
-        let mut by_time: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
-        for s in series {
-            for sample in s.samples() {
-                let key = (sample.timestamp() * 1000.0).round() as i64;
-                by_time.entry(key).or_insert((sample.timestamp(), 0.0)).1 += sample.value();
-            }
+        RawExport {
+            name: q.name.clone(),
+            query,
+            step_s: step,
+            series,
         }
-        Ok(by_time
-            .into_values()
-            .filter(|(_, v)| v.is_finite())
-            .collect())
     }
 
     /// Alerts firing at any point in `[start, end]` (Unix seconds), each
@@ -269,6 +277,8 @@ impl PromSampler {
 pub struct PromSource {
     url: String,
     sampler: PromSampler,
+    /// Where every query's range export goes after the load.
+    raw: Option<Arc<dyn RawSink>>,
 }
 
 impl PromSource {
@@ -276,24 +286,31 @@ impl PromSource {
         Ok(PromSource {
             url: url.to_owned(),
             sampler: PromSampler::new(url, queries, interval)?,
+            raw: None,
         })
     }
 
     /// Fills the store's gaps from range queries over `window` (Unix
-    /// seconds); only queries that missed samples are asked again.
+    /// seconds), and hands each query's range answer to the raw sink. Only
+    /// queries that missed samples are asked again when there is no sink;
+    /// with one, every query is asked once, its answer serving both.
     async fn backfill(&self, window: (i64, i64), store: &mut SampledStore) -> u64 {
-        let step = self.sampler.interval.as_secs_f64().max(1.0);
         let mut filled = 0;
         for (i, q) in self.sampler.queries().iter().enumerate() {
-            if !store.has_gaps(&q.name) {
+            let gaps = store.has_gaps(&q.name);
+            if !gaps && self.raw.is_none() {
                 continue;
             }
-            if let Ok(samples) = self.sampler.range(i, window.0, window.1).await {
-                let on_run_clock: Vec<(f64, f64)> = samples
+            let export = self.sampler.range_export(i, window.0, window.1).await;
+            if let (true, Ok(series)) = (gaps, &export.series) {
+                let on_run_clock: Vec<(f64, f64)> = summed(series)
                     .iter()
                     .map(|(unix, v)| (unix - window.0 as f64, q.unit.normalise(*v)))
                     .collect();
-                filled += store.backfill(&q.name, &on_run_clock, step);
+                filled += store.backfill(&q.name, &on_run_clock, export.step_s);
+            }
+            if let Some(sink) = &self.raw {
+                sink.export(export);
             }
         }
         filled
@@ -311,6 +328,10 @@ impl Source for PromSource {
             .iter()
             .map(|q| q.name.clone())
             .collect()
+    }
+
+    fn keep_raw(&mut self, sink: Arc<dyn RawSink>) {
+        self.raw = Some(sink);
     }
 
     fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>> {
@@ -355,6 +376,47 @@ impl Source for PromSource {
             }
         })
     }
+}
+
+/// Most points Prometheus returns for one series of a range query.
+const MAX_RANGE_POINTS: f64 = 11_000.0;
+
+/// The step of a range query over `[start, end]`: the sampling interval
+/// (at least a second), coarser when the window would need more points
+/// than Prometheus returns for a series (a run of over three hours at 1 s).
+fn range_step(interval: Duration, start: i64, end: i64) -> f64 {
+    let fits = ((end - start).max(0) as f64 / MAX_RANGE_POINTS).ceil();
+    interval.as_secs_f64().max(1.0).max(fits)
+}
+
+fn raw_series(s: &prometheus_http_query::response::RangeVector) -> RawSeries {
+    RawSeries {
+        metric: s
+            .metric()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        values: s
+            .samples()
+            .iter()
+            .map(|x| (x.timestamp(), x.value()))
+            .collect(),
+    }
+}
+
+/// Series summed per timestamp (finite sums only), in time order.
+fn summed(series: &[RawSeries]) -> Vec<(f64, f64)> {
+    let mut by_time: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+    for s in series {
+        for (t, v) in &s.values {
+            let key = (t * 1000.0).round() as i64;
+            by_time.entry(key).or_insert((*t, 0.0)).1 += v;
+        }
+    }
+    by_time
+        .into_values()
+        .filter(|(_, v)| v.is_finite())
+        .collect()
 }
 
 /// (le, cumulative count) of a `sum by (le)` answer, ascending, bounds in

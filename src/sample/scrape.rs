@@ -5,14 +5,18 @@
 //! buckets (interpolated within a bucket as `histogram_quantile` does).
 //! A recipe reads only the series that carry its `labels`, and falls back
 //! to its `alternatives` when none of its metric names is present.
+//! Every body read (or why none came) goes to the raw sink when there is
+//! one, moved, never kept: memory does not grow with the run.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
 use super::exposition::{self, Exposition, Sample};
 use super::queries::{Query, Recipe, ScrapeOp};
+use super::raw::{RawScrape, RawSink};
 use super::{Reading, Source};
 use crate::report::{BackendValues, ModelCounter, RunHistogram};
 
@@ -36,6 +40,8 @@ pub struct ScrapeSource {
     /// Yields the run's values (false: only each backend's, beside a
     /// Prometheus that gives the run's).
     run_values: bool,
+    /// Where every body read goes, as read (the run folder's raw data).
+    raw: Option<Arc<dyn RawSink>>,
 }
 
 /// One engine behind a router: its own values, kept apart from the
@@ -69,6 +75,7 @@ impl ScrapeSource {
             baseline: None,
             backends: Vec::new(),
             run_values: true,
+            raw: None,
         }
     }
 
@@ -103,17 +110,21 @@ impl ScrapeSource {
     }
 
     /// Every URL's scrape, in the order of `urls` (`None`: it did not
-    /// answer).
+    /// answer); each body, or why there is none, goes to the raw sink.
     async fn scrape_each(&self) -> Vec<Option<Exposition>> {
         let Some(client) = self.client.as_ref() else {
             return vec![None; self.urls.len()];
         };
+        let raw = self.raw.as_deref();
         let fetches = self.urls.iter().map(|url| async move {
-            let response = client.get(url).send().await.ok()?;
-            if !response.status().is_success() {
-                return None;
+            let at = chrono::Utc::now();
+            let body = fetch(client, url).await;
+            let parsed = body.as_deref().ok().and_then(|b| exposition::parse(b).ok());
+            if let Some(sink) = raw {
+                let url = url.clone();
+                sink.scrape(RawScrape { at, url, body });
             }
-            exposition::parse(&response.text().await.ok()?).ok()
+            parsed
         });
         futures_util::future::join_all(fetches).await
     }
@@ -203,6 +214,16 @@ impl Backend {
     }
 }
 
+/// One `/metrics` body, or why there is none.
+async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    response.text().await.map_err(|e| e.to_string())
+}
+
 /// The DCGM exporter's Kubernetes attribution label, and a family every
 /// GPU has a series of.
 const POD_LABEL: &str = "pod";
@@ -280,6 +301,10 @@ impl Source for ScrapeSource {
             return Vec::new();
         }
         self.queries.iter().map(|q| q.name.clone()).collect()
+    }
+
+    fn keep_raw(&mut self, sink: Arc<dyn RawSink>) {
+        self.raw = Some(sink);
     }
 
     fn sample(&mut self, t: f64) -> BoxFuture<'_, Vec<Reading>> {

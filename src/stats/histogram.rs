@@ -98,6 +98,14 @@ impl Histogram {
         (!self.is_empty()).then(|| self.inner.value_at_quantile(q))
     }
 
+    /// Every recorded bucket's value (as quantiles read it) with its count,
+    /// in increasing order.
+    pub fn recorded(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.inner
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+    }
+
     pub fn min(&self) -> Option<u64> {
         (!self.is_empty()).then(|| self.inner.min())
     }

@@ -9,13 +9,14 @@
 //! durations already measured. Distributions are never kept as a `Vec` of
 //! samples (oha #475, k6 #763): memory stays flat however long a run is.
 
+pub mod bootstrap;
 pub mod correlation;
 pub mod distribution;
 pub mod goodness;
 mod histogram;
 pub mod knee;
 mod metric_set;
-mod series;
+pub mod series;
 pub mod slo;
 pub mod trend;
 

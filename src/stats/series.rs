@@ -70,10 +70,7 @@ impl Series {
         let values: Vec<f64> = self.samples.iter().map(|s| s.value).collect();
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
-        let p95 = (!sorted.is_empty()).then(|| {
-            let rank = (sorted.len() as f64 * 0.95).ceil() as usize;
-            sorted[rank.clamp(1, sorted.len()) - 1]
-        });
+        let p95 = nearest_rank(&sorted, 0.95);
         SeriesStats {
             max: sorted.last().copied(),
             min: sorted.first().copied(),
@@ -84,6 +81,12 @@ impl Series {
             samples: values.len() as u64,
         }
     }
+}
+
+/// The `q`-quantile of `sorted` values by nearest rank; `None` when empty.
+pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    let rank = (sorted.len() as f64 * q).ceil() as usize;
+    (!sorted.is_empty()).then(|| sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// A series (or a window of it) summed up.

@@ -9,8 +9,9 @@
 //! answers → spans), `jaeger` (Jaeger v3/v1 and Tempo over HTTP), `lookup`
 //! (backends and paced concurrent look-ups), `sample` (reservoir, random
 //! choice, Wilson interval), `coverage` (the pure analysis), `export`
-//! (infercheck's own client spans over OTLP), and here [`TraceSession`],
-//! the run's trace state from the first request to the report section.
+//! (infercheck's own client spans over OTLP), `archive` (the spans found,
+//! as OTLP JSON for the run folder), and here [`TraceSession`], the run's
+//! trace state from the first request to the report section.
 //!
 //! Invariants:
 //! - The hot path only draws an id and cuts a header from a shared buffer;
@@ -23,6 +24,7 @@
 //!   *missing*; the report counts unknowns apart.
 //! - Ids are compared as numbers (`u128`), whatever the backend prints.
 
+mod archive;
 mod coverage;
 mod export;
 pub mod jaeger;
@@ -39,6 +41,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
+pub use archive::FoundSpans;
 pub use coverage::{
     Coverage, Names, OUTSIDE_SERVER, TraceFacts, TracedRequest, WAITING_TO_SEND, examine,
 };
@@ -151,6 +154,17 @@ impl TraceSession {
     /// traces up (a sample beyond `max_lookups`), and analyses them.
     /// `announce` receives one line for the user about what happens next.
     pub async fn finish(self, run: RunFacts<'_>, announce: &dyn Fn(String)) -> TraceReport {
+        self.finish_keeping_spans(run, announce).await.0
+    }
+
+    /// [`finish`](Self::finish), also handing back the spans of every trace
+    /// a look-up found (for the run folder's raw data; bounded by
+    /// `max_lookups`, as the look-ups are).
+    pub async fn finish_keeping_spans(
+        self,
+        run: RunFacts<'_>,
+        announce: &dyn Fn(String),
+    ) -> (TraceReport, FoundSpans) {
         let TraceSession {
             plan,
             receiver,
@@ -193,8 +207,12 @@ impl TraceSession {
             phases: run.phases,
             models: run.models,
         });
-        for (request, lookup) in &results {
-            coverage.add(request, lookup);
+        let mut found = FoundSpans::default();
+        for (request, lookup) in results {
+            coverage.add(&request, &lookup);
+            if let Lookup::Found(spans) = lookup {
+                found.push(spans);
+            }
         }
         let mut report = coverage.finish(sampled);
         if sampled {
@@ -218,7 +236,7 @@ impl TraceSession {
         if let Some(receiver) = receiver.and_then(|r| Arc::try_unwrap(r).ok()) {
             receiver.stop().await;
         }
-        report
+        (report, found)
     }
 }
 
