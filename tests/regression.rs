@@ -192,3 +192,178 @@ async fn a_baseline_of_another_plan_is_refused_unless_forced() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not comparable"));
 }
+
+/// A short plan named `name` whose one threshold passes or fails.
+fn short_plan(dir: &Path, name: &str, passing: bool) -> PathBuf {
+    let bound = if passing { "< 10s" } else { "< 1ms" };
+    let path = dir.join(format!("{name}-{passing}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name = '{name}'\nthresholds = ['p95(latency) {bound}']\n[workload]\nmax_tokens = 4\n[[phases]]\nname = 'one'\nduration = '1s'\nload = {{ type = 'constant', rate = 10 }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn run_file(
+    plan: &Path,
+    out: &Path,
+    baseline: Option<&str>,
+) -> infercheck::runner::RunResult {
+    let mut args = RunArgs::new(plan.to_str().unwrap(), out.to_owned());
+    args.baseline = baseline.map(str::to_owned);
+    run_plan(args)
+        .await
+        .unwrap_or_else(|f| panic!("run failed: {}", f.message))
+}
+
+/// `--baseline latest-pass` through a history holding passing and failing
+/// runs of two plans picks the plan's last passing run; `latest` its last
+/// run; a first run with an empty history goes on uncompared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_pass_picks_the_plans_last_passing_run_from_the_history() {
+    let _held = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let first = run_file(
+        &short_plan(dir.path(), "alpha", true),
+        &out,
+        Some("latest-pass"),
+    )
+    .await;
+    assert!(first.report.regression.is_none());
+    assert!(
+        first
+            .report
+            .notes
+            .iter()
+            .any(|n| n.contains("Not compared with a baseline")),
+        "{:?}",
+        first.report.notes
+    );
+    let failing = run_file(&short_plan(dir.path(), "alpha", false), &out, None).await;
+    assert_eq!(failing.exit_code, 4);
+    let other = run_file(&short_plan(dir.path(), "beta", true), &out, None).await;
+    assert_eq!(other.exit_code, 0);
+
+    let judged = run_file(
+        &short_plan(dir.path(), "alpha", true),
+        &out,
+        Some("latest-pass"),
+    )
+    .await;
+    let regression = judged.report.regression.as_ref().unwrap();
+    assert_eq!(regression.baseline.run_id, first.report.run_id);
+    assert_eq!(regression.selected_by, "latest-pass");
+    let latest = run_file(&short_plan(dir.path(), "alpha", true), &out, Some("latest")).await;
+    assert_eq!(
+        latest.report.regression.as_ref().unwrap().baseline.run_id,
+        judged.report.run_id
+    );
+    // The report's trend holds the plan's runs, this one last.
+    let trend = latest.report.history.as_ref().unwrap();
+    assert_eq!(trend.points.len(), 4);
+    assert_eq!(trend.points.last().unwrap().run_id, latest.report.run_id);
+
+    let listed = binary()
+        .args(["history", "--db"])
+        .arg(out.join("history.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(listed.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&listed.stdout);
+    for run in [&first, &failing, &other, &judged, &latest] {
+        assert!(text.contains(&run.report.run_id), "{text}");
+    }
+}
+
+/// Two `infercheck run` processes writing one history at once: both land.
+#[test]
+fn two_runs_writing_one_history_at_once_both_land() {
+    let _held = crate::util::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = short_plan(dir.path(), "gamma", true);
+    let history = dir.path().join("shared/history.sqlite");
+    let spawn = |out: &str| {
+        binary()
+            .arg("run")
+            .arg(&plan)
+            .args(["--quiet", "--out"])
+            .arg(dir.path().join(out))
+            .arg("--history")
+            .arg(&history)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn("a"), spawn("b"));
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let listed = binary()
+        .args(["history", "--json", "--db"])
+        .arg(&history)
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert_ne!(runs[0]["run_id"], runs[1]["run_id"]);
+}
+
+/// `--repeat 3`: three runs, each metric's spread in the last report,
+/// judged once against a baseline found before the first run, the spread
+/// joining each change's interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_runs_report_their_spread_and_are_judged_with_it() {
+    let _held = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let plan = short_plan(dir.path(), "delta", true);
+    let base = run_file(&plan, &out, None).await;
+    let mut args = RunArgs::new(plan.to_str().unwrap(), out.clone());
+    args.repeat = 3;
+    args.baseline = Some("latest-pass".into());
+    let result = run_plan(args)
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.message));
+    let repeats = result.report.repeats.as_ref().unwrap();
+    assert_eq!(repeats.runs.len(), 3);
+    assert_eq!(repeats.runs[2].run_id, result.report.run_id);
+    let requests = |key: &str| repeats.rows.iter().find(|r| r.key == key).unwrap();
+    let rps = requests("rps");
+    assert_eq!(rps.values.len(), 3);
+    assert!(rps.stdev.is_some() && rps.merged.is_some(), "{rps:?}");
+    let regression = result.report.regression.as_ref().unwrap();
+    // latest-pass was found before the first repeat: the earlier run.
+    assert_eq!(regression.baseline.run_id, base.report.run_id);
+    let p95 = regression
+        .rows
+        .iter()
+        .find(|r| r.key == "p95(latency)")
+        .unwrap();
+    assert!(
+        p95.method.contains("Student's t over 1 and 3 runs"),
+        "{}",
+        p95.method
+    );
+    let md = std::fs::read_to_string(result.dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Repeated Runs") && md.contains("| Run 3 |"),
+        "{md}"
+    );
+    let json: Report =
+        serde_json::from_str(&std::fs::read_to_string(result.dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json.repeats.as_ref(), Some(repeats));
+    // Repeats and a regression table, against the strict schema.
+    let strict = crate::report::strict(crate::report::schema());
+    let validator = jsonschema::draft202012::new(&strict).unwrap();
+    let value = serde_json::to_value(&json).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

@@ -228,10 +228,19 @@ fn row(base: &Report, now: &Report, tolerance: &Tolerance) -> Option<RegressionR
     };
     let sampling = interval(b.replicates, n.replicates);
     let drift = interval(b.drift, n.drift);
-    let interval = match (sampling, drift) {
-        (Some((lo, hi)), Some((dlo, dhi))) => Some((lo.min(dlo), hi.max(dhi))),
-        (one, other) => one.or(other),
+    let spread = change.and(spread_interval(base, now, tolerance, relative));
+    let interval = [sampling, drift, spread.as_ref().map(|s| s.0)]
+        .into_iter()
+        .flatten()
+        .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)));
+    let mut method = if n.method.is_empty() {
+        b.method
+    } else {
+        n.method
     };
+    if let Some((_, runs)) = spread {
+        method.push_str(&format!("; joined with Student's t over {runs}"));
+    }
     let worse = if tolerance.higher_is_worse {
         Direction::Higher
     } else {
@@ -259,13 +268,60 @@ fn row(base: &Report, now: &Report, tolerance: &Tolerance) -> Option<RegressionR
         interval,
         tolerance: tolerance.allowed.map(|_| tolerance.written.clone()),
         tolerance_value,
-        method: if n.method.is_empty() {
-            b.method
-        } else {
-            n.method
-        },
+        method,
         status,
     })
+}
+
+/// The figures of `metric` in each run behind `report`: its `--repeat`
+/// runs, else the report's own figure alone.
+fn run_values(report: &Report, tolerance: &Tolerance) -> Vec<f64> {
+    let repeated = report
+        .repeats
+        .as_ref()
+        .and_then(|r| r.rows.iter().find(|row| row.key == tolerance.key))
+        .map(|row| row.values.iter().flatten().copied().collect::<Vec<f64>>());
+    match repeated {
+        Some(values) if !values.is_empty() => values,
+        _ => value_of(report, &tolerance.metric).into_iter().collect(),
+    }
+}
+
+/// The interval of the change in the runs' mean from the spread between
+/// repeated runs (pooled two-sample Student's t; a single run on one side
+/// is one draw of the same spread), when a side has two runs or more —
+/// the noise a single run's own intervals cannot see. Also says over how
+/// many runs.
+fn spread_interval(
+    base: &Report,
+    now: &Report,
+    tolerance: &Tolerance,
+    relative: bool,
+) -> Option<((f64, f64), String)> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let (b, n) = (run_values(base, tolerance), run_values(now, tolerance));
+    let df = b.len().saturating_sub(1) + n.len().saturating_sub(1);
+    if b.is_empty() || n.is_empty() || df == 0 {
+        return None;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let squares = |v: &[f64]| {
+        let m = mean(v);
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
+    };
+    let pooled = (squares(&b) + squares(&n)) / df as f64;
+    let se = (pooled * (1.0 / b.len() as f64 + 1.0 / n.len() as f64)).sqrt();
+    let t = StudentsT::new(0.0, 1.0, df as f64)
+        .ok()?
+        .inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0);
+    let (mb, diff) = (mean(&b), mean(&n) - mean(&b));
+    let (lo, hi) = (diff - t * se, diff + t * se);
+    let interval = match relative {
+        true if mb != 0.0 => (lo / mb, hi / mb),
+        true => return None,
+        false => (lo, hi),
+    };
+    Some((interval, format!("{} and {} runs", b.len(), n.len())))
 }
 
 /// The verdict of a change: noise unless the interval excludes zero;
@@ -568,5 +624,220 @@ fn sampled(report: &Report, stat: Stat, name: &str, rng: &mut rand::rngs::StdRng
             drift: None,
         },
         _ => Side::none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::regression::{defaults, tolerance};
+    use crate::report::test_report::{report_with, second};
+    use crate::report::{RepeatRow, Repeats};
+    use crate::stats::Histogram;
+
+    /// A run of `n` requests whose latencies follow a fixed spread around
+    /// `scale` ms, 30 seconds of 1-second intervals.
+    fn run(scale: f64, n: u64) -> Report {
+        let mut r = report_with(Vec::new());
+        let mut h = Histogram::new();
+        for i in 0..n {
+            // Deterministic, long-tailed: an exponential's quantiles.
+            let u = (i as f64 + 0.5) / n as f64;
+            h.record((-(1.0 - u).ln() * scale * 1000.0 + scale * 500.0) as u64);
+        }
+        let key = Distribution::Latency;
+        r.overall
+            .histograms
+            .insert(key.spec().histogram_key.into(), h.to_base64());
+        r.overall.distributions.insert(
+            key.spec().key.into(),
+            h.quantiles(crate::stats::distribution::Unit::RECORDED_PER_REPORTED)
+                .unwrap(),
+        );
+        r.overall.requests = n;
+        r.overall.ok = n;
+        r.intervals = (1..=30)
+            .map(|t| second(t as f64, "steady", scale * 2.0))
+            .collect();
+        r
+    }
+
+    fn p95_row(regression: &Regression) -> &RegressionRow {
+        regression
+            .rows
+            .iter()
+            .find(|r| r.key == "p95(latency)")
+            .unwrap()
+    }
+
+    fn source() -> BaselineSource {
+        BaselineSource {
+            selected_by: "test".into(),
+            path: "base/report.json".into(),
+        }
+    }
+
+    #[test]
+    fn the_same_distribution_is_within_noise_and_a_slower_one_regresses() {
+        let base = run(100.0, 3000);
+        let same = compare(&base, &run(100.0, 3000), &defaults(), source(), Vec::new());
+        let row = p95_row(&same);
+        assert_eq!(row.status, RegressionStatus::WithinNoise, "{row:?}");
+        assert_eq!(row.change, Some(0.0));
+        let (lo, hi) = row.interval.unwrap();
+        assert!(lo < 0.0 && hi > 0.0 && hi - lo < 0.2, "{lo}..{hi}");
+
+        let slower = compare(&base, &run(130.0, 3000), &defaults(), source(), Vec::new());
+        let row = p95_row(&slower);
+        assert_eq!(row.status, RegressionStatus::Regressed, "{row:?}");
+        let (lo, hi) = row.interval.unwrap();
+        assert!(lo > 0.2 && lo < 0.3 && hi > 0.3, "{lo}..{hi}");
+        let mut verdict = base.verdict.clone();
+        judge(&mut verdict, &slower);
+        assert_eq!(verdict.exit_code, crate::exit::THRESHOLDS_FAILED);
+        assert!(
+            verdict
+                .reasons
+                .iter()
+                .any(|r| r.contains("P95 Latency +30.0%")),
+            "{:?}",
+            verdict.reasons
+        );
+    }
+
+    /// 200 samples moving 3 % are noise, not a regression, whatever the
+    /// tolerance.
+    #[test]
+    fn a_small_sample_moving_a_little_is_noise() {
+        let tight = [tolerance("p95(latency)", "+1%").unwrap()];
+        let r = compare(
+            &run(100.0, 200),
+            &run(103.0, 200),
+            &tight,
+            source(),
+            Vec::new(),
+        );
+        assert_eq!(
+            p95_row(&r).status,
+            RegressionStatus::WithinNoise,
+            "{:?}",
+            p95_row(&r)
+        );
+    }
+
+    #[test]
+    fn status_needs_both_the_tolerance_and_the_interval() {
+        use Direction::*;
+        use RegressionStatus::*;
+        let cases = [
+            (
+                Some(0.30),
+                Some((0.25, 0.35)),
+                Higher,
+                Some(0.20),
+                Regressed,
+            ),
+            (
+                Some(0.30),
+                Some((-0.05, 0.65)),
+                Higher,
+                Some(0.20),
+                WithinNoise,
+            ),
+            (
+                Some(0.10),
+                Some((0.05, 0.15)),
+                Higher,
+                Some(0.20),
+                WithinTolerance,
+            ),
+            (
+                Some(-0.30),
+                Some((-0.35, -0.25)),
+                Higher,
+                Some(0.20),
+                Improved,
+            ),
+            (
+                Some(-0.10),
+                Some((-0.12, -0.08)),
+                Lower,
+                Some(-0.05),
+                Regressed,
+            ),
+            (Some(0.10), Some((0.05, 0.15)), Higher, None, Changed),
+            (Some(0.0), None, Higher, None, WithinNoise),
+            (None, None, Higher, Some(0.2), NoData),
+        ];
+        for (change, interval, worse, tol, want) in cases {
+            assert_eq!(
+                status(change, interval, worse, tol),
+                want,
+                "{change:?} {interval:?}"
+            );
+        }
+    }
+
+    fn with_repeats(mut r: Report, values: &[f64]) -> Report {
+        r.repeats = Some(Repeats {
+            runs: Vec::new(),
+            rows: vec![RepeatRow {
+                key: "p95(latency)".into(),
+                label: "P95 Latency".into(),
+                unit: "ms".into(),
+                values: values.iter().map(|v| Some(*v)).collect(),
+                mean: None,
+                stdev: None,
+                min: None,
+                max: None,
+                cv: None,
+                merged: None,
+            }],
+        });
+        r
+    }
+
+    /// Runs that disagree among themselves widen the interval beyond a
+    /// single run's sampling noise: a 10 % move is then within noise.
+    #[test]
+    fn the_spread_across_repeated_runs_joins_the_interval() {
+        let tol = [tolerance("p95(latency)", "+5%").unwrap()];
+        let single = compare(
+            &run(100.0, 3000),
+            &run(110.0, 3000),
+            &tol,
+            source(),
+            Vec::new(),
+        );
+        assert_eq!(p95_row(&single).status, RegressionStatus::Regressed);
+        let p95 = |s: f64| run(s, 3000).overall.distributions["latency_ms"].p95;
+        let base = with_repeats(run(100.0, 3000), &[p95(80.0), p95(100.0), p95(120.0)]);
+        let now = with_repeats(run(110.0, 3000), &[p95(90.0), p95(110.0), p95(130.0)]);
+        let spread = compare(&base, &now, &tol, source(), Vec::new());
+        let row = p95_row(&spread);
+        assert_eq!(row.status, RegressionStatus::WithinNoise, "{row:?}");
+        assert!(
+            row.method.contains("Student's t over 3 and 3 runs"),
+            "{}",
+            row.method
+        );
+        let (lo, hi) = row.interval.unwrap();
+        assert!(lo < -0.2 && hi > 0.4, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn runs_of_other_plans_targets_or_models_are_named() {
+        let base = run(100.0, 10);
+        let mut other = run(100.0, 10);
+        other.plan_name = "other".into();
+        other.target.base_url = "http://10.0.0.1:8000".into();
+        let found = mismatches(&base, &other);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("this run `other`"), "{found:?}");
+        let mut embedded = run(100.0, 10);
+        embedded.target.embedded_simulator = true;
+        let mut embedded_again = embedded.clone();
+        embedded_again.target.base_url = "http://127.0.0.1:40000".into();
+        assert!(mismatches(&embedded, &embedded_again).is_empty());
     }
 }

@@ -46,27 +46,47 @@ impl CpuMeter {
     }
 }
 
-/// User + system clock ticks of this process's threads, the simulator's excepted.
+/// User + system clock ticks of this process, the simulator's threads
+/// excepted. The process's own counters keep the time of threads that
+/// have exited (a blocking-pool thread that idled out, a finished test's),
+/// which a sum over the live threads would lose and read as negative time.
 fn generator_ticks() -> Option<u64> {
-    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
-    let mut total = 0;
-    for task in tasks.flatten() {
-        if let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) {
-            total += thread_ticks(&stat).unwrap_or(0);
+    let process = thread_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let mut simulator = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("stat"))
+            && is_simulator(&stat)
+        {
+            simulator += ticks(&stat).unwrap_or(0);
         }
     }
-    Some(total)
+    Some(process.saturating_sub(simulator))
 }
 
-/// Parses /proc/<pid>/task/<tid>/stat: "tid (comm) state ... utime stime".
+/// True for a thread of the embedded simulator's runtime.
+fn is_simulator(stat: &str) -> bool {
+    match (stat.find('('), stat.rfind(')')) {
+        (Some(open), Some(close)) if open < close => {
+            stat[open + 1..close].starts_with(SIMULATOR_THREAD_PREFIX)
+        }
+        _ => false,
+    }
+}
+
+/// Parses /proc/<pid>/task/<tid>/stat: "tid (comm) state ... utime
+/// stime"; a simulator thread counts nothing.
 fn thread_ticks(stat: &str) -> Option<u64> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    if stat[open + 1..close].starts_with(SIMULATOR_THREAD_PREFIX) {
+    if is_simulator(stat) {
         return Some(0);
     }
+    ticks(stat)
+}
+
+/// utime + stime of a /proc stat line (process or thread).
+fn ticks(stat: &str) -> Option<u64> {
+    let close = stat.rfind(')')?;
     // Fields after the comm: state is field 3, utime 14 and stime 15.
-    let mut fields = stat[close + 2..].split_ascii_whitespace().skip(11);
+    let mut fields = stat.get(close + 2..)?.split_ascii_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
@@ -90,15 +110,32 @@ mod tests {
         assert_eq!(thread_ticks(odd), Some(10));
     }
 
-    #[test]
-    fn busy_work_shows_as_cpu() {
-        let mut meter = CpuMeter::new();
+    fn busy(length: Duration) {
         let start = Instant::now();
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(200) {
+        while start.elapsed() < length {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
         }
         std::hint::black_box(x);
+    }
+
+    #[test]
+    fn busy_work_shows_as_cpu() {
+        let mut meter = CpuMeter::new();
+        busy(Duration::from_millis(200));
+        let cores = meter.sample().expect("/proc is available on Linux");
+        assert!(cores > 0.3, "{cores}");
+    }
+
+    /// A thread that worked and exited between two samples (a blocking
+    /// pool's, another test's) still counts: a sum over live threads would
+    /// have lost it.
+    #[test]
+    fn the_time_of_threads_that_have_exited_still_counts() {
+        let mut meter = CpuMeter::new();
+        std::thread::spawn(|| busy(Duration::from_millis(200)))
+            .join()
+            .unwrap();
         let cores = meter.sample().expect("/proc is available on Linux");
         assert!(cores > 0.3, "{cores}");
     }

@@ -57,24 +57,9 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
 
 /// One run of the plan, start to report.
 pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
-    let overrides = Overrides {
-        target: args.target.clone(),
-        model: args.model.clone(),
-        duration_scale: args.duration_scale,
-        otlp_listen: args.otlp_listen,
-        observe: crate::plan::ObserveOverrides {
-            prometheus: args.prometheus.clone(),
-            metrics_listen: args.metrics_listen,
-            target_pid: args.target_pid,
-        },
-    };
-    let plan = crate::plan::load(&args.plan, &overrides)
-        .map_err(|e| Failure::new(exit::PLAN_INVALID, e))?;
+    let plan = load_plan(&args)?;
     let plan = Arc::new(plan);
-    let history_path = args
-        .history
-        .clone()
-        .unwrap_or_else(|| args.out.join(HISTORY_FILE));
+    let history_path = history_path(&args);
     let (baseline, no_baseline) = match &args.baseline {
         Some(spec) => match baseline::resolve(spec, &plan.name, &history_path)? {
             baseline::Found::Baseline(baseline) => {
@@ -117,9 +102,14 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
         .or_else(|| embedded.as_ref().map(|s| s.base_url.clone()))
         .unwrap_or_default();
     let started = chrono::Utc::now();
-    // Milliseconds: two runs of one plan started in the same second (a
-    // history written by concurrent runs) get folders of their own.
-    let run_id = format!("{}-{}", started.format("%Y%m%dT%H%M%S%3fZ"), plan.name);
+    // Milliseconds and a random tag: runs of one plan started at once (a
+    // history written by concurrent runs) get ids and folders of their own.
+    let run_id = format!(
+        "{}-{}-{:04x}",
+        started.format("%Y%m%dT%H%M%S%3fZ"),
+        plan.name,
+        rand::random::<u16>()
+    );
     let dir = RunDir::create(&args.out, &run_id).map_err(Failure::io)?;
     let client = Client::new(&plan, &base_url, plan.target.max_in_flight)
         .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
@@ -227,11 +217,34 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
 }
 
 /// The history's file in the results folder when `--history` names none.
-pub(super) const HISTORY_FILE: &str = "history.sqlite";
+const HISTORY_FILE: &str = "history.sqlite";
 /// How long the target has to answer its pre-flight request.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs of the same plan the report's trend shows.
 const TREND_RUNS: usize = 10;
+
+/// The plan with the command line's overrides, resolved.
+pub(super) fn load_plan(args: &RunArgs) -> Result<Plan, Failure> {
+    let overrides = Overrides {
+        target: args.target.clone(),
+        model: args.model.clone(),
+        duration_scale: args.duration_scale,
+        otlp_listen: args.otlp_listen,
+        observe: crate::plan::ObserveOverrides {
+            prometheus: args.prometheus.clone(),
+            metrics_listen: args.metrics_listen,
+            target_pid: args.target_pid,
+        },
+    };
+    crate::plan::load(&args.plan, &overrides).map_err(|e| Failure::new(exit::PLAN_INVALID, e))
+}
+
+/// `--history`, or the results folder's history file.
+pub(super) fn history_path(args: &RunArgs) -> PathBuf {
+    args.history
+        .clone()
+        .unwrap_or_else(|| args.out.join(HISTORY_FILE))
+}
 
 fn base_url_of(plan: &Plan) -> String {
     plan.target.base_url.clone().unwrap_or_default()
@@ -239,7 +252,7 @@ fn base_url_of(plan: &Plan) -> String {
 
 /// The report judged against its baseline: the Regression table, and a
 /// regressed metric fails the run.
-fn against_baseline(report: &mut Report, baseline: &baseline::Baseline, force: bool) {
+pub(super) fn against_baseline(report: &mut Report, baseline: &baseline::Baseline, force: bool) {
     match baseline::compare(baseline, report, force) {
         Ok(regression) => {
             crate::analysis::regression::judge(&mut report.verdict, &regression);
@@ -255,7 +268,7 @@ fn against_baseline(report: &mut Report, baseline: &baseline::Baseline, force: b
 /// Records the finished run in the history and reads back its plan's
 /// trend; a history that cannot be written is said, never fatal to the
 /// results already measured.
-fn into_history(
+pub(super) fn into_history(
     report: &mut Report,
     path: &std::path::Path,
     dir: &std::path::Path,

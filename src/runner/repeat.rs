@@ -1,15 +1,30 @@
 //! `--repeat N`: the plan run N times, one after another, each a run of
-//! its own (folder, history entry, baseline comparison); then each
-//! metric's spread across them (`analysis::repeats`) is added to the last
-//! run's report, whose files are written again with it. The exit code is
-//! the worst of the runs'.
+//! its own (folder, history entry); then each metric's spread across them
+//! (`analysis::repeats`) goes into the last run's report. A baseline is
+//! found once, before the first run (so `latest-pass` never picks one of
+//! the repeats), and the runs are judged against it together, in the last
+//! run's report, where the spread across the runs joins each change's
+//! interval. That report's files, history entry and JUnit are written
+//! again; the exit code is the worst of the runs' and the comparison's.
 
 use super::Failure;
-use super::execute::{RunResult, run_once};
+use super::baseline::{self, Found};
+use super::execute::{
+    RunResult, against_baseline, history_path, into_history, load_plan, run_once,
+};
 use crate::cli::RunArgs;
 use crate::report::{Format, Report};
 
 pub async fn run(args: RunArgs) -> Result<RunResult, Failure> {
+    let plan = load_plan(&args)?;
+    let history = history_path(&args);
+    let found = match &args.baseline {
+        Some(spec) => Some(baseline::resolve(spec, &plan.name, &history)?),
+        None => None,
+    };
+    if let Some(Found::Baseline(b)) = &found {
+        baseline::check_plan(b, &plan, args.force_baseline)?;
+    }
     let mut reports = Vec::new();
     let mut last = None;
     let mut exit_code = crate::exit::OK;
@@ -19,6 +34,8 @@ pub async fn run(args: RunArgs) -> Result<RunResult, Failure> {
         }
         let one = RunArgs {
             repeat: 1,
+            baseline: None,
+            junit: None,
             ..args.clone()
         };
         let result = run_once(one).await?;
@@ -27,17 +44,28 @@ pub async fn run(args: RunArgs) -> Result<RunResult, Failure> {
         last = Some(result);
     }
     let mut result = last.expect("--repeat is at least 1");
-    result.report.repeats = Some(crate::analysis::repeats::summarize(&reports));
-    rewrite(&result.dir, &result.report)?;
+    let report = &mut result.report;
+    report.repeats = Some(crate::analysis::repeats::summarize(&reports));
+    match found {
+        Some(Found::Baseline(b)) => against_baseline(report, &b, args.force_baseline),
+        Some(Found::NotYet(why)) => report.notes.push(why),
+        None => {}
+    }
+    if !args.no_history {
+        into_history(report, &history, &result.dir, args.stack_version.as_deref());
+    }
+    rewrite(&result.dir, report)?;
+    for problem in super::ci_outputs::write(report, &result.dir, args.junit.as_deref()) {
+        eprintln!("infercheck: {problem}");
+    }
     let mut out = std::io::stdout().lock();
-    let _ = crate::report::render_repeats(&result.report, &mut out);
-    result.exit_code = exit_code;
+    let _ = crate::report::render_repeats(report, &mut out);
+    result.exit_code = worst(exit_code, report.verdict.exit_code);
     Ok(result)
 }
 
-/// The more severe of two exit codes (invalid 5 > could not run 3 >
-/// failed 4 > ok 0 is not an order: a run that could not run or was
-/// invalid outranks a failure).
+/// The more severe of two exit codes: could not run (3) and invalid (5)
+/// outrank failed (4), which outranks ok (0).
 fn worst(a: i32, b: i32) -> i32 {
     let rank = |code: i32| match code {
         0 => 0,
