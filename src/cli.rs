@@ -55,8 +55,12 @@ pub enum Command {
 pub struct CompareArgs {
     /// The baseline: a report.json or a run folder.
     pub base: PathBuf,
-    /// The run to judge: a report.json or a run folder.
-    pub new: PathBuf,
+    /// The run to judge: a report.json or a run folder. Several: repeated
+    /// runs of the plan, judged together (each metric's mean and spread
+    /// across them, the spread joining each change's interval), the last
+    /// one's report standing for them.
+    #[arg(required = true, num_args = 1..)]
+    pub new: Vec<PathBuf>,
     /// Compare although the runs differ in plan, target, model or schema.
     #[arg(long)]
     pub force: bool,

@@ -357,6 +357,20 @@ async fn repeated_runs_report_their_spread_and_are_judged_with_it() {
         serde_json::from_str(&std::fs::read_to_string(result.dir.join("report.json")).unwrap())
             .unwrap();
     assert_eq!(json.repeats.as_ref(), Some(repeats));
+    // The same judgement from `compare` over the three runs' folders.
+    let output = binary()
+        .arg("compare")
+        .arg(&base.dir)
+        .args(repeats.runs.iter().map(|r| out.join(&r.run_id)))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Student's t over 1 and 3 runs"), "{stdout}");
+    assert!(
+        stdout.contains("# Repeated Runs") && stdout.contains("| Run 3 |"),
+        "{stdout}"
+    );
     // Repeats and a regression table, against the strict schema.
     let strict = crate::report::strict(crate::report::schema());
     let validator = jsonschema::draft202012::new(&strict).unwrap();

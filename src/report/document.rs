@@ -8,6 +8,7 @@
 
 use super::model::{Report, Scope};
 use super::regression_model::Regression;
+use super::repeat_model::Repeats;
 use super::validation_model::Validation;
 use super::view::{self, Fact, Table, fact};
 use super::{
@@ -60,8 +61,7 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
         regression(r, 2, &mut doc);
     }
     if let Some(r) = &report.repeats {
-        heading(&mut doc, 2, "Repeated Runs");
-        doc.push(Block::Table(repeat_view::table(r)));
+        repeats(r, 2, &mut doc);
     }
     run_history(report, &mut doc);
     performance(report, &mut doc);
@@ -90,6 +90,12 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
     notes(report, &mut doc);
     raw_data(report, &mut doc);
     doc
+}
+
+/// "Repeated Runs": each metric per run, its spread and the merged figure.
+pub(crate) fn repeats(r: &Repeats, level: u8, doc: &mut Vec<Block>) {
+    heading(doc, level, "Repeated Runs");
+    doc.push(Block::Table(repeat_view::table(r)));
 }
 
 /// "Regression vs Baseline": who the baseline was, then the table.

@@ -21,26 +21,14 @@ pub(crate) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     footer(report, out)
 }
 
-/// `infercheck validate`'s result on its own.
-pub(crate) fn render_validation(
-    v: &super::validation_model::Validation,
+/// One section on its own, as a command prints it: `build` adds its
+/// blocks at heading level 1.
+pub(crate) fn render_section(
+    build: impl FnOnce(&mut Vec<Block>),
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut doc = Vec::new();
-    super::document::validation(v, 1, &mut doc);
-    for block in &doc {
-        write_block(block, out)?;
-    }
-    Ok(())
-}
-
-/// `infercheck compare`'s result on its own.
-pub(crate) fn render_regression(
-    r: &super::regression_model::Regression,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let mut doc = Vec::new();
-    super::document::regression(r, 1, &mut doc);
+    build(&mut doc);
     for block in &doc {
         write_block(block, out)?;
     }

@@ -125,12 +125,17 @@ pub fn render(report: &Report, format: Format, out: &mut dyn io::Write) -> io::R
 /// the runner's to print.
 /// `infercheck validate`'s result as Markdown.
 pub fn render_validation(v: &Validation, out: &mut dyn io::Write) -> io::Result<()> {
-    markdown::render_validation(v, out)
+    markdown::render_section(|doc| document::validation(v, 1, doc), out)
 }
 
 /// `infercheck compare`'s result as Markdown.
 pub fn render_regression(r: &Regression, out: &mut dyn io::Write) -> io::Result<()> {
-    markdown::render_regression(r, out)
+    markdown::render_section(|doc| document::regression(r, 1, doc), out)
+}
+
+/// The "Repeated Runs" table on its own, as Markdown.
+pub fn render_repeats_markdown(r: &Repeats, out: &mut dyn io::Write) -> io::Result<()> {
+    markdown::render_section(|doc| document::repeats(r, 1, doc), out)
 }
 
 /// `--repeat N`'s table as plain text for the terminal.

@@ -150,7 +150,7 @@ pub(crate) fn value(unit: &str, v: Option<f64>) -> String {
         "ratio" => pct(v),
         "req/s" | "tok/s" => format!("{} {unit}", rate(v)),
         "bytes" => format!("{} GiB", fixed(v / (1024.0 * 1024.0 * 1024.0), 2)),
-        "" => fixed(v, 2),
+        "" | "count" => fixed(v, 2),
         other => format!("{} {other}", fixed(v, 2)),
     }
 }

@@ -1,5 +1,6 @@
-//! `infercheck compare BASE NEW`: NEW judged against BASE with the
-//! tolerances of NEW's plan. Exit 0 when nothing regressed, 4 when
+//! `infercheck compare BASE NEW [NEW...]`: NEW judged against BASE with
+//! the tolerances of NEW's plan (several NEW: repeated runs, judged
+//! together with their spread). Exit 0 when nothing regressed, 4 when
 //! something did, 2 when the runs are not comparable (unless `--force`),
 //! 3 when a report cannot be read.
 
@@ -20,14 +21,27 @@ pub fn compare(args: &crate::cli::CompareArgs) -> Result<i32, Failure> {
             path: base_path.display().to_string(),
         },
     };
-    let mut now = baseline::read(&args.new)?;
+    let runs = args
+        .new
+        .iter()
+        .map(|path| baseline::read(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut now = runs.last().cloned().expect("clap requires one NEW");
+    if runs.len() > 1 {
+        now.repeats = Some(crate::analysis::repeats::summarize(&runs));
+    }
     let regression = baseline::compare(&base, &now, args.force)?;
     let regressed = regression.regressed().count() > 0;
     write(&regression, args.format)?;
+    if let (Some(repeats), Format::Markdown) = (&now.repeats, args.format) {
+        let _ = crate::report::render_repeats_markdown(repeats, &mut std::io::stdout().lock());
+    }
     if let Some(path) = &args.junit {
         crate::analysis::regression::judge(&mut now.verdict, &regression);
         now.regression = Some(regression);
-        for problem in super::ci_outputs::write(&now, &base_path, Some(path)) {
+        let new_path = baseline::report_path(args.new.last().expect("clap requires one NEW"));
+        let new_dir = new_path.parent().unwrap_or(std::path::Path::new("."));
+        for problem in super::ci_outputs::write(&now, new_dir, Some(path)) {
             eprintln!("infercheck: {problem}");
         }
     }
