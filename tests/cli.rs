@@ -115,17 +115,14 @@ fn plans_lists_every_built_in_plan() {
     }
 }
 
-/// Ctrl-C: the load stops, the partial report is written, exit is non-zero.
-#[test]
-fn ctrl_c_writes_the_partial_report() {
-    let _exclusive = crate::util::exclusive_blocking();
-    let dir = tempfile::tempdir().unwrap();
+/// A long run started in the background, once it has written `lines`
+/// intervals: the child and its run folder.
+fn long_run(out: &std::path::Path, lines: usize) -> (std::process::Child, std::path::PathBuf) {
     let plan = write_plan(
-        dir.path(),
+        out.parent().unwrap(),
         "[[phases]]\nname = 'long'\nduration = '5m'\nload = { type = 'constant', rate = 20 }\n",
     );
-    let out = dir.path().join("results");
-    let mut child = binary()
+    let child = binary()
         .args([
             "run",
             plan.to_str().unwrap(),
@@ -137,18 +134,86 @@ fn ctrl_c_writes_the_partial_report() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let intervals = wait_for_intervals(&out, 2, Duration::from_secs(30));
+    let intervals = wait_for_intervals(out, lines, Duration::from_secs(30));
+    (child, intervals.parent().unwrap().to_owned())
+}
+
+fn signal(child: &std::process::Child, signal: i32) {
     // SAFETY: kill only sends a signal to the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
+
+/// Every line of intervals.jsonl is a whole JSON object.
+fn assert_intervals_whole(run_dir: &std::path::Path) -> usize {
+    let text = std::fs::read_to_string(run_dir.join("intervals.jsonl")).unwrap();
+    assert!(text.ends_with('\n'), "the last line is cut: {text:?}");
+    for line in text.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value["t"].is_number(), "{line}");
+    }
+    text.lines().count()
+}
+
+/// Ctrl-C and SIGTERM (what Kubernetes sends): the load stops, the partial
+/// report is written, exit 3.
+#[test]
+fn a_stop_signal_writes_the_partial_report() {
+    let _exclusive = crate::util::exclusive_blocking();
+    for (name, sig) in [("SIGINT", libc::SIGINT), ("SIGTERM", libc::SIGTERM)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("results");
+        let (mut child, run_dir) = long_run(&out, 2);
+        signal(&child, sig);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(3), "{name}: interrupted runs exit 3");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["verdict"]["outcome"], "interrupted", "{name}");
+        assert!(
+            report["overall"]["requests"].as_u64().unwrap() >= 20,
+            "{name}"
+        );
+        assert!(report["duration_s"].as_f64().unwrap() < 60.0, "{name}");
+        assert!(run_dir.join("report.md").is_file(), "{name}");
+        assert!(assert_intervals_whole(&run_dir) >= 2, "{name}");
+        let log = std::fs::read_to_string(run_dir.join("run.log")).unwrap();
+        assert!(log.contains(name), "{name} not in run.log:\n{log}");
+    }
+}
+
+/// A second signal exits at once, with what was flushed intact.
+#[test]
+fn a_second_signal_exits_at_once_with_the_flushed_lines_intact() {
+    let _exclusive = crate::util::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let (mut child, run_dir) = long_run(&out, 2);
+    signal(&child, libc::SIGTERM);
+    // The second signal after the first was taken (signals sent together
+    // may arrive as one).
+    let log = run_dir.join("run.log");
+    let waiting = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("SIGTERM: stopping the load")) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the first SIGTERM was not taken"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, libc::SIGTERM);
+    let started = Instant::now();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(3), "interrupted runs exit 3");
-    let run_dir = intervals.parent().unwrap();
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["verdict"]["outcome"], "interrupted");
-    assert!(report["overall"]["requests"].as_u64().unwrap() >= 20);
-    assert!(report["duration_s"].as_f64().unwrap() < 60.0);
-    assert!(run_dir.join("report.md").is_file());
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(assert_intervals_whole(&run_dir) >= 2);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("second SIGTERM: exiting now"), "{stderr}");
 }
 
 /// Polls (bounded) until intervals.jsonl under `out` has `lines` lines.

@@ -17,6 +17,7 @@ use super::observe::{Observation, Ready, Sources};
 use super::output::RunDir;
 use super::progress::Progress;
 use super::remote_write::{RemoteWrite, RunLabels, Sent};
+use super::signals::StopSignals;
 use crate::aggregate::Aggregator;
 use crate::analysis::{self, RunRecord};
 use crate::cli::RunArgs;
@@ -59,6 +60,9 @@ pub async fn run_plan(args: RunArgs) -> Result<RunResult, Failure> {
 pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
     let plan = load_plan(&args)?;
     let plan = Arc::new(plan);
+    // From here to the last file written, SIGINT and SIGTERM stop the run
+    // (a second one at once).
+    let signals = StopSignals::listen();
     let history_path = history_path(&args);
     let (baseline, no_baseline) = match &args.baseline {
         Some(spec) => match baseline::resolve(spec, &plan.name, &history_path)? {
@@ -150,7 +154,7 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
         Drills::new(&plan, &session.steps, &base_url).map(|d| d.logging_to(session.dir.log(false)));
     session.remote_write = remote_write;
     let measured = session
-        .measure(client, sources)
+        .measure(client, sources, &signals)
         .await
         .map_err(Failure::io)?;
     // Stopping the simulator flushes its span exporter (into a receiver on
@@ -412,7 +416,12 @@ impl Session {
     /// Drives the engine and folds its events until the last request is
     /// done; closes an interval every second; stops early on Ctrl-C or a
     /// failing threshold under abort-on-fail.
-    async fn measure(&mut self, client: Client, sources: Sources<'_>) -> anyhow::Result<Measured> {
+    async fn measure(
+        &mut self,
+        client: Client,
+        sources: Sources<'_>,
+        signals: &StopSignals,
+    ) -> anyhow::Result<Measured> {
         // Everything that takes time to start starts before the run clock:
         // the first tickets are due at its zero.
         let ready = self.prepare_observing(sources).await;
@@ -438,8 +447,6 @@ impl Session {
         let mut ticker =
             tokio::time::interval_at(clock.at(Duration::from_secs(1)), Duration::from_secs(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
         let (mut interrupted, mut aborted_by) = (false, None);
         let mut drain = tokio::time::interval(EVENT_DRAIN_PERIOD);
         drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -468,7 +475,10 @@ impl Session {
                         cancel.cancel();
                     }
                 }
-                _ = &mut ctrl_c, if !interrupted => {
+                name = signals.stopped(), if !interrupted => {
+                    self.dir.announce(false, &format!(
+                        "{name}: stopping the load and writing the partial report (a second signal exits at once)"
+                    ));
                     interrupted = true;
                     cancel.cancel();
                 }

@@ -20,6 +20,7 @@ mod progress;
 mod raw_data;
 mod remote_write;
 mod repeat;
+mod signals;
 mod validate_cmd;
 mod validation;
 

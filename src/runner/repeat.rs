@@ -40,8 +40,13 @@ pub async fn run(args: RunArgs) -> Result<RunResult, Failure> {
         };
         let result = run_once(one).await?;
         exit_code = worst(exit_code, result.exit_code);
+        let interrupted = result.report.verdict.outcome == crate::report::Outcome::Interrupted;
         reports.push(result.report.clone());
         last = Some(result);
+        if interrupted {
+            // A stop signal (or abort-on-fail) ends the set, not one run.
+            break;
+        }
     }
     let mut result = last.expect("--repeat is at least 1");
     let report = &mut result.report;
