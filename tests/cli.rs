@@ -220,11 +220,8 @@ fn a_second_signal_exits_at_once_with_the_flushed_lines_intact() {
 fn wait_for_intervals(out: &std::path::Path, lines: usize, limit: Duration) -> std::path::PathBuf {
     let start = Instant::now();
     while start.elapsed() < limit {
-        let run_dir = std::fs::read_dir(out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok);
-        let file = run_dir.map(|e| e.path().join("intervals.jsonl"));
+        let run_dir = crate::util::run_folder(out);
+        let file = run_dir.map(|d| d.join("intervals.jsonl"));
         if let Some(file) =
             file.filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.lines().count() >= lines))
         {
@@ -255,12 +252,7 @@ fn a_finished_run_re_renders_from_its_json() {
         "--quiet",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = crate::util::run_folder(&out).expect("a run folder");
     let json = run_dir.join("report.json");
     let (code, markdown, _) = run_binary(&["report", json.to_str().unwrap(), "--format", "md"]);
     assert_eq!(code, 0);

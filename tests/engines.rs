@@ -261,14 +261,8 @@ async fn the_simulators_metrics_agree_with_the_client_on_every_cross_check() {
         ThresholdStatus::Pass
     );
     let md = std::fs::read_to_string(
-        dir.path()
-            .join("results")
-            .read_dir()
+        crate::util::run_folder(&dir.path().join("results"))
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
             .join("report.md"),
     )
     .unwrap();
@@ -612,12 +606,7 @@ async fn a_first_request_that_waits_for_the_model_to_load_is_a_cold_start() {
     assert_eq!(starts.len(), 1, "{starts:?}");
     assert!(starts[0].cold, "{starts:?}");
     assert!(starts[0].first_request_ms >= 1500.0, "{starts:?}");
-    let md = std::fs::read_dir(dir.path().join("results"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let md = util::run_folder(&dir.path().join("results")).unwrap();
     let md = std::fs::read_to_string(md.join("report.md")).unwrap();
     assert!(
         md.contains("- **Cold Starts**: default: first request"),

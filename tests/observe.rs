@@ -223,10 +223,8 @@ async fn prometheus_killed_mid_run_leaves_gaps_not_a_crash() {
     let killer = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let lines = std::fs::read_dir(&results)
-                .ok()
-                .and_then(|mut d| d.next())
-                .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("intervals.jsonl")).ok())
+            let lines = crate::util::run_folder(&results)
+                .and_then(|d| std::fs::read_to_string(d.join("intervals.jsonl")).ok())
                 .map_or(0, |t| t.lines().count());
             if lines >= 2 {
                 break;

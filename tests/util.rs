@@ -72,6 +72,16 @@ pub async fn run_holding(
     (result, dir)
 }
 
+/// The run folder under a results folder holding one run (besides the
+/// history file), once it exists.
+pub fn run_folder(results: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(results)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+}
+
 /// A loopback address nothing listens on.
 pub fn dead_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
