@@ -5,8 +5,7 @@
 //! with the run id; and an endpoint that is down changes nothing of the
 //! run but a note.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use infercheck::cli::RunArgs;
@@ -16,6 +15,7 @@ use infercheck::stats::Distribution;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::util::prometheus::{free_port, spawn};
 use crate::util::{dead_address, exclusive, write_plan};
 
 /// Five seconds of constant load: five per-second points of each series.
@@ -63,7 +63,7 @@ impl Receiver {
             std::fs::write(dir.path().join("prometheus.yml"), "global: {}\n").unwrap();
             let port = free_port();
             let mut receiver = Receiver {
-                child: spawn(dir.path(), port),
+                child: spawn(dir.path(), port, &["--web.enable-remote-write-receiver"]),
                 dir,
                 base_url: format!("http://127.0.0.1:{port}"),
                 client: client.clone(),
@@ -162,38 +162,6 @@ impl Drop for Receiver {
             eprintln!("--- prometheus log ---\n{}", self.log());
         }
     }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn spawn(dir: &Path, port: u16) -> Child {
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let spawned = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .arg("--storage.tsdb.retention.time=1h")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn();
-    spawned.unwrap_or_else(|e| {
-        panic!(
-            "cannot run prometheus ({e}): install it with `apt-get install -y prometheus` \
-             (Prometheus 2.42; scripts/test.sh does this)"
-        )
-    })
 }
 
 /// A sample's value: Prometheus sends it as a string (NaN and ±Inf

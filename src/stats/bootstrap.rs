@@ -199,14 +199,13 @@ pub fn seed_for(key: &str) -> u64 {
     })
 }
 
-/// Uniform draws in `0..1` (tests).
-pub fn uniform(rng: &mut StdRng) -> f64 {
-    rng.random::<f64>()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn uniform(rng: &mut StdRng) -> f64 {
+        rng.random::<f64>()
+    }
 
     fn histogram_of(values: impl IntoIterator<Item = u64>) -> Histogram {
         let mut h = Histogram::new();

@@ -75,7 +75,7 @@ impl Prometheus {
         for _ in 0..BIND_TRIES {
             let port = free_port();
             let base_url = format!("http://127.0.0.1:{port}");
-            let mut child = spawn(dir.path(), port);
+            let mut child = spawn(dir.path(), port, &[]);
             match wait_ready(&client, &base_url, &mut child).await {
                 Ok(()) => {
                     return Prometheus {
@@ -258,13 +258,14 @@ fn config(targets: &[(&str, SocketAddr)]) -> String {
 }
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
-/// Starts `prometheus` with its config, storage and log in `dir`.
-fn spawn(dir: &Path, port: u16) -> Child {
+/// Starts `prometheus` with its config, storage and log in `dir`, and
+/// `extra` flags (e.g. `--web.enable-remote-write-receiver`).
+pub fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let spawned = Command::new("prometheus")
         .arg(format!(
@@ -278,6 +279,7 @@ fn spawn(dir: &Path, port: u16) -> Child {
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         // A test's data lives minutes; nothing to compact or keep.
         .arg("--storage.tsdb.retention.time=1h")
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
