@@ -17,8 +17,16 @@ pub enum ErrorKind {
     Connect,
     /// The request timeout passed before the response ended.
     Timeout,
+    /// A 3xx redirect the plan did not follow (`target.follow_redirects`).
+    Http3xx,
+    /// Any 4xx except 429.
     Http4xx,
+    /// HTTP 429: counted on its own, never retried.
+    RateLimited,
+    /// A 5xx, or any other status outside 2xx.
     Http5xx,
+    /// The body, or one SSE line or event, passed `target.max_response_bytes`.
+    TooLarge,
     /// An SSE `error` payload, or a stream that ended without `[DONE]`.
     StreamError,
     /// The body could not be decoded (bad JSON, bad SSE framing).
@@ -28,11 +36,14 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
+        ErrorKind::Http3xx,
         ErrorKind::Http4xx,
+        ErrorKind::RateLimited,
         ErrorKind::Http5xx,
+        ErrorKind::TooLarge,
         ErrorKind::StreamError,
         ErrorKind::Decode,
         ErrorKind::Cancelled,
@@ -46,8 +57,11 @@ impl ErrorKind {
         match self {
             ErrorKind::Connect => "connect",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Http3xx => "http_3xx",
             ErrorKind::Http4xx => "http_4xx",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::TooLarge => "too_large",
             ErrorKind::StreamError => "stream_error",
             ErrorKind::Decode => "decode",
             ErrorKind::Cancelled => "cancelled",
@@ -56,10 +70,11 @@ impl ErrorKind {
 
     /// The kind for a non-success HTTP status.
     pub fn from_status(status: u16) -> ErrorKind {
-        if (400..500).contains(&status) {
-            ErrorKind::Http4xx
-        } else {
-            ErrorKind::Http5xx
+        match status {
+            300..=399 => ErrorKind::Http3xx,
+            429 => ErrorKind::RateLimited,
+            400..=499 => ErrorKind::Http4xx,
+            _ => ErrorKind::Http5xx,
         }
     }
 }
@@ -229,8 +244,11 @@ mod tests {
     #[test]
     fn status_maps_to_http_kinds() {
         assert_eq!(ErrorKind::from_status(404), ErrorKind::Http4xx);
-        assert_eq!(ErrorKind::from_status(429), ErrorKind::Http4xx);
+        assert_eq!(ErrorKind::from_status(429), ErrorKind::RateLimited);
+        assert_eq!(ErrorKind::from_status(302), ErrorKind::Http3xx);
+        assert_eq!(ErrorKind::from_status(301), ErrorKind::Http3xx);
         assert_eq!(ErrorKind::from_status(503), ErrorKind::Http5xx);
+        assert_eq!(ErrorKind::from_status(100), ErrorKind::Http5xx);
         for (i, k) in ErrorKind::ALL.iter().enumerate() {
             assert_eq!(k.index(), i);
         }

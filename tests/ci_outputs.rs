@@ -549,9 +549,10 @@ fn the_llmd_schema_rejects_a_report_without_a_run_id() {
 #[tokio::test]
 async fn preflight_names_the_url_and_the_reason_of_a_closed_port() {
     let dead = dead_address();
-    let error = infercheck::runner::preflight::check(&dead, Duration::from_secs(5))
-        .await
-        .expect_err("nothing listens there");
+    let error =
+        infercheck::runner::preflight::check(&dead, Duration::from_secs(5), &Default::default())
+            .await
+            .expect_err("nothing listens there");
     assert_eq!(
         error,
         format!(
@@ -566,7 +567,9 @@ async fn preflight_takes_any_http_status_as_an_answer() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, axum::Router::new()).await });
-    let answered = infercheck::runner::preflight::check(&url, Duration::from_secs(5)).await;
+    let answered =
+        infercheck::runner::preflight::check(&url, Duration::from_secs(5), &Default::default())
+            .await;
     server.abort();
     assert_eq!(answered, Ok(()));
 }
@@ -581,9 +584,10 @@ async fn preflight_counts_a_connection_closed_without_an_answer_as_not_answering
             drop(socket);
         }
     });
-    let error = infercheck::runner::preflight::check(&url, Duration::from_secs(5))
-        .await
-        .expect_err("a closed connection is no answer");
+    let error =
+        infercheck::runner::preflight::check(&url, Duration::from_secs(5), &Default::default())
+            .await
+            .expect_err("a closed connection is no answer");
     server.abort();
     assert!(
         error.starts_with(&format!("the target {url} did not answer: GET /health: ")),

@@ -185,7 +185,7 @@ async fn each_failure_is_counted_under_its_kind() {
             }),
             true,
             "5s",
-            "http_4xx",
+            "rate_limited",
         ),
         (
             faults(Faults {

@@ -129,7 +129,7 @@ async fn error_rate_is_measured_under_the_status_kind_at_the_rate() {
         let client = infercheck::tls::client();
         let rate = 0.25;
         for (status, stream, kind) in [
-            (429, true, "http_4xx"),
+            (429, true, "rate_limited"),
             (503, false, "http_5xx"),
             (500, true, "http_5xx"),
         ] {

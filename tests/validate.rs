@@ -156,6 +156,7 @@ async fn every_panel_of_the_shipped_dashboards_returns_data() {
     let now = chrono::Utc::now().timestamp() as f64;
     let request = Request {
         prometheus: prometheus.url().to_owned(),
+        access: Default::default(),
         window: (now - 120.0, now),
         query_sets: Vec::new(),
         dashboards: vec![broken_path.clone()],

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::sse::{self, Chunk};
@@ -60,6 +60,8 @@ struct Endpoint {
     stream: bool,
     timeout: Duration,
     tokens_pointer: Option<String>,
+    /// Bytes of one response body read at most (`too_large` beyond).
+    max_response_bytes: u64,
 }
 
 /// How requests reach the target. Plain `http://` targets get one hyper
@@ -138,8 +140,16 @@ impl Client {
                 headers,
             }))
         } else {
+            let redirects = if target.follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            };
             Transport::Pooled(
-                crate::tls::client_builder()
+                target
+                    .access
+                    .tls(crate::tls::client_builder())
+                    .redirect(redirects)
                     .no_proxy() // load must go where the plan says, never through a proxy
                     .tcp_nodelay(true)
                     .pool_max_idle_per_host(pool_size)
@@ -154,6 +164,7 @@ impl Client {
             api: target.api,
             stream: target.stream,
             timeout: target.timeout,
+            max_response_bytes: target.max_response_bytes,
             tokens_pointer: target
                 .template
                 .as_ref()
@@ -236,12 +247,19 @@ impl Client {
             while let Some(Ok(_)) = response.chunk().await {}
             return Err(ErrorKind::from_status(timing.status));
         }
+        let cap = self.endpoint.max_response_bytes;
         if self.endpoint.stream {
-            read_stream(&mut response, clock, timing, parser, itl, asked).await
+            if !response.is_event_stream() {
+                return Err(ErrorKind::Decode); // e.g. an HTML error page with 200
+            }
+            read_stream(&mut response, clock, timing, parser, itl, asked, cap).await
         } else {
             let mut bytes = Vec::new();
             while let Some(chunk) = response.chunk().await {
                 bytes.extend_from_slice(&chunk.map_err(|()| ErrorKind::StreamError)?);
+                if bytes.len() as u64 > cap {
+                    return Err(ErrorKind::TooLarge);
+                }
             }
             count_tokens(&self.endpoint, &bytes, timing, asked)
         }
@@ -359,6 +377,23 @@ enum Response {
 }
 
 impl Response {
+    /// False only when the response names a content type other than
+    /// `text/event-stream` (a missing header is given the benefit of doubt).
+    fn is_event_stream(&self) -> bool {
+        let headers = match self {
+            Response::Direct(r) => r.headers(),
+            Response::Pooled(r) => r.headers(),
+        };
+        headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            })
+    }
+
     fn status(&self) -> u16 {
         match self {
             Response::Direct(r) => r.status().as_u16(),
@@ -397,11 +432,14 @@ fn default_headers(plan: &Plan) -> Result<HeaderMap, ClientError> {
             HeaderValue::from_str(value).map_err(|_| invalid("value"))?,
         );
     }
-    if let Some(key) = &plan.target.api_key {
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", key.0)).map_err(|_| invalid("api key"))?;
-        value.set_sensitive(true); // never printed by reqwest's Debug
-        headers.insert(AUTHORIZATION, value);
+    if let Some(auth) = &plan.target.access.auth {
+        // Sensitive: never printed by reqwest's or hyper's Debug.
+        let (name, value) = plan
+            .target
+            .access
+            .header()
+            .ok_or_else(|| invalid(&auth.header))?;
+        headers.insert(name, value);
     }
     headers.insert(
         USER_AGENT,
@@ -465,6 +503,7 @@ impl StreamState {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // per-worker state, passed not shared
 async fn read_stream(
     response: &mut Response,
     clock: &Clock,
@@ -472,19 +511,30 @@ async fn read_stream(
     parser: &mut sse::Parser,
     itl: &mut Histogram,
     asked: Option<&str>,
+    cap: u64,
 ) -> Result<(), ErrorKind> {
     parser.reset();
+    parser.set_limit(usize::try_from(cap).unwrap_or(usize::MAX));
     let mut state = StreamState::default();
+    let mut read = 0u64;
     while let Some(piece) = response.chunk().await {
         let Ok(piece) = piece else {
             state.error = Some(ErrorKind::StreamError); // connection cut mid-stream
             break;
         };
+        read += piece.len() as u64;
+        if read > cap {
+            state.error = Some(ErrorKind::TooLarge);
+            break;
+        }
         let now = clock.now();
         parser.feed(&piece, |event| {
             on_event(&sse::classify(&event, asked), now, timing, &mut state)
         });
         state.end_read(now, itl);
+        if parser.overflowed() {
+            state.error = state.error.or(Some(ErrorKind::TooLarge));
+        }
         if state.error.is_some() || state.done {
             break;
         }

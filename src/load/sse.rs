@@ -16,13 +16,22 @@ pub struct Event<'a> {
     pub data: &'a [u8],
 }
 
+/// The most one buffered line or event may hold unless the parser is given
+/// a smaller limit ([`Parser::set_limit`]).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
 /// Stateful SSE parser; reuses its buffers across events and requests.
+/// Its buffers are bounded: a line or an event's data past the limit
+/// stops the parser ([`Parser::overflowed`]) instead of growing memory.
 #[derive(Default)]
 pub struct Parser {
     pending: Vec<u8>,
     data: Vec<u8>,
     name: Vec<u8>,
     has_data: bool,
+    /// 0 means [`MAX_EVENT_BYTES`].
+    limit: usize,
+    overflowed: bool,
 }
 
 impl Parser {
@@ -31,10 +40,34 @@ impl Parser {
         self.data.clear();
         self.name.clear();
         self.has_data = false;
+        self.overflowed = false;
+    }
+
+    /// Caps one buffered line and one event's data at `bytes` (at most
+    /// [`MAX_EVENT_BYTES`]; 0 restores that default).
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes.min(MAX_EVENT_BYTES);
+    }
+
+    fn limit(&self) -> usize {
+        if self.limit == 0 {
+            MAX_EVENT_BYTES
+        } else {
+            self.limit
+        }
+    }
+
+    /// True once a line or an event passed the limit; the parser then
+    /// ignores input until [`Parser::reset`].
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// Feeds a network chunk, calling `on_event` for each completed event.
     pub fn feed(&mut self, chunk: &[u8], mut on_event: impl FnMut(Event<'_>)) {
+        if self.overflowed {
+            return;
+        }
         // Taken out of `self` so lines can borrow it while `line` mutates
         // the event state; put back afterwards to keep its capacity.
         let mut pending = std::mem::take(&mut self.pending);
@@ -45,8 +78,19 @@ impl Parser {
             let line = &pending[start..line_end];
             self.line(line.strip_suffix(b"\r").unwrap_or(line), &mut on_event);
             start = line_end + 1;
+            if self.overflowed {
+                break;
+            }
         }
         pending.drain(..start);
+        if pending.len() > self.limit() {
+            self.overflowed = true; // one line with no newline in sight
+        }
+        if self.overflowed {
+            pending.clear();
+            self.data.clear();
+            self.has_data = false;
+        }
         self.pending = pending;
     }
 
@@ -77,6 +121,10 @@ impl Parser {
         };
         match field {
             b"data" => {
+                if self.data.len() + value.len() + 1 > self.limit() {
+                    self.overflowed = true; // one event of many data lines
+                    return;
+                }
                 if self.has_data {
                     self.data.push(b'\n');
                 }
@@ -262,6 +310,27 @@ mod tests {
     fn crlf_comments_multiline_data_and_event_names() {
         let got = events(&[b": keep-alive\r\n\r\nevent: error\r\ndata: a\r\ndata: b\r\n\r\n"]);
         assert_eq!(got, vec![("error".into(), "a\nb".into())]);
+    }
+
+    #[test]
+    fn a_line_or_an_event_past_the_limit_overflows_and_stops() {
+        let mut parser = Parser::default();
+        parser.set_limit(16);
+        let mut seen = 0;
+        parser.feed(b"data: short\n\n", |_| seen += 1);
+        assert_eq!((seen, parser.overflowed()), (1, false));
+        parser.feed(&[b'x'; 17], |_| seen += 1);
+        assert!(parser.overflowed(), "17 bytes with no newline");
+        parser.feed(b"\n\ndata: ok\n\n", |_| seen += 1);
+        assert_eq!(seen, 1, "nothing after an overflow until reset");
+        parser.reset();
+        assert!(!parser.overflowed());
+        for _ in 0..3 {
+            parser.feed(b"data: 0123456\n", |_| seen += 1);
+        }
+        assert!(parser.overflowed(), "three 7-byte data lines in one event");
+        assert!(!parser.has_partial());
+        assert_eq!(seen, 1);
     }
 
     #[test]

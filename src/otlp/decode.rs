@@ -14,11 +14,11 @@ use prost::Message;
 use super::store::{ReceivedSpan, SpanStatus};
 
 /// A decompressed body larger than this is refused (a gzip bomb guard).
-pub(crate) const MAX_DECODED_BYTES: u64 = 64 << 20;
+pub const MAX_DECODED_BYTES: u64 = 64 << 20;
 
 /// The two OTLP/HTTP encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     Protobuf,
     Json,
 }
@@ -43,7 +43,7 @@ impl Format {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DecodeError {
+pub enum DecodeError {
     #[error("unsupported content type {0:?}: send application/x-protobuf or application/json")]
     ContentType(String),
     #[error("unsupported content encoding {0:?}: send gzip or none")]
@@ -59,7 +59,7 @@ pub(crate) enum DecodeError {
 }
 
 /// Undoes `Content-Encoding` (`gzip`, `identity` or none).
-pub(crate) fn decompress(encoding: Option<&str>, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+pub fn decompress(encoding: Option<&str>, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
     match encoding.map(str::trim) {
         None | Some("") | Some("identity") => Ok(body.to_vec()),
         Some(e) if e.eq_ignore_ascii_case("gzip") => gunzip(body),
@@ -80,7 +80,7 @@ fn gunzip(body: &[u8]) -> Result<Vec<u8>, DecodeError> {
 }
 
 /// Parses an uncompressed body.
-pub(crate) fn parse(format: Format, body: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
+pub fn parse(format: Format, body: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
     Ok(match format {
         Format::Protobuf => ExportTraceServiceRequest::decode(body)?,
         Format::Json => serde_json::from_slice(body)?,
@@ -88,7 +88,7 @@ pub(crate) fn parse(format: Format, body: &[u8]) -> Result<ExportTraceServiceReq
 }
 
 /// The request's spans, plus how many were rejected for invalid ids.
-pub(crate) fn spans(
+pub fn spans(
     request: ExportTraceServiceRequest,
     max_attributes: usize,
 ) -> (Vec<ReceivedSpan>, u64) {

@@ -18,7 +18,7 @@
 //!
 //! Layout: `decode` (bodies → spans), `store` (the bounded map).
 
-mod decode;
+pub mod decode;
 pub mod export;
 mod store;
 

@@ -6,6 +6,7 @@
 //! engine, so nothing is sent before everything is valid. This module does
 //! no network I/O; it reads the plan file and the prompt files it names.
 
+pub mod access;
 mod builtin;
 pub mod drill;
 mod error;
@@ -80,24 +81,18 @@ pub struct Target {
     #[serde(serialize_with = "secs")]
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,
-    /// The variable the key was read from; the key itself is never serialised.
-    pub api_key_env: Option<String>,
-    #[serde(skip)]
-    pub api_key: Option<Secret>,
     /// Most requests in flight at once in open-model phases.
     pub max_in_flight: usize,
     pub template: Option<Template>,
+    /// 3xx redirects are followed (default: counted as `http_3xx`).
+    pub follow_redirects: bool,
+    /// Largest response body read before the request fails `too_large`.
+    pub max_response_bytes: u64,
+    /// How requests to the target authenticate and verify TLS.
+    pub access: crate::tls::Access,
 }
 
-/// A credential: printed as `***` so it never reaches a log or report.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::tls::Secret;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Template {

@@ -57,6 +57,10 @@ pub struct RawObserve {
     /// Grafana dashboards (files or folders) whose panels the run checks
     /// against the Prometheus after the load (`validate`).
     pub dashboards: Option<Spanned<Vec<String>>>,
+    /// Prometheus's credentials (`plan::access`); resolved by the caller.
+    pub auth: Option<Spanned<super::access::RawAuth>>,
+    /// Prometheus's TLS settings (`plan::access`); resolved by the caller.
+    pub tls: Option<Spanned<super::access::RawTls>>,
 }
 
 /// The resolved `[observe]` table.
@@ -90,6 +94,8 @@ pub struct ObservePlan {
     pub metrics_listen: Option<SocketAddr>,
     /// Dashboards checked after the load (needs `prometheus`).
     pub dashboards: Vec<PathBuf>,
+    /// How Prometheus is reached (credential, TLS).
+    pub access: crate::tls::Access,
 }
 
 mod secs {
@@ -234,6 +240,7 @@ pub fn resolve(
         nvml: raw.nvml.unwrap_or(true),
         nvml_lib: raw.nvml_lib.map(PathBuf::from),
         metrics_listen,
+        access: crate::tls::Access::default(), // set by the caller from `auth` and `tls`
     })
 }
 

@@ -59,6 +59,14 @@ pub struct RawTarget {
     pub api_key_env: Option<Spanned<String>>,
     pub max_in_flight: Option<Spanned<usize>>,
     pub template: Option<Spanned<RawTemplate>>,
+    /// Follow 3xx redirects (off: a redirect is counted, never followed).
+    pub follow_redirects: Option<bool>,
+    /// Largest response body read; beyond it the request fails `too_large`.
+    pub max_response_bytes: Option<Spanned<u64>>,
+    /// Credentials for the target, from env vars or files (`plan::access`).
+    pub auth: Option<Spanned<super::access::RawAuth>>,
+    /// CA bundle, client certificate, verification (`plan::access`).
+    pub tls: Option<Spanned<super::access::RawTls>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -46,6 +46,8 @@ impl Default for Overrides {
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// A response body larger than this is not an LLM answer: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 const DEFAULT_MAX_TOKENS: u32 = 64;
 const DEFAULT_PROMPT_TOKENS: u32 = 64;
 /// Durations are scaled but never below this, so a scaled phase still sends.
@@ -137,21 +139,33 @@ impl Ctx<'_> {
         )))
     }
 
-    fn resolve(&self, raw: RawPlan) -> Result<super::Plan, PlanError> {
+    fn resolve(&self, mut raw: RawPlan) -> Result<super::Plan, PlanError> {
         let target = self.target(raw.target)?;
+        let (traces_auth, traces_tls) = raw.traces.as_mut().map_or((None, None), |t| {
+            let t = t.get_mut();
+            (t.auth.take(), t.tls.take())
+        });
+        let (observe_auth, observe_tls) = raw.observe.as_mut().map_or((None, None), |o| {
+            let o = o.get_mut();
+            (o.auth.take(), o.tls.take())
+        });
         let models = self.models(raw.models, target.base_url.is_none())?;
         let workload = self.workload(raw.workload)?;
         let phases = self.phases(raw.phases, workload.max_tokens)?;
-        let traces = super::traces::resolve(
+        let mut traces = super::traces::resolve(
             raw.traces,
             self.overrides.otlp_listen,
             target.base_url.is_none(),
             &|span, message| self.error(span, message),
         )?;
-        let observe =
+        if let Some(traces) = &mut traces {
+            traces.access = self.access("traces", traces_auth, traces_tls, None)?;
+        }
+        let mut observe =
             super::observe::resolve(raw.observe, &self.overrides.observe, &|span, message| {
                 self.error(span, message)
             })?;
+        observe.access = self.access("observe", observe_auth, observe_tls, None)?;
         let all_thresholds = raw
             .thresholds
             .iter()
@@ -228,16 +242,19 @@ impl Ctx<'_> {
         };
         let template = self.template(raw.api, raw.template)?;
         let headers = self.headers(raw.headers)?;
-        let api_key = match &raw.api_key_env {
-            Some(var) => Some(Secret(std::env::var(var.get_ref()).map_err(|_| {
-                self.error(
-                    var.span(),
-                    format!(
-                        "environment variable `{}` (target.api_key_env) is not set",
-                        var.get_ref()
-                    ),
-                )
-            })?)),
+        let api_key = match raw.api_key_env {
+            Some(var) => {
+                let key = std::env::var(var.get_ref()).map_err(|_| {
+                    self.error(
+                        var.span(),
+                        format!(
+                            "environment variable `{}` (target.api_key_env) is not set",
+                            var.get_ref()
+                        ),
+                    )
+                })?;
+                Some((var, Secret(key)))
+            }
             None => None,
         };
         let max_in_flight = match raw.max_in_flight {
@@ -247,6 +264,14 @@ impl Ctx<'_> {
             Some(n) => n.into_inner(),
             None => DEFAULT_MAX_IN_FLIGHT,
         };
+        let max_response_bytes = match raw.max_response_bytes {
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(self.error(n.span(), "max_response_bytes must be at least 1"));
+            }
+            Some(n) => n.into_inner(),
+            None => DEFAULT_MAX_RESPONSE_BYTES,
+        };
+        let access = self.access("target", raw.auth, raw.tls, api_key)?;
         Ok(Target {
             base_url,
             api: raw.api,
@@ -254,10 +279,11 @@ impl Ctx<'_> {
             continuous_usage: raw.continuous_usage.unwrap_or(true),
             timeout: raw.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
             headers,
-            api_key_env: raw.api_key_env.map(Spanned::into_inner),
-            api_key,
             max_in_flight,
             template,
+            follow_redirects: raw.follow_redirects.unwrap_or(false),
+            max_response_bytes,
+            access,
         })
     }
 
@@ -304,12 +330,40 @@ impl Ctx<'_> {
         }))
     }
 
+    /// One back-end's `auth` and `tls` tables (`plan::access`).
+    fn access(
+        &self,
+        table: &str,
+        auth: Option<Spanned<super::access::RawAuth>>,
+        tls: Option<Spanned<super::access::RawTls>>,
+        legacy_bearer: Option<(Spanned<String>, Secret)>,
+    ) -> Result<crate::tls::Access, PlanError> {
+        super::access::resolve(
+            table,
+            auth,
+            tls,
+            legacy_bearer,
+            self.base_dir,
+            &|span, message| self.error(span, message),
+        )
+    }
+
     fn headers(
         &self,
         raw: std::collections::BTreeMap<String, String>,
     ) -> Result<Vec<(String, String)>, PlanError> {
         raw.into_iter()
             .map(|(name, value)| {
+                if super::access::CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                    return Err(self.error(
+                        0..0,
+                        format!(
+                            "target.headers: `{name}` carries a credential, and target.headers are written into the report; \
+                             give it in target.auth from an environment variable or a file instead \
+                             (e.g. auth = {{ bearer_env = \"API_TOKEN\" }}, or auth = {{ bearer_env = \"KEY\", header = \"{name}\" }})"
+                        ),
+                    ));
+                }
                 reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                     self.error(
                         0..0,

@@ -44,6 +44,10 @@ pub struct RawTraces {
     pub client_spans: bool,
     /// OTLP/HTTP base URL for the client spans.
     pub client_spans_endpoint: Option<Spanned<String>>,
+    /// Jaeger's or Tempo's credentials (`plan::access`); resolved by the caller.
+    pub auth: Option<Spanned<super::access::RawAuth>>,
+    /// Jaeger's or Tempo's TLS settings (`plan::access`); resolved by the caller.
+    pub tls: Option<Spanned<super::access::RawTls>>,
 }
 
 /// Where traces are looked up.
@@ -77,6 +81,8 @@ pub struct TracePlan {
     pub required_spans: Vec<String>,
     pub client_spans: bool,
     pub client_spans_endpoint: Option<String>,
+    /// How Jaeger or Tempo is reached (credential, TLS).
+    pub access: crate::tls::Access,
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -160,6 +166,7 @@ pub fn resolve(
         required_spans: required_spans(raw.required_spans, span, error)?,
         client_spans: raw.client_spans,
         client_spans_endpoint,
+        access: crate::tls::Access::default(), // set by the caller from `auth` and `tls`
     }))
 }
 

@@ -75,7 +75,7 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
         None => (None, None),
     };
     if plan.target.base_url.is_some() {
-        super::preflight::check(&base_url_of(&plan), PREFLIGHT_TIMEOUT)
+        super::preflight::check(&base_url_of(&plan), PREFLIGHT_TIMEOUT, &plan.target.access)
             .await
             .map_err(|e| Failure::new(exit::COULD_NOT_RUN, e))?;
     }
@@ -195,6 +195,7 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
         against_baseline(&mut report, baseline, args.force_baseline);
     }
     report.notes.extend(no_baseline);
+    report.notes.extend(unverified_tls(&plan));
     if let Some(remote) = session.remote_write.take() {
         let sent = remote.finish(&report).await;
         report.notes.extend(remote_write_notes(&sent));
@@ -252,6 +253,21 @@ pub(super) fn history_path(args: &RunArgs) -> PathBuf {
 
 fn base_url_of(plan: &Plan) -> String {
     plan.target.base_url.clone().unwrap_or_default()
+}
+
+/// A note for each back-end reached without verifying its certificate.
+fn unverified_tls(plan: &Plan) -> Vec<String> {
+    let mut backends = vec![
+        ("the target", &plan.target.access),
+        ("Prometheus", &plan.observe.access),
+    ];
+    if let Some(traces) = &plan.traces {
+        backends.push(("the trace backend", &traces.access));
+    }
+    backends
+        .into_iter()
+        .filter_map(|(what, access)| access.unverified_warning(what))
+        .collect()
 }
 
 /// The report judged against its baseline: the Regression table, and a

@@ -77,7 +77,7 @@ async fn discover_backends(
         );
     }
     if let (Some(job), Some(prometheus)) = (&plan.observe.backends_job, &plan.observe.prometheus) {
-        return match prom::job_instances(prometheus, job).await {
+        return match prom::job_instances(prometheus, job, &plan.observe.access).await {
             Ok(found) => {
                 let how =
                     format!("the instances of job {job} at {prometheus} (up{{job=\"{job}\"}})");
@@ -219,6 +219,7 @@ fn sampling_plan(
     SamplingPlan {
         interval: observe.interval,
         prometheus: observe.prometheus.clone(),
+        prometheus_access: observe.access.clone(),
         scrape,
         queries: observe.queries_for(engine),
         host: observe.host,

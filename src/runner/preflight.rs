@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+use crate::tls::Access;
+
 /// The paths asked, in order; the first answer ends the check.
 const PROBES: [&str; 2] = ["/health", "/v1/models"];
 
@@ -21,9 +23,10 @@ const PROBES: [&str; 2] = ["/health", "/v1/models"];
 /// HTTP status within `timeout`; otherwise the URL and each probe's
 /// reason: "the target http://127.0.0.1:9 did not answer: GET /health:
 /// connection refused; GET /v1/models: connection refused".
-pub async fn check(base_url: &str, timeout: Duration) -> Result<(), String> {
+pub async fn check(base_url: &str, timeout: Duration, access: &Access) -> Result<(), String> {
     let base = base_url.trim_end_matches('/');
-    let client = crate::tls::client_builder()
+    let client = access
+        .builder()
         .no_proxy() // ask where the load will go, never through a proxy
         .redirect(reqwest::redirect::Policy::none()) // a 3xx is an answer
         .timeout(timeout)

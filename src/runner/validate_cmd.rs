@@ -22,6 +22,7 @@ pub async fn validate(args: &ValidateArgs) -> Result<i32, Failure> {
     let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     let request = Request {
         prometheus: args.prometheus.trim_end_matches('/').to_owned(),
+        access: crate::tls::Access::default(),
         window: (now - args.window.as_secs_f64(), now),
         query_sets,
         dashboards: args.dashboards.clone(),

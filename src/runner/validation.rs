@@ -27,6 +27,7 @@ pub async fn after_run(
         .and_then(|e| Engine::parse(&e.name));
     let request = Request {
         prometheus: url.clone(),
+        access: plan.observe.access.clone(),
         window: (start_unix, now),
         query_sets: vec![("run".to_owned(), plan.observe.queries_for(engine))],
         dashboards: plan.observe.dashboards.clone(),
@@ -39,7 +40,7 @@ pub async fn after_run(
             phases,
             observed_until_s: now - start_unix,
         };
-        match Prom::new(&url) {
+        match Prom::new(&url, &plan.observe.access) {
             Ok(prom) => match drills::check(&prom, &drill_specs, &span).await {
                 Ok(d) => v.drills = Some(d),
                 Err(e) => v.errors.push(e),

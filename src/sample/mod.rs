@@ -134,6 +134,8 @@ pub struct SamplingPlan {
     pub interval: Duration,
     /// A Prometheus server's base URL: queries go there.
     pub prometheus: Option<String>,
+    /// How Prometheus is reached (credential, TLS).
+    pub prometheus_access: crate::tls::Access,
     /// `/metrics` URLs read directly (used when there is no Prometheus).
     pub scrape: Vec<String>,
     pub queries: Vec<Query>,
@@ -278,7 +280,7 @@ impl Samplers {
                         .per_backend_only(),
                 ));
             }
-            match prom::PromSource::new(url, queries, interval) {
+            match prom::PromSource::new(url, queries, interval, &plan.prometheus_access) {
                 Ok(source) => sources.push(Box::new(source)),
                 Err(e) => errors.push(format!("samplers: {e}")),
             }

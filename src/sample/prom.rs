@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, join_all};
 use prometheus_http_query::Client;
+
+use crate::tls::Access;
 use prometheus_http_query::response::{Data, Rule};
 
 use super::queries::{Query, ScrapeOp, expand};
@@ -50,8 +52,14 @@ impl std::fmt::Debug for PromSampler {
 }
 
 impl PromSampler {
-    pub fn new(url: &str, queries: Vec<Query>, interval: Duration) -> Result<PromSampler, String> {
-        let http = crate::tls::client_builder()
+    pub fn new(
+        url: &str,
+        queries: Vec<Query>,
+        interval: Duration,
+        access: &Access,
+    ) -> Result<PromSampler, String> {
+        let http = access
+            .builder()
             .timeout(interval.max(Duration::from_millis(200)))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
@@ -282,10 +290,15 @@ pub struct PromSource {
 }
 
 impl PromSource {
-    pub fn new(url: &str, queries: Vec<Query>, interval: Duration) -> Result<PromSource, String> {
+    pub fn new(
+        url: &str,
+        queries: Vec<Query>,
+        interval: Duration,
+        access: &Access,
+    ) -> Result<PromSource, String> {
         Ok(PromSource {
             url: url.to_owned(),
-            sampler: PromSampler::new(url, queries, interval)?,
+            sampler: PromSampler::new(url, queries, interval, access)?,
             raw: None,
         })
     }
@@ -446,8 +459,9 @@ fn buckets_of(data: &Data, unit: super::Unit) -> Vec<(f64, f64)> {
 
 /// The instances of Prometheus job `job` (`up{job="…"}`, up or down), as
 /// base URLs (`http://` + the `instance` label), in the answer's order.
-pub async fn job_instances(url: &str, job: &str) -> Result<Vec<String>, String> {
-    let http = crate::tls::client_builder()
+pub async fn job_instances(url: &str, job: &str, access: &Access) -> Result<Vec<String>, String> {
+    let http = access
+        .builder()
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;

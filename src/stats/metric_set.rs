@@ -14,7 +14,7 @@ use crate::outcome::{ErrorKind, Outcome};
 
 /// Requests counted per [`ErrorKind`], indexed by `ErrorKind::index`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorCounts(pub [u64; 7]);
+pub struct ErrorCounts(pub [u64; ErrorKind::ALL.len()]);
 
 impl ErrorCounts {
     pub fn add(&mut self, kind: ErrorKind) {

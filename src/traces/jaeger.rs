@@ -110,6 +110,16 @@ impl HttpBackend {
     /// `api` is where to start: a Jaeger is [`Api::JaegerV3`] until
     /// [`HttpBackend::probe`] finds only v1. `timeout` bounds each look-up.
     pub fn new(base_url: &str, api: Api, timeout: Duration) -> Result<HttpBackend, BackendError> {
+        Self::with_access(base_url, api, timeout, &crate::tls::Access::default())
+    }
+
+    /// [`HttpBackend::new`] with a credential and TLS settings.
+    pub fn with_access(
+        base_url: &str,
+        api: Api,
+        timeout: Duration,
+        access: &crate::tls::Access,
+    ) -> Result<HttpBackend, BackendError> {
         let url = url::Url::parse(base_url).map_err(|e| BackendError::Url {
             url: base_url.to_owned(),
             message: e.to_string(),
@@ -120,7 +130,8 @@ impl HttpBackend {
                 message: "expected http:// or https://".into(),
             });
         }
-        let client = crate::tls::client_builder()
+        let client = access
+            .builder()
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))

@@ -255,7 +255,7 @@ async fn backend(
         _ => Api::JaegerV3,
     };
     let url = plan.url.as_deref().unwrap_or_default();
-    let mut http = match HttpBackend::new(url, api, plan.lookup_timeout) {
+    let mut http = match HttpBackend::with_access(url, api, plan.lookup_timeout, &plan.access) {
         Ok(http) => http,
         // The plan's URL was checked when it was resolved; a client that
         // cannot be built is a TLS backend failure, reported per look-up.

@@ -36,6 +36,8 @@ const DEFAULT_SCRAPE_S: f64 = 15.0;
 #[derive(Clone, Debug, Default)]
 pub struct Request {
     pub prometheus: String,
+    /// How Prometheus is reached (credential, TLS).
+    pub access: crate::tls::Access,
     /// Unix seconds.
     pub window: (f64, f64),
     /// (set name, its queries).
@@ -53,7 +55,7 @@ pub async fn validate(request: &Request) -> Validation {
         window: request.window,
         ..Validation::default()
     };
-    let prom = match Prom::new(&request.prometheus) {
+    let prom = match Prom::new(&request.prometheus, &request.access) {
         Ok(p) => p,
         Err(e) => return failed(v, e),
     };

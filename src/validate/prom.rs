@@ -30,8 +30,9 @@ pub struct Timed {
 }
 
 impl Prom {
-    pub fn new(url: &str) -> Result<Prom, String> {
-        let http = crate::tls::client_builder()
+    pub fn new(url: &str, access: &crate::tls::Access) -> Result<Prom, String> {
+        let http = access
+            .builder()
             .timeout(CALL_TIMEOUT)
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
