@@ -156,7 +156,7 @@ fn assert_intervals_whole(run_dir: &std::path::Path) -> usize {
 }
 
 /// Ctrl-C and SIGTERM (what Kubernetes sends): the load stops, the partial
-/// report is written, exit 3.
+/// report is written (and is what docs/report-schema.json documents), exit 3.
 #[test]
 fn a_stop_signal_writes_the_partial_report() {
     let _exclusive = crate::util::exclusive_blocking();
@@ -170,6 +170,13 @@ fn a_stop_signal_writes_the_partial_report() {
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
         assert_eq!(report["verdict"]["outcome"], "interrupted", "{name}");
+        let validator =
+            jsonschema::draft202012::new(&crate::report::strict(crate::report::schema())).unwrap();
+        let violations: Vec<String> = validator
+            .iter_errors(&report)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(violations.is_empty(), "{name}: {violations:?}");
         assert!(
             report["overall"]["requests"].as_u64().unwrap() >= 20,
             "{name}"

@@ -257,6 +257,13 @@ fn config(cases: u32) -> ProptestConfig {
     }
 }
 
+/// Every case holds the load tests' lock: a case is pure CPU, and on a
+/// 2-core machine it would otherwise sit beside a run whose schedule lag
+/// and latency are being measured.
+fn quiet() -> tokio::sync::MutexGuard<'static, ()> {
+    crate::util::exclusive_blocking()
+}
+
 /// Bytes made mostly of the characters that steer a line-oriented parser.
 fn structural_bytes(alphabet: &'static [u8], max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(
@@ -322,6 +329,7 @@ proptest! {
         which in any::<Index>(),
         cuts in prop::collection::vec(any::<Index>(), 0..24),
     ) {
+        let _quiet = quiet();
         let stream = pick::<Vec<u8>>(&SSE_STREAMS, &which);
         let whole = sse_events(stream, &[], Some("tiny-llama"));
         prop_assert_eq!(sse_events(stream, &cuts, Some("tiny-llama")), whole);
@@ -334,6 +342,7 @@ proptest! {
         edits in edits(),
         cuts in prop::collection::vec(any::<Index>(), 0..16),
     ) {
+        let _quiet = quiet();
         let stream = mutate(pick::<Vec<u8>>(&SSE_STREAMS, &which), &edits);
         prop_assert_eq!(sse_events(&stream, &cuts, None), sse_events(&stream, &[], None));
     }
@@ -349,6 +358,7 @@ proptest! {
         cuts in prop::collection::vec(any::<Index>(), 0..16),
         asked in prop::option::of("[a-z-]{0,12}"),
     ) {
+        let _quiet = quiet();
         let split = sse_events(&bytes, &cuts, asked.as_deref());
         prop_assert_eq!(&split, &sse_events(&bytes, &[], asked.as_deref()));
         let mut parser = Parser::default();
@@ -375,6 +385,7 @@ proptest! {
         ],
         asked in prop::option::of("[a-z-]{0,12}"),
     ) {
+        let _quiet = quiet();
         let _ = sse::classify(&sse::Event { name: &name, data: &data }, asked.as_deref());
     }
 }
@@ -390,6 +401,7 @@ proptest! {
         len in 65_536usize..400_000,
         piece in 1usize..65_536,
     ) {
+        let _quiet = quiet();
         let mut parser = Parser::default();
         let mut seen = 0;
         let mut line = b"data: ".to_vec();
@@ -429,6 +441,7 @@ proptest! {
     /// label values and numbers) give Ok or Err, never a panic.
     #[test]
     fn exposition_mutated_fixtures_never_panic(which in any::<Index>(), edits in edits()) {
+        let _quiet = quiet();
         let (_, base) = pick(&METRICS, &which);
         let text = String::from_utf8_lossy(&mutate(base, &edits)).into_owned();
         if let Err(e) = exposition::parse(&text) {
@@ -444,6 +457,7 @@ proptest! {
             "(# (EOF|TYPE|HELP) )?[a-z_]{1,8}(\\{([a-z]{1,4}=\"[^\"]{0,8}\",?){0,3}\\})? [-+0-9.eEinfINFa]{0,12}( [0-9-]{0,14})?( # \\{[^}]{0,10}\\} [0-9.]{0,6})?\n{0,2}",
         ],
     ) {
+        let _quiet = quiet();
         let _ = exposition::parse(&text);
     }
 }
@@ -474,6 +488,7 @@ proptest! {
     /// A mutated built-in plan resolves or fails with a displayable error.
     #[test]
     fn mutated_plans_never_panic(which in any::<Index>(), edits in edits()) {
+        let _quiet = quiet();
         let (name, base) = pick(&PLANS, &which);
         let source = String::from_utf8_lossy(&mutate(base, &edits)).into_owned();
         if let Err(e) = resolve_source(name, &source, None, &Overrides::default()) {
@@ -493,6 +508,7 @@ proptest! {
             "[a-z_0-9()<>=!%. \u{b5}\u{e9}-]{0,40}",
         ],
     ) {
+        let _quiet = quiet();
         if let Ok(t) = threshold::parse(&text) {
             let _ = (t.to_string(), t.target_display());
         }
@@ -505,6 +521,7 @@ proptest! {
         edits in edits(),
         value in prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY)],
     ) {
+        let _quiet = quiet();
         let base = pick(THRESHOLDS, &which);
         let text = String::from_utf8_lossy(&mutate(base.as_bytes(), &edits)).into_owned();
         if let Ok(t) = threshold::parse(&text) {
@@ -552,6 +569,7 @@ proptest! {
 
     #[test]
     fn otlp_mutated_json_never_panics(which in any::<Index>(), edits in edits()) {
+        let _quiet = quiet();
         otlp_decode(Format::Json, None, &mutate(pick::<Vec<u8>>(&OTLP_JSON, &which), &edits));
     }
 
@@ -561,6 +579,7 @@ proptest! {
         edits in edits(),
         zipped in any::<bool>(),
     ) {
+        let _quiet = quiet();
         let body = mutate(pick::<Vec<u8>>(&OTLP_PROTOBUF, &which), &edits);
         match zipped {
             true => otlp_decode(Format::Protobuf, Some("gzip"), &gzip(&body)),
@@ -571,6 +590,7 @@ proptest! {
     /// A mutated gzip stream: a bad body, never a panic.
     #[test]
     fn otlp_mutated_gzip_never_panics(which in any::<Index>(), edits in edits()) {
+        let _quiet = quiet();
         let body = mutate(&gzip(pick::<Vec<u8>>(&OTLP_PROTOBUF, &which)), &edits);
         otlp_decode(Format::Protobuf, Some("gzip"), &body);
     }
@@ -580,6 +600,7 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..4096),
         encoding in prop::option::of(prop::sample::select(&["gzip", "identity", "", "br", " GZIP "][..])),
     ) {
+        let _quiet = quiet();
         otlp_decode(Format::Protobuf, encoding, &bytes);
         otlp_decode(Format::Json, encoding, &bytes);
         let _ = Format::from_content_type(&String::from_utf8_lossy(&bytes));
@@ -607,6 +628,7 @@ proptest! {
     /// Any mutated Jaeger answer, given to either reader.
     #[test]
     fn jaeger_mutated_answers_never_panic(which in any::<Index>(), edits in edits()) {
+        let _quiet = quiet();
         let (_, base) = pick(&JAEGER, &which);
         let body = mutate(base, &edits);
         if let Err(e) = otlp_json(&body) {
@@ -624,6 +646,7 @@ proptest! {
             structural_bytes(b"{}[]\":,0123456789abcdef traceID spanID resourceSpans data", 2048),
         ],
     ) {
+        let _quiet = quiet();
         let _ = otlp_json(&bytes);
         let _ = jaeger_v1(&bytes);
     }
@@ -642,6 +665,7 @@ proptest! {
             "[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[ -~]{0,8})?",
         ],
     ) {
+        let _quiet = quiet();
         if let Some(parsed) = TraceParent::parse(&text) {
             prop_assert_ne!(parsed.trace_id, 0);
             prop_assert_ne!(parsed.parent_span_id, 0);
@@ -653,6 +677,7 @@ proptest! {
 
     #[test]
     fn traceparent_round_trips(id in 1..=u128::MAX) {
+        let _quiet = quiet();
         let header = traceparent(id);
         let parsed = TraceParent::parse(&header);
         prop_assert_eq!(
@@ -670,6 +695,7 @@ proptest! {
 
     #[test]
     fn span_ids_round_trip(id in 1..=u64::MAX) {
+        let _quiet = quiet();
         prop_assert_eq!(parse_span_id(&format!("{id:016x}")), Some(id));
         prop_assert_eq!(parse_span_id(&format!("{id:x}")), Some(id));
     }

@@ -116,13 +116,10 @@ impl Client {
         let url = reqwest::Url::parse(&full).map_err(|e| url_error(e.to_string()))?;
         let headers = default_headers(plan)?;
         let transport = if url.scheme() == "http" {
+            // `host_str` already brackets an IPv6 address ("[::1]").
             let host = url.host_str().ok_or_else(|| url_error("no host".into()))?;
             let port = url.port_or_known_default().unwrap_or(80);
-            let authority = if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            };
+            let authority = format!("{host}:{port}");
             let origin = match url.query() {
                 Some(q) => format!("{}?{q}", url.path()),
                 None => url.path().to_owned(),

@@ -129,8 +129,13 @@ fn resolve_auth(
                 format!("{table}.auth: give basic_user or basic_user_env, not both"),
             ));
         }
-        (Some(user), None) => Some(user.get_ref().clone()),
-        (None, Some(env)) => Some(env_value(table, "basic_user_env", env, error)?.0),
+        // What the report may say about the user: the inline name itself,
+        // or only the variable it came from.
+        (Some(user), None) => Some((user.get_ref().clone(), format!("user {}", user.get_ref()))),
+        (None, Some(env)) => Some((
+            env_value(table, "basic_user_env", env, error)?.0,
+            format!("user from env {}", env.get_ref()),
+        )),
         (None, None) => None,
     };
     match (token, user, password) {
@@ -141,7 +146,7 @@ fn resolve_auth(
             };
             Ok(bearer(from, &header, &token))
         }
-        (None, Some(user), Some((from, password))) => {
+        (None, Some((user, user_from)), Some((from, password))) => {
             if let Some(name) = &raw.header {
                 return Err(error(
                     name.span(),
@@ -158,7 +163,7 @@ fn resolve_auth(
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.0));
             Ok(Auth {
                 scheme: AuthScheme::Basic,
-                from: format!("user {user}, password from {from}"),
+                from: format!("{user_from}, password from {from}"),
                 header: "authorization".to_owned(),
                 value: Secret(format!("Basic {encoded}")),
             })

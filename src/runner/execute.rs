@@ -157,6 +157,7 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
         .measure(client, sources, &signals)
         .await
         .map_err(Failure::io)?;
+    let write_failed = measured.write_failed.clone();
     // Stopping the simulator flushes its span exporter (into a receiver on
     // this runtime): wait for it off the async workers.
     let spans_flushed = embedded.is_some();
@@ -208,8 +209,17 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
             args.stack_version.as_deref(),
         );
     }
+    if let Some(why) = &write_failed {
+        report.verdict.reasons.insert(
+            0,
+            format!("the results folder stopped taking writes: {why}"),
+        );
+    }
     session.dir.finish_raw_data(&mut report);
-    let files = session.dir.write_reports(&report).map_err(Failure::io)?;
+    let files = match session.dir.write_reports(&report) {
+        Ok(files) => files,
+        Err(error) => return Err(unwritten_report(&report, write_failed, &error)),
+    };
     for problem in super::ci_outputs::write(&report, &session.dir.path, args.junit.as_deref()) {
         eprintln!("infercheck: {problem}");
     }
@@ -219,6 +229,24 @@ pub(super) async fn run_once(args: RunArgs) -> Result<RunResult, Failure> {
         report,
         dir: session.dir.path.clone(),
     })
+}
+
+/// The reports could not be written: the summary goes to the terminal so
+/// the measurement is not lost, and the failure names both what stopped
+/// the load (if anything did) and what stopped the report.
+fn unwritten_report(
+    report: &Report,
+    write_failed: Option<String>,
+    error: &anyhow::Error,
+) -> Failure {
+    print_summary(report, &[]);
+    let why = match write_failed {
+        Some(first) => format!(
+            "{first}; the load was stopped, and the report could not be written either: {error:#}"
+        ),
+        None => format!("{error:#}"),
+    };
+    Failure::new(exit::COULD_NOT_RUN, why)
 }
 
 /// The history's file in the results folder when `--history` names none.
@@ -381,6 +409,9 @@ struct Measured {
     aborted_by: Option<String>,
     /// The drain window after the load, when the server was sampled.
     drain: Option<DrainReport>,
+    /// Why the results folder stopped taking intervals, which stopped the
+    /// load (the run is then interrupted: exit 3).
+    write_failed: Option<String>,
 }
 
 impl Session {
@@ -463,7 +494,7 @@ impl Session {
         let mut ticker =
             tokio::time::interval_at(clock.at(Duration::from_secs(1)), Duration::from_secs(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut interrupted, mut aborted_by) = (false, None);
+        let (mut interrupted, mut aborted_by, mut write_failed) = (false, None, None);
         let mut drain = tokio::time::interval(EVENT_DRAIN_PERIOD);
         drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -481,9 +512,13 @@ impl Session {
                     if let Err(error) = self.close_interval(clock.now(), in_flight.get()) {
                         // Results can no longer be flushed: stop the load rather
                         // than keep sending unrecorded requests.
+                        let why = format!("{error:#}");
+                        self.dir.announce(false, &format!(
+                            "{why}: stopping the load and writing the partial report"
+                        ));
+                        write_failed = Some(why);
+                        interrupted = true;
                         cancel.cancel();
-                        let _ = engine.await;
-                        return Err(error);
                     }
                     if aborted_by.is_none() && let Some(why) = self.abort_reason(clock.now()) {
                         aborted_by = Some(why);
@@ -504,7 +539,10 @@ impl Session {
         let elapsed = clock.now();
         // Stopping the threads joins them: do it off the async workers.
         let _ = tokio::task::spawn_blocking(move || drop(threads)).await;
-        self.close_interval(elapsed, 0)?;
+        if let Err(error) = self.close_interval(elapsed, 0) {
+            write_failed.get_or_insert(format!("{error:#}"));
+            interrupted = true;
+        }
         self.progress.finish();
         let drain = self.drain_server(&clock, elapsed, interrupted).await;
         Ok(Measured {
@@ -512,6 +550,7 @@ impl Session {
             interrupted,
             aborted_by,
             drain,
+            write_failed,
         })
     }
 

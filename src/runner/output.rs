@@ -31,6 +31,10 @@ pub struct RunDir {
     intervals: File,
     /// Lines appended to intervals.jsonl.
     intervals_written: u64,
+    /// Bytes of those lines: the file's length while writes succeed.
+    intervals_bytes: u64,
+    /// Set by the first failed append; nothing more is appended after it.
+    intervals_failed: bool,
     log: RunLog,
     /// The sources' raw data, started by the first [`RunDir::raw_sink`].
     raw: OnceLock<Arc<RawArchive>>,
@@ -51,6 +55,8 @@ impl RunDir {
             path,
             intervals,
             intervals_written: 0,
+            intervals_bytes: 0,
+            intervals_failed: false,
             raw: OnceLock::new(),
             kept: Vec::new(),
         })
@@ -104,21 +110,32 @@ impl RunDir {
     }
 
     /// Appends one interval as a JSON line and hands it to the OS at once.
+    /// A failed write (disk full, file size limit, I/O error) cuts the file
+    /// back to its last whole line, so it stays valid JSON Lines, and is
+    /// returned once; later appends are skipped.
     pub fn append_interval(
         &mut self,
         interval: &IntervalSummary,
         sampled: &BTreeMap<String, Option<f64>>,
     ) -> anyhow::Result<()> {
+        if self.intervals_failed {
+            return Ok(());
+        }
         let line = IntervalLine { interval, sampled };
         let mut line = serde_json::to_vec(&line).context("cannot encode an interval")?;
         line.push(b'\n');
-        self.intervals.write_all(&line).with_context(|| {
-            format!(
-                "cannot append to {}",
-                self.path.join("intervals.jsonl").display()
-            )
-        })?;
+        if let Err(error) = self.intervals.write_all(&line) {
+            self.intervals_failed = true;
+            let _ = self.intervals.set_len(self.intervals_bytes);
+            let file = self.path.join("intervals.jsonl");
+            return Err(anyhow::Error::new(error).context(format!(
+                "cannot append to {} (kept: its first {} seconds, whole lines)",
+                file.display(),
+                self.intervals_written
+            )));
+        }
         self.intervals_written += 1;
+        self.intervals_bytes += line.len() as u64;
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! infercheck's own `/metrics` while a run lasts, so a Prometheus can
 //! scrape the test itself and dashboards show it live: requests by outcome,
 //! latency and TTFT histograms (from the intended send time), output
-//! tokens, requests in flight and the achieved and target rates of the
-//! last second.
+//! tokens, requests in flight, the achieved and target rates of the
+//! last second, and the tasks alive on infercheck's runtime (flat over a
+//! soak when nothing leaks).
 
 use std::io;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct OwnMetrics {
     in_flight: Gauge,
     achieved_rps: Gauge,
     target_rps: Gauge,
+    /// Read from the runtime at each scrape.
+    alive_tasks: Gauge,
     /// 1 for the phase running, 0 for those before it.
     phase: GaugeVec,
     addr: SocketAddr,
@@ -89,6 +92,11 @@ impl OwnMetrics {
         reg(Box::new(output_tokens.clone()))?;
         reg(Box::new(in_flight.clone()))?;
         reg(Box::new(achieved_rps.clone()))?;
+        let alive_tasks = gauge(
+            "infercheck_runtime_alive_tasks",
+            "Tasks alive on infercheck's async runtime.",
+        )?;
+        reg(Box::new(alive_tasks.clone()))?;
         let phase = GaugeVec::new(
             Opts::new(
                 "infercheck_phase_info",
@@ -111,6 +119,7 @@ impl OwnMetrics {
             in_flight,
             achieved_rps,
             target_rps,
+            alive_tasks,
             phase,
             addr,
             stop: stop.clone(),
@@ -165,6 +174,10 @@ impl OwnMetrics {
 }
 
 async fn render(State(metrics): State<Arc<OwnMetrics>>) -> impl IntoResponse {
+    let alive = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    metrics.alive_tasks.set(alive as f64);
     let mut out = Vec::new();
     let _ = TextEncoder::new().encode(&metrics.registry.gather(), &mut out);
     (
