@@ -23,6 +23,8 @@ pub struct StepState {
     /// statistics are `overall` (read through [`StepState::model`]).
     pub models: Vec<MetricSet>,
     pub started_at: Option<Duration>,
+    /// When a step stopped by its request count had them all done.
+    pub completed_at: Option<Duration>,
     pub unsent: u64,
     pub peak_in_flight: u64,
 }
@@ -217,6 +219,14 @@ impl Aggregator {
                     model: 0,
                 })
                 .unsent += unsent;
+            }
+            Event::StepCompleted { phase, step, at } => {
+                self.step_mut(Slot {
+                    phase,
+                    step,
+                    model: 0,
+                })
+                .completed_at = Some(at);
             }
         }
     }

@@ -127,11 +127,45 @@ pub struct RunArgs {
     #[arg(default_value = "smoke")]
     pub plan: String,
     /// Base URL of the target (default: the plan's, else the embedded simulator).
-    #[arg(long)]
+    #[arg(long, env = "INFERCHECK_TARGET")]
     pub target: Option<String>,
     /// Model name to request, replacing the plan's models.
-    #[arg(long)]
+    #[arg(long, env = "INFERCHECK_MODEL")]
     pub model: Option<String>,
+    /// Every phase: a constant arrival rate (50, "50/s", "3000/m").
+    #[arg(long, env = "INFERCHECK_RATE", value_parser = parse_rate,
+          conflicts_with_all = ["concurrency", "users"], help_heading = "Plan overrides")]
+    pub rate: Option<f64>,
+    /// Every phase: exactly this many requests in flight.
+    #[arg(long, env = "INFERCHECK_CONCURRENCY", value_parser = parse_count,
+          conflicts_with = "users", help_heading = "Plan overrides")]
+    pub concurrency: Option<usize>,
+    /// Every phase: this many virtual users (closed loop, no think time).
+    #[arg(long, env = "INFERCHECK_USERS", value_parser = parse_count,
+          help_heading = "Plan overrides")]
+    pub users: Option<usize>,
+    /// Users started (and stopped) per second, as Locust's --spawn-rate.
+    #[arg(long, env = "INFERCHECK_SPAWN_RATE", value_parser = parse_rate,
+          help_heading = "Plan overrides")]
+    pub spawn_rate: Option<f64>,
+    /// Every phase's duration ("30s", "5m"); with --requests, its longest.
+    #[arg(long, env = "INFERCHECK_DURATION", value_parser = parse_duration_text,
+          help_heading = "Plan overrides")]
+    pub duration: Option<String>,
+    /// Every phase stops after this many requests.
+    #[arg(long, env = "INFERCHECK_REQUESTS", value_parser = clap::value_parser!(u64).range(1..),
+          help_heading = "Plan overrides")]
+    pub requests: Option<u64>,
+    /// Set any plan field: --set target.timeout=30s, --set
+    /// phases.0.load.rate=20, --set 'phases.*.max_tokens=128' (repeatable;
+    /// applied after the flags above, in order).
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = crate::plan::overrides::parse_set,
+          help_heading = "Plan overrides")]
+    pub set: Vec<crate::plan::overrides::Override>,
+    /// The overrides above whose value came from the environment (their
+    /// ids), so the report names the variable. Filled by `main`.
+    #[arg(skip)]
+    pub from_env: Vec<String>,
     /// Root folder for results; each run writes <out>/<run id>/.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
@@ -196,6 +230,14 @@ impl RunArgs {
             plan: plan.into(),
             target: None,
             model: None,
+            rate: None,
+            concurrency: None,
+            users: None,
+            spawn_rate: None,
+            duration: None,
+            requests: None,
+            set: Vec::new(),
+            from_env: Vec::new(),
             out,
             duration_scale: 1.0,
             quiet: true,
@@ -358,6 +400,62 @@ fn parse_scale(text: &str) -> Result<f64, String> {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::units::parse_duration(text)
+}
+
+/// A duration checked here, kept as written for the plan's text.
+fn parse_duration_text(text: &str) -> Result<String, String> {
+    crate::units::parse_duration(text).map(|_| text.trim().to_owned())
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    crate::units::parse_rate(text)
+}
+
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 1, got \"{text}\""
+        )),
+    }
+}
+
+impl RunArgs {
+    /// The plan edits the override flags stand for, each labelled as the
+    /// user gave it: `--rate 50`, or `INFERCHECK_RATE=50` from the
+    /// environment.
+    pub fn plan_edits(&self) -> Vec<crate::plan::overrides::Override> {
+        let flags = crate::plan::overrides::LoadFlags {
+            rate: self.rate,
+            concurrency: self.concurrency,
+            users: self.users,
+            spawn_rate: self.spawn_rate,
+            duration: self.duration.clone(),
+            requests: self.requests,
+        };
+        let label = |flag: &str, value: &str| {
+            let id = flag.replace('-', "_");
+            if self.from_env.contains(&id) {
+                format!("INFERCHECK_{}={value}", id.to_uppercase())
+            } else {
+                format!("--{flag} {value}")
+            }
+        };
+        let mut edits = flags.edits(label);
+        edits.extend(self.set.iter().cloned());
+        edits
+    }
+}
+
+/// The ids of `run`'s arguments whose value came from the environment.
+pub fn run_args_from_env(matches: &clap::ArgMatches) -> Vec<String> {
+    let Some(("run", run)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    run.ids()
+        .filter(|id| run.value_source(id.as_str()) == Some(clap::parser::ValueSource::EnvVariable))
+        .map(|id| id.as_str().to_owned())
+        .collect()
 }
 
 fn parse_metric_naming(text: &str) -> Result<crate::sim::MetricNaming, String> {

@@ -2,12 +2,21 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use infercheck::{cli::Cli, exit};
+use clap::{CommandFactory, FromArgMatches};
+use infercheck::cli::{Cli, Command};
+use infercheck::exit;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let cli = match parsed {
+        Ok((mut cli, matches)) => {
+            if let Command::Run(args) = &mut cli.command {
+                args.from_env = infercheck::cli::run_args_from_env(&matches);
+            }
+            cli
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {

@@ -30,6 +30,7 @@ mod remote_write;
 mod report;
 mod resources;
 mod secrets;
+mod shapes;
 mod sim;
 mod telemetry_faults;
 mod tls;

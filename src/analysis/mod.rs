@@ -200,10 +200,13 @@ fn sampled_within(record: &RunRecord<'_>, start: f64, end: f64) -> Vec<WindowSta
 }
 
 /// Seconds a step actually covered: its planned length, or less when the
-/// run stopped early.
+/// run stopped early or its request count was done first.
 fn step_seconds(step: &Step, state: &StepState, elapsed_s: f64) -> f64 {
+    let end_s = state
+        .completed_at
+        .map_or(elapsed_s, |at| at.as_secs_f64().min(elapsed_s));
     match state.started_at {
-        Some(start) => (elapsed_s - start.as_secs_f64()).clamp(0.0, step.duration.as_secs_f64()),
+        Some(start) => (end_s - start.as_secs_f64()).clamp(0.0, step.duration.as_secs_f64()),
         None => 0.0,
     }
 }
@@ -253,6 +256,7 @@ fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
                 name: phase.name.clone(),
                 load: phase.load.describe(),
                 planned_duration_s: phase.duration.as_secs_f64(),
+                planned_requests: phase.requests,
                 start_s,
                 end_s,
                 max_tokens: phase.max_tokens,

@@ -90,6 +90,8 @@ fn level(load: &Load) -> Option<(bool, f64)> {
         Load::Concurrency { concurrency } => Some((false, *concurrency as f64)),
         Load::Users { users, .. } => Some((false, *users as f64)),
         Load::Sweep { levels, .. } => levels.iter().max().map(|c| (false, *c as f64)),
+        Load::Burst { .. } => load.mean_rate().map(|rate| (true, rate)),
+        Load::Pause => None,
     }
 }
 
@@ -151,6 +153,7 @@ mod tests {
             name: name.into(),
             load: String::new(),
             planned_duration_s: end_s - start_s,
+            planned_requests: None,
             start_s,
             end_s,
             max_tokens: 32,
@@ -238,6 +241,7 @@ mod tests {
         let p = |load: Load, stress: bool| Phase {
             name: "p".into(),
             duration: std::time::Duration::from_secs(10),
+            requests: None,
             load,
             max_tokens: 32,
             thresholds: Vec::new(),

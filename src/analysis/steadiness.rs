@@ -40,7 +40,10 @@ pub fn steadiness(
             Load::Constant { .. }
                 | Load::Poisson { .. }
                 | Load::Concurrency { .. }
-                | Load::Users { .. }
+                | Load::Users {
+                    spawn_rate: None,
+                    ..
+                }
         );
         if !steady {
             continue;

@@ -44,6 +44,9 @@ pub enum Event {
         at: Duration,
         unsent: u64,
     },
+    /// A step stopped by its request count had all its requests done at
+    /// `at`, before its longest duration: the next step starts now.
+    StepCompleted { phase: u16, step: u16, at: Duration },
 }
 
 /// Requests in flight right now, shared by all workers.
@@ -75,6 +78,7 @@ pub fn plan_steps(plan: &Plan) -> Vec<Vec<Step>> {
             schedule::steps(
                 &p.load,
                 p.duration,
+                p.requests,
                 plan.workload.seed.wrapping_add(i as u64),
             )
         })
@@ -96,6 +100,20 @@ struct StepCtx {
     seed: u64,
     /// Share of requests that carry a `traceparent`; `None`: no tracing.
     trace_fraction: Option<f64>,
+    /// Requests the step may still send, when it stops after a count.
+    budget: Option<AtomicU64>,
+}
+
+impl StepCtx {
+    /// Takes one request from the step's budget; false when none is left.
+    fn take_request(&self) -> bool {
+        // Relaxed: the count is the only state; each decrement is one
+        // request, whatever the order.
+        self.budget.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        })
+    }
 }
 
 /// Runs every phase of `plan` back to back, then waits for the last
@@ -135,6 +153,7 @@ pub async fn drive(
                 models: plan.models.len(),
                 seed: plan.workload.seed,
                 trace_fraction: plan.traces.as_ref().map(|t| t.sample_fraction),
+                budget: step.requests.map(AtomicU64::new),
             });
             let _ = tx
                 .send(Event::StepStarted {
@@ -147,18 +166,49 @@ pub async fn drive(
             start_step(
                 &mut tasks,
                 &threads,
-                ctx,
+                ctx.clone(),
                 &step,
                 cursor,
                 pool_size(&plan, &step),
             );
-            running.push(tasks);
             cursor += step.duration;
+            if step.requests.is_some()
+                && let Some(done_at) = until_requests_done(&mut tasks, &ctx, &cancel).await
+            {
+                cursor = done_at;
+            }
+            running.push(tasks);
         }
     }
     for mut tasks in running {
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// For a step stopped by its request count: waits until its requests are
+/// all done, its longest duration ends or the run is cancelled. Returns
+/// when they were done, if they were first (the step then ends there).
+async fn until_requests_done(
+    tasks: &mut JoinSet<()>,
+    ctx: &StepCtx,
+    cancel: &CancellationToken,
+) -> Option<Duration> {
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    tokio::select! {
+        () = all_done => {}
+        () = tokio::time::sleep_until(ctx.clock.at(ctx.end)) => return None,
+        () = cancel.cancelled() => return None,
+    }
+    let at = ctx.clock.now().min(ctx.end);
+    let _ = ctx
+        .tx
+        .send(Event::StepCompleted {
+            phase: ctx.phase,
+            step: ctx.step,
+            at,
+        })
+        .await;
+    Some(at)
 }
 
 /// Before a closed step (e.g. the next sweep level), waits for the
@@ -182,12 +232,14 @@ async fn drain_closed_step(
 fn pool_size(plan: &Plan, step: &Step) -> usize {
     match &step.load {
         StepLoad::Closed { users, .. } => *users,
+        StepLoad::Pause => 0,
         StepLoad::Open(arrivals) => {
-            let peak = match arrivals {
-                Arrivals::Constant { rate } | Arrivals::Poisson { rate, .. } => *rate,
-                Arrivals::Ramp { from, to, .. } => from.max(*to),
-            };
+            let peak = arrivals.peak_rate();
             let needed = (peak * plan.target.timeout.as_secs_f64()).ceil() as usize + 1;
+            let needed = match step.requests {
+                Some(n) => needed.min(usize::try_from(n).unwrap_or(usize::MAX)),
+                None => needed,
+            };
             needed.clamp(1, plan.target.max_in_flight)
         }
     }
@@ -215,16 +267,24 @@ fn start_step(
             users,
             think_min,
             think_max,
+            ..
         } => {
             for w in 0..*users {
+                let (from, until) = step
+                    .load
+                    .user_window(w, step.duration)
+                    .unwrap_or((Duration::ZERO, step.duration));
                 let source = Source::Closed {
                     think_min: *think_min,
                     think_max: *think_max,
                     thinking: false,
+                    starts: start + from,
+                    stops: start + until,
                 };
                 tasks.spawn_on(work(ctx.clone(), source, w as u64), threads.handle(w));
             }
         }
+        StepLoad::Pause => {}
     }
 }
 
@@ -232,7 +292,8 @@ fn start_step(
 /// which then sleeps until the instant itself (so the dispatcher's own
 /// timer jitter never reaches the send).
 const TICKET_LEAD: Duration = Duration::from_millis(5);
-/// Workers an open step starts with; more are added while none is idle.
+/// Workers an open step starts with (or a burst's size, if larger); more
+/// are added while none is idle.
 const INITIAL_OPEN_WORKERS: usize = 4;
 
 struct OpenStep {
@@ -292,11 +353,15 @@ async fn dispatch(ctx: Arc<StepCtx>, open: OpenStep, threads: Arc<WorkerThreads>
         spawned: 0,
         max,
     };
-    for _ in 0..INITIAL_OPEN_WORKERS.min(max) {
+    let initial = INITIAL_OPEN_WORKERS.max(open.arrivals.simultaneous());
+    for _ in 0..initial.min(max) {
         pool.grow();
     }
     let mut unsent = 0;
-    let mut schedule = open.arrivals.iter(open.duration);
+    let budget = ctx.budget.as_ref().map_or(usize::MAX, |n| {
+        usize::try_from(n.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    });
+    let mut schedule = open.arrivals.iter(open.duration).take(budget);
     while let Some(at) = schedule.next() {
         let handed_over = tokio::select! {
             sent = hand_over(&ctx, &mut pool, &ticket_tx, open.start + at) => sent,
@@ -341,11 +406,14 @@ enum Source {
         idle: Arc<AtomicUsize>,
     },
     /// A user sends, waits for the answer, then thinks (Locust/k6 order):
-    /// `thinking` is false before the first request.
+    /// `thinking` is false before the first request. The user is active
+    /// from `starts` until `stops` (run-clock offsets; its spawn window).
     Closed {
         think_min: Duration,
         think_max: Duration,
         thinking: bool,
+        starts: Duration,
+        stops: Duration,
     },
 }
 
@@ -388,6 +456,8 @@ impl Source {
                 think_min,
                 think_max,
                 thinking,
+                starts,
+                stops,
             } => {
                 let think = match (*thinking, think_max > think_min) {
                     (false, _) => Duration::ZERO,
@@ -395,11 +465,13 @@ impl Source {
                     (true, false) => *think_min,
                 };
                 *thinking = true;
-                if !think.is_zero() {
-                    sleep_until(ctx, (ctx.clock.now() + think).min(ctx.end), cancelled).await?;
+                let stops = (*stops).min(ctx.end);
+                let wake = (ctx.clock.now() + think).max(*starts).min(stops);
+                if wake > ctx.clock.now() {
+                    sleep_until(ctx, wake, cancelled).await?;
                 }
                 let now = ctx.clock.now();
-                (now < ctx.end && !ctx.cancel.is_cancelled()).then_some(Ticket {
+                (now < stops && !ctx.cancel.is_cancelled()).then_some(Ticket {
                     intended: now,
                     worker_was_ready: false,
                 })
@@ -426,6 +498,9 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
     let mut itl: Vec<Option<Histogram>> = vec![None; ctx.models];
     let mut tracer = ctx.trace_fraction.map(RequestTracer::new);
     while let Some(ticket) = source.next(&ctx, &mut rng, cancelled.as_mut()).await {
+        if !ctx.take_request() {
+            break;
+        }
         let prepared = ctx.requests.pick(&mut rng);
         let model = prepared.model;
         let trace = tracer.as_mut().and_then(RequestTracer::draw);

@@ -19,14 +19,22 @@ pub enum StepLoad {
         users: usize,
         think_min: Duration,
         think_max: Duration,
+        /// Between one user's start and the next's (and, before the end,
+        /// between one user's stop and the previous one's); zero: together.
+        spawn_every: Duration,
     },
+    /// Nothing is sent.
+    Pause,
 }
 
 /// One step of a phase: a sweep has one per level, other loads one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     pub label: String,
+    /// The step's length; with `requests`, its longest.
     pub duration: Duration,
+    /// The step ends once this many requests are done.
+    pub requests: Option<u64>,
     pub load: StepLoad,
 }
 
@@ -35,22 +43,39 @@ impl Step {
     pub fn concurrency(&self) -> Option<usize> {
         match self.load {
             StepLoad::Closed { users, .. } => Some(users),
-            StepLoad::Open(_) => None,
+            StepLoad::Open(_) | StepLoad::Pause => None,
         }
     }
 }
 
-/// Splits a phase's load into steps.
-pub fn steps(load: &Load, duration: Duration, seed: u64) -> Vec<Step> {
+impl StepLoad {
+    /// When closed user `user` (from 0) of `users` is active within a step
+    /// of `duration`: users start `spawn_every` apart and stop, newest
+    /// first, the same distance apart before the end (Locust's spawn rate,
+    /// k6's ramping VUs). `None` for open loads.
+    pub fn user_window(&self, user: usize, duration: Duration) -> Option<(Duration, Duration)> {
+        let StepLoad::Closed { spawn_every, .. } = self else {
+            return None;
+        };
+        let offset = spawn_every.saturating_mul(u32::try_from(user).unwrap_or(u32::MAX));
+        Some((offset, duration.saturating_sub(offset)))
+    }
+}
+
+/// Splits a phase's load into steps; a `requests` stop applies to a
+/// one-step load (the plan refuses it elsewhere).
+pub fn steps(load: &Load, duration: Duration, requests: Option<u64>, seed: u64) -> Vec<Step> {
     let closed = |users, think_min, think_max| StepLoad::Closed {
         users,
         think_min,
         think_max,
+        spawn_every: Duration::ZERO,
     };
     let one = |label: String, load| {
         vec![Step {
             label,
             duration,
+            requests,
             load,
         }]
     };
@@ -75,7 +100,25 @@ pub fn steps(load: &Load, duration: Duration, seed: u64) -> Vec<Step> {
             users,
             think_min,
             think_max,
-        } => one(load.describe(), closed(*users, *think_min, *think_max)),
+            spawn_rate,
+        } => one(
+            load.describe(),
+            StepLoad::Closed {
+                users: *users,
+                think_min: *think_min,
+                think_max: *think_max,
+                spawn_every: spawn_rate
+                    .map_or(Duration::ZERO, |r| Duration::from_secs_f64(1.0 / r)),
+            },
+        ),
+        Load::Burst { size, every } => one(
+            load.describe(),
+            StepLoad::Open(Arrivals::Burst {
+                size: *size,
+                every: *every,
+            }),
+        ),
+        Load::Pause => one(load.describe(), StepLoad::Pause),
         Load::Concurrency { concurrency } => one(
             load.describe(),
             closed(*concurrency, Duration::ZERO, Duration::ZERO),
@@ -88,6 +131,7 @@ pub fn steps(load: &Load, duration: Duration, seed: u64) -> Vec<Step> {
             .map(|level| Step {
                 label: format!("c={level}"),
                 duration: *step_duration,
+                requests: None,
                 load: closed(*level, Duration::ZERO, Duration::ZERO),
             })
             .collect(),
@@ -111,6 +155,34 @@ pub enum Arrivals {
         rate: f64,
         seed: u64,
     },
+    /// `size` arrivals at the same instant, every `every`.
+    Burst {
+        size: usize,
+        every: Duration,
+    },
+}
+
+impl Arrivals {
+    /// Arrivals that share one instant (a burst's size; otherwise 1): the
+    /// workers an open step needs ready from its start.
+    pub fn simultaneous(&self) -> usize {
+        match self {
+            Arrivals::Burst { size, .. } => *size,
+            _ => 1,
+        }
+    }
+
+    /// The most arrivals per second the schedule reaches (a burst's whole
+    /// size at once), for sizing the worker pool.
+    pub fn peak_rate(&self) -> f64 {
+        match self {
+            Arrivals::Constant { rate } | Arrivals::Poisson { rate, .. } => *rate,
+            Arrivals::Ramp { from, to, .. } => from.max(*to),
+            Arrivals::Burst { size, every } => {
+                (*size as f64).max(*size as f64 / every.as_secs_f64())
+            }
+        }
+    }
 }
 
 impl Arrivals {
@@ -147,6 +219,9 @@ impl Iterator for ArrivalIter {
             Arrivals::Constant { rate } => i / rate,
             Arrivals::Ramp { from, to, duration } => {
                 ramp_instant(*from, *to, duration.as_secs_f64(), i)?
+            }
+            Arrivals::Burst { size, every } => {
+                (self.index / *size as u64) as f64 * every.as_secs_f64()
             }
             Arrivals::Poisson { rate, .. } => {
                 let rng = self
@@ -266,10 +341,55 @@ mod tests {
             levels: vec![20, 24, 32],
             step_duration: secs(60.0),
         };
-        let steps = steps(&load, secs(180.0), 1);
+        let steps = steps(&load, secs(180.0), None, 1);
         let labels: Vec<&str> = steps.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["c=20", "c=24", "c=32"]);
         assert_eq!(steps[2].concurrency(), Some(32));
         assert!(steps.iter().all(|s| s.duration == secs(60.0)));
+    }
+
+    #[test]
+    fn a_burst_sends_its_size_at_once_every_period() {
+        let burst = Arrivals::Burst {
+            size: 3,
+            every: secs(2.0),
+        };
+        let all: Vec<Duration> = burst.iter(secs(5.0)).collect();
+        let at = |t| vec![secs(t); 3];
+        assert_eq!(all, [at(0.0), at(2.0), at(4.0)].concat());
+        assert_eq!(burst.peak_rate(), 3.0);
+    }
+
+    #[test]
+    fn spawned_users_start_and_stop_a_spawn_period_apart() {
+        let load = Load::Users {
+            users: 3,
+            think_min: Duration::ZERO,
+            think_max: Duration::ZERO,
+            spawn_rate: Some(2.0),
+        };
+        let step = &steps(&load, secs(10.0), Some(50), 1)[0];
+        assert_eq!(step.requests, Some(50));
+        let windows: Vec<_> = (0..3)
+            .map(|u| step.load.user_window(u, step.duration).unwrap())
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (secs(0.0), secs(10.0)),
+                (secs(0.5), secs(9.5)),
+                (secs(1.0), secs(9.0))
+            ]
+        );
+        let at_once = Load::Concurrency { concurrency: 2 };
+        let step = &steps(&at_once, secs(4.0), None, 1)[0];
+        assert_eq!(
+            step.load.user_window(1, step.duration),
+            Some((secs(0.0), secs(4.0)))
+        );
+        assert_eq!(
+            steps(&Load::Pause, secs(4.0), None, 1)[0].load,
+            StepLoad::Pause
+        );
     }
 }

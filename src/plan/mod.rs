@@ -11,6 +11,7 @@ mod builtin;
 pub mod drill;
 mod error;
 pub mod observe;
+pub mod overrides;
 pub mod raw;
 pub mod regression;
 mod resolve;
@@ -60,6 +61,10 @@ pub struct Plan {
     pub simulator: Option<simulator::SimulatorSettings>,
     /// What each headline metric may move against a baseline run.
     pub regression: Vec<regression::Tolerance>,
+    /// The command-line and environment overrides applied to the file,
+    /// as given (`--rate 50`, `INFERCHECK_REQUESTS=600`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 impl Plan {
@@ -151,8 +156,12 @@ pub struct Prompt {
 #[derive(Clone, Debug, Serialize)]
 pub struct Phase {
     pub name: String,
+    /// The phase's length; with `requests`, its longest.
     #[serde(serialize_with = "secs")]
     pub duration: Duration,
+    /// The phase ends once this many requests are done (or at `duration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
     pub load: Load,
     pub max_tokens: u32,
     pub thresholds: Vec<Threshold>,
@@ -184,10 +193,22 @@ pub enum Load {
         think_min: Duration,
         #[serde(serialize_with = "secs")]
         think_max: Duration,
+        /// Users started per second at the start, and stopped (newest
+        /// first) at the same rate before the end; `None`: all at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        spawn_rate: Option<f64>,
     },
     Concurrency {
         concurrency: usize,
     },
+    /// `size` requests at once, every `every` (open model).
+    Burst {
+        size: usize,
+        #[serde(serialize_with = "secs")]
+        every: Duration,
+    },
+    /// Sends nothing; the samplers go on.
+    Pause,
     Sweep {
         levels: Vec<usize>,
         #[serde(serialize_with = "secs")]
@@ -207,12 +228,22 @@ impl Load {
                 users,
                 think_min,
                 think_max,
-            } => format!(
-                "{users} users, think {}–{}",
-                crate::units::format_duration(*think_min),
-                crate::units::format_duration(*think_max)
-            ),
+                spawn_rate,
+            } => {
+                let spawn =
+                    spawn_rate.map_or_else(String::new, |s| format!(", spawned {}/s", r(s)));
+                format!(
+                    "{users} users, think {}–{}{spawn}",
+                    crate::units::format_duration(*think_min),
+                    crate::units::format_duration(*think_max)
+                )
+            }
             Load::Concurrency { concurrency } => format!("concurrency {concurrency}"),
+            Load::Burst { size, every } => format!(
+                "burst of {size} every {}",
+                crate::units::format_duration(*every)
+            ),
+            Load::Pause => "pause".to_owned(),
             Load::Sweep { levels, .. } => {
                 let levels: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
                 format!("sweep concurrency {}", levels.join(", "))
@@ -225,6 +256,7 @@ impl Load {
         match self {
             Load::Constant { rate } | Load::Poisson { rate } => Some(*rate),
             Load::Ramp { from, to } => Some(from.max(*to)),
+            Load::Burst { .. } => self.mean_rate(),
             _ => None,
         }
     }
@@ -234,6 +266,7 @@ impl Load {
         match self {
             Load::Constant { rate } | Load::Poisson { rate } => Some(*rate),
             Load::Ramp { from, to } => Some((from + to) / 2.0),
+            Load::Burst { size, every } => Some(*size as f64 / every.as_secs_f64()),
             _ => None,
         }
     }

@@ -142,6 +142,9 @@ pub struct RawPrompt {
 pub struct RawPhase {
     pub name: String,
     pub duration: Option<DurationValue>,
+    /// Stop after this many requests (or at `duration`, whichever comes
+    /// first; without a duration, at [`super::resolve::MAX_REQUESTS_DURATION`]).
+    pub requests: Option<Spanned<u64>>,
     pub load: Spanned<RawLoad>,
     pub max_tokens: Option<u32>,
     #[serde(default)]
@@ -167,9 +170,15 @@ pub enum RawLoad {
     Users {
         users: usize,
         think: Option<RangeValue>,
+        /// Users started (and, at the end, stopped) per second; default all at once.
+        spawn_rate: Option<RateValue>,
     },
     /// Closed model: exactly `concurrency` requests in flight.
     Concurrency { concurrency: usize },
+    /// Open model: `size` requests at once, every `every`.
+    Burst { size: usize, every: DurationValue },
+    /// Nothing is sent; sampling goes on (the server's cool-down).
+    Pause {},
     /// Closed model, one step per level, each `step_duration` long.
     Sweep {
         levels: Vec<usize>,

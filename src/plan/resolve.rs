@@ -30,6 +30,8 @@ pub struct Overrides {
     pub otlp_listen: Option<std::net::SocketAddr>,
     /// `--prometheus`, `--metrics-listen`, `--target-pid`.
     pub observe: super::ObserveOverrides,
+    /// Edits of plan fields (`--set`, `--rate`, …), applied in order.
+    pub edits: Vec<super::overrides::Override>,
 }
 
 impl Default for Overrides {
@@ -40,6 +42,7 @@ impl Default for Overrides {
             duration_scale: 1.0,
             otlp_listen: None,
             observe: super::ObserveOverrides::default(),
+            edits: Vec::new(),
         }
     }
 }
@@ -50,6 +53,9 @@ const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 const DEFAULT_MAX_TOKENS: u32 = 64;
 const DEFAULT_PROMPT_TOKENS: u32 = 64;
+/// The longest a phase stopped by `requests` runs when it names no
+/// duration (k6's `maxDuration` default for iteration-bound executors).
+pub const MAX_REQUESTS_DURATION: Duration = Duration::from_secs(600);
 /// Durations are scaled but never below this, so a scaled phase still sends.
 const MIN_SCALED_DURATION: Duration = Duration::from_millis(200);
 
@@ -94,6 +100,23 @@ pub fn resolve_source(
     overrides: &Overrides,
 ) -> Result<super::Plan, PlanError> {
     check_scale(overrides.duration_scale)?;
+    let edited =
+        super::overrides::apply(source, &overrides.edits).map_err(|message| PlanError::Option {
+            option: "override",
+            message,
+        })?;
+    // Errors in an edited plan name the edits: the line shown is the
+    // file's line with the overridden value in it.
+    let plan_file = file;
+    let labelled;
+    let file = if overrides.edits.is_empty() {
+        file
+    } else {
+        let labels: Vec<&str> = overrides.edits.iter().map(|e| e.label.as_str()).collect();
+        labelled = format!("{file} (with {})", labels.join(", "));
+        &labelled
+    };
+    let source = edited.as_str();
     let raw: RawPlan = toml::from_str(source).map_err(|e| {
         PlanError::Invalid(Box::new(Located::new(
             file,
@@ -104,6 +127,7 @@ pub fn resolve_source(
     })?;
     let ctx = Ctx {
         file,
+        plan_file,
         source,
         base_dir,
         overrides,
@@ -123,7 +147,10 @@ fn check_scale(scale: f64) -> Result<(), PlanError> {
 }
 
 struct Ctx<'a> {
+    /// Names the plan in errors (with the overrides applied, if any).
     file: &'a str,
+    /// The plan's file or built-in name, as given.
+    plan_file: &'a str,
     source: &'a str,
     base_dir: Option<&'a Path>,
     overrides: &'a Overrides,
@@ -213,7 +240,7 @@ impl Ctx<'_> {
             ));
         }
         Ok(super::Plan {
-            name: raw.name.unwrap_or_else(|| stem(self.file)),
+            name: raw.name.unwrap_or_else(|| stem(self.plan_file)),
             description: raw.description.unwrap_or_default(),
             target,
             models,
@@ -226,6 +253,12 @@ impl Ctx<'_> {
             slo,
             simulator,
             regression,
+            overrides: self
+                .overrides
+                .edits
+                .iter()
+                .map(|e| e.label.clone())
+                .collect(),
         })
     }
 
@@ -517,6 +550,7 @@ impl Ctx<'_> {
     fn phase(&self, p: raw::RawPhase, max_tokens: u32) -> Result<Phase, PlanError> {
         let span = p.load.span();
         let load = self.load(p.load.into_inner(), span.clone())?;
+        let requests = self.request_stop(&p.name, &load, p.requests)?;
         let duration = match (&load, p.duration) {
             (
                 Load::Sweep {
@@ -529,11 +563,12 @@ impl Ctx<'_> {
                 return Err(self.error(span, format!("phase `{}`: a sweep's duration is levels × step_duration; remove `duration`", p.name)));
             }
             (_, Some(d)) => self.scale(d.0),
+            (_, None) if requests.is_some() => MAX_REQUESTS_DURATION,
             (_, None) => {
                 return Err(self.error(
                     span,
                     format!(
-                        "phase `{}` needs a `duration`, like duration = \"5m\"",
+                        "phase `{}` needs a `duration` (like duration = \"5m\") or `requests` (like requests = 600)",
                         p.name
                     ),
                 ));
@@ -542,6 +577,7 @@ impl Ctx<'_> {
         Ok(Phase {
             name: p.name,
             duration,
+            requests,
             load,
             max_tokens: p.max_tokens.unwrap_or(max_tokens).max(1),
             thresholds: p.thresholds.into_iter().map(|t| t.0).collect(),
@@ -551,6 +587,29 @@ impl Ctx<'_> {
                 .map(|d| super::drill::resolve(d, &|span, message| self.error(span, message)))
                 .transpose()?,
         })
+    }
+
+    /// A phase's `requests` stop: at least 1, and only where requests are
+    /// sent in one step.
+    fn request_stop(
+        &self,
+        phase: &str,
+        load: &Load,
+        requests: Option<Spanned<u64>>,
+    ) -> Result<Option<u64>, PlanError> {
+        let Some(requests) = requests else {
+            return Ok(None);
+        };
+        let refuse =
+            |why: &str| Err(self.error(requests.span(), format!("phase `{phase}`: {why}")));
+        match load {
+            _ if *requests.get_ref() == 0 => refuse("requests must be at least 1"),
+            Load::Sweep { .. } => refuse(
+                "a sweep's steps end by time; `requests` applies to a one-step load (constant, poisson, ramp, burst, users, concurrency)",
+            ),
+            Load::Pause => refuse("a pause sends nothing, so it cannot stop after requests"),
+            _ => Ok(Some(requests.into_inner())),
+        }
     }
 
     fn load(&self, raw: RawLoad, span: Range<usize>) -> Result<Load, PlanError> {
@@ -571,14 +630,30 @@ impl Ctx<'_> {
                 from: from.0,
                 to: to.0,
             },
-            RawLoad::Users { users, think } => {
+            RawLoad::Users {
+                users,
+                think,
+                spawn_rate,
+            } => {
                 let think = think.unwrap_or(raw::RangeValue(Duration::ZERO, Duration::ZERO));
                 Load::Users {
                     users: positive(users, "users")?,
                     think_min: think.0,
                     think_max: think.1,
+                    spawn_rate: spawn_rate.map(|r| r.0),
                 }
             }
+            RawLoad::Burst { size, every } if every.0.is_zero() => {
+                return Err(self.error(
+                    span,
+                    format!("a burst of {size} every 0s never ends: give `every` a length"),
+                ));
+            }
+            RawLoad::Burst { size, every } => Load::Burst {
+                size: positive(size, "a burst's size")?,
+                every: every.0,
+            },
+            RawLoad::Pause {} => Load::Pause,
             RawLoad::Concurrency { concurrency } => Load::Concurrency {
                 concurrency: positive(concurrency, "concurrency")?,
             },

@@ -262,7 +262,11 @@ pub struct PhaseReport {
     /// The load in words, e.g. "constant 100 req/s", "ramp 10→50 req/s",
     /// "closed 5 users, think 1s–3s", "sweep concurrency 20,24,32".
     pub load: String,
+    /// The phase's planned length; with `planned_requests`, its longest.
     pub planned_duration_s: f64,
+    /// The request count the phase stops at, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_requests: Option<u64>,
     /// Where the phase ran on the run clock (seconds).
     pub start_s: f64,
     pub end_s: f64,

@@ -354,8 +354,25 @@ pub(crate) fn phase_facts(phase: &PhaseReport) -> Vec<Fact> {
     if let Some(server) = phase_server_line(phase) {
         facts.push(fact("Server", server));
     }
-    // An interrupted phase ran shorter than planned; say so next to its numbers.
-    if s.duration_s + 0.5 < phase.planned_duration_s {
+    // A phase stopped by its request count says when it got there; an
+    // interrupted phase ran shorter than planned: say so next to its numbers.
+    if let Some(planned) = phase.planned_requests {
+        let done = s.requests >= planned;
+        let ran = format!(
+            "{} of {planned} requests in {} ({})",
+            count(s.requests),
+            duration(s.duration_s),
+            if done {
+                format!("longest {}", duration(phase.planned_duration_s))
+            } else {
+                format!(
+                    "stopped before its count, longest {}",
+                    duration(phase.planned_duration_s)
+                )
+            }
+        );
+        facts.push(fact("Ran", ran));
+    } else if s.duration_s + 0.5 < phase.planned_duration_s {
         let ran = format!(
             "{} of {} planned",
             duration(s.duration_s),

@@ -268,6 +268,7 @@ pub(super) fn load_plan(args: &RunArgs) -> Result<Plan, Failure> {
             metrics_listen: args.metrics_listen,
             target_pid: args.target_pid,
         },
+        edits: args.plan_edits(),
     };
     crate::plan::load(&args.plan, &overrides).map_err(|e| Failure::new(exit::PLAN_INVALID, e))
 }

@@ -77,7 +77,13 @@ impl Failure {
 
 fn list_plans() -> Result<i32, Failure> {
     let mut out = std::io::stdout().lock();
+    let mut suite = "";
     for plan in crate::plan::BUILTIN {
+        if plan.suite != suite {
+            let gap = if suite.is_empty() { "" } else { "\n" };
+            let _ = writeln!(out, "{gap}{}:", plan.suite);
+            suite = plan.suite;
+        }
         let _ = writeln!(out, "{:<18} {}", plan.name, plan.description());
     }
     Ok(exit::OK)

@@ -167,6 +167,7 @@ fn run_step(
                 }
             }
         }
+        StepLoad::Pause => {}
     }
     StepRun { outcomes, itl }
 }
