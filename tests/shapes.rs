@@ -13,16 +13,7 @@ use crate::util::{binary, exact_sim, exclusive, exclusive_blocking, run_folder, 
 
 /// Requests the simulator answered, from its own /metrics.
 async fn served(base_url: &str) -> f64 {
-    let text = reqwest::get(format!("{base_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("vllm:request_success_total"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+    crate::util::sim_counter(base_url, "vllm:request_success_total").await
 }
 
 /// The built-in async-blast plan with suite-style overrides sends exactly

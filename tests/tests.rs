@@ -36,3 +36,4 @@ mod telemetry_faults;
 mod tls;
 mod traces;
 mod validate;
+mod workloads;

@@ -111,3 +111,18 @@ pub fn agreement_row<'a>(
             )
         })
 }
+
+/// The sum of a counter family on a simulator's /metrics (its own ground
+/// truth: requests, tokens, prefix-cache hits).
+pub async fn sim_counter(base_url: &str, family: &str) -> f64 {
+    let text = reqwest::get(format!("{base_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}

@@ -90,7 +90,7 @@ fn level(load: &Load) -> Option<(bool, f64)> {
         Load::Concurrency { concurrency } => Some((false, *concurrency as f64)),
         Load::Users { users, .. } => Some((false, *users as f64)),
         Load::Sweep { levels, .. } => levels.iter().max().map(|c| (false, *c as f64)),
-        Load::Burst { .. } => load.mean_rate().map(|rate| (true, rate)),
+        Load::Burst { .. } | Load::Replay { .. } => load.mean_rate().map(|rate| (true, rate)),
         Load::Pause => None,
     }
 }

@@ -310,7 +310,7 @@ struct OpenStep {
 struct OpenPool {
     ctx: Arc<StepCtx>,
     threads: Arc<WorkerThreads>,
-    tickets: async_channel::Receiver<Duration>,
+    tickets: async_channel::Receiver<Arrival>,
     idle: Arc<AtomicUsize>,
     workers: JoinSet<()>,
     spawned: usize,
@@ -361,10 +361,14 @@ async fn dispatch(ctx: Arc<StepCtx>, open: OpenStep, threads: Arc<WorkerThreads>
     let budget = ctx.budget.as_ref().map_or(usize::MAX, |n| {
         usize::try_from(n.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
     });
-    let mut schedule = open.arrivals.iter(open.duration).take(budget);
-    while let Some(at) = schedule.next() {
+    let mut schedule = open.arrivals.iter(open.duration).take(budget).enumerate();
+    while let Some((index, at)) = schedule.next() {
+        let arrival = Arrival {
+            intended: open.start + at,
+            index: index as u64,
+        };
         let handed_over = tokio::select! {
-            sent = hand_over(&ctx, &mut pool, &ticket_tx, open.start + at) => sent,
+            sent = hand_over(&ctx, &mut pool, &ticket_tx, arrival) => sent,
             () = tokio::time::sleep_until(ctx.clock.at(ctx.end)) => {
                 unsent = 1 + schedule.by_ref().count() as u64;
                 false
@@ -391,18 +395,27 @@ async fn dispatch(ctx: Arc<StepCtx>, open: OpenStep, threads: Arc<WorkerThreads>
 async fn hand_over(
     ctx: &StepCtx,
     pool: &mut OpenPool,
-    tickets: &async_channel::Sender<Duration>,
-    intended: Duration,
+    tickets: &async_channel::Sender<Arrival>,
+    arrival: Arrival,
 ) -> bool {
-    tokio::time::sleep_until(ctx.clock.at(intended.saturating_sub(TICKET_LEAD))).await;
+    let lead = arrival.intended.saturating_sub(TICKET_LEAD);
+    tokio::time::sleep_until(ctx.clock.at(lead)).await;
     pool.grow_if_all_busy();
-    tickets.send(intended).await.is_ok()
+    tickets.send(arrival).await.is_ok()
+}
+
+/// An open schedule's ticket: when to send, and which arrival of the
+/// step it is (a replay sends its i-th record for the i-th).
+#[derive(Clone, Copy, Debug)]
+struct Arrival {
+    intended: Duration,
+    index: u64,
 }
 
 /// Where a worker's next intended send time comes from.
 enum Source {
     Open {
-        tickets: async_channel::Receiver<Duration>,
+        tickets: async_channel::Receiver<Arrival>,
         idle: Arc<AtomicUsize>,
     },
     /// A user sends, waits for the answer, then thinks (Locust/k6 order):
@@ -420,6 +433,8 @@ enum Source {
 struct Ticket {
     intended: Duration,
     worker_was_ready: bool,
+    /// The arrival's place in an open schedule.
+    arrival: Option<u64>,
 }
 
 type Cancelled<'a> = Pin<&'a mut WaitForCancellationFutureOwned>;
@@ -442,7 +457,7 @@ impl Source {
                     () = cancelled.as_mut() => None,
                 };
                 idle.fetch_sub(1, Ordering::Relaxed);
-                let intended = ticket?;
+                let Arrival { intended, index } = ticket?;
                 let worker_was_ready = ctx.clock.now() < intended;
                 if worker_was_ready {
                     sleep_until(ctx, intended, cancelled).await?;
@@ -450,6 +465,7 @@ impl Source {
                 Some(Ticket {
                     intended,
                     worker_was_ready,
+                    arrival: Some(index),
                 })
             }
             Source::Closed {
@@ -474,6 +490,7 @@ impl Source {
                 (now < stops && !ctx.cancel.is_cancelled()).then_some(Ticket {
                     intended: now,
                     worker_was_ready: false,
+                    arrival: None,
                 })
             }
         }
@@ -501,7 +518,7 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
         if !ctx.take_request() {
             break;
         }
-        let prepared = ctx.requests.pick(&mut rng);
+        let prepared = ctx.requests.for_arrival(ticket.arrival, &mut rng);
         let model = prepared.model;
         let trace = tracer.as_mut().and_then(RequestTracer::draw);
         let in_flight = ctx.in_flight.enter();

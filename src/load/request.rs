@@ -3,10 +3,14 @@
 //! serialises JSON per request.
 
 use bytes::Bytes;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use crate::plan::{Api, Phase, Plan, SERVER_DEFAULT_MODEL, fill_template};
+use crate::plan::replay::TraceRecord;
+use crate::plan::{
+    Api, Load, Phase, Plan, Prompt, SERVER_DEFAULT_MODEL, fill_template, synthetic_prompt,
+};
 
 /// A body ready to send and the model it targets.
 #[derive(Clone, Debug)]
@@ -19,37 +23,83 @@ pub struct Prepared {
     pub asked_model: Option<std::sync::Arc<str>>,
 }
 
-/// Every (model, prompt) combination of a phase with its weight.
+/// Every (model, prompt) combination of a phase with its weight; for a
+/// replay, one request per recorded one, in the trace's order.
 #[derive(Clone, Debug)]
 pub struct RequestSet {
     entries: Vec<Prepared>,
     /// Running sum of weights, for picking by a uniform draw.
     cumulative: Vec<f64>,
+    /// The i-th arrival sends the i-th entry (a replay).
+    ordered: bool,
 }
 
 impl RequestSet {
     pub fn build(plan: &Plan, phase: &Phase) -> RequestSet {
+        if let Load::Replay { records, .. } = &phase.load {
+            return Self::replay(plan, phase, records);
+        }
         let mut entries = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0.0;
         let prompt_total: f64 = plan.workload.prompts.iter().map(|p| p.weight).sum();
         for (m, model) in plan.models.iter().enumerate() {
             for prompt in &plan.workload.prompts {
-                let body = body(plan, phase, &model.name, &prompt.text);
                 total += model.weight * prompt.weight / prompt_total;
-                let checked =
-                    model.name != SERVER_DEFAULT_MODEL && plan.target.api != Api::Template;
-                entries.push(Prepared {
-                    model: m as u16,
-                    body: Bytes::from(body),
-                    asked_model: checked.then(|| model.name.as_str().into()),
-                });
+                entries.push(prepared(plan, phase, m, prompt));
                 cumulative.push(total);
             }
         }
         RequestSet {
             entries,
             cumulative,
+            ordered: false,
+        }
+    }
+
+    /// One body per trace record: a synthetic prompt of its input length
+    /// asking its output length, for a model drawn by the plan's weights.
+    fn replay(plan: &Plan, phase: &Phase, records: &[TraceRecord]) -> RequestSet {
+        let mut rng = StdRng::seed_from_u64(plan.workload.seed);
+        let weights: Vec<f64> = plan.models.iter().map(|m| m.weight).collect();
+        let total: f64 = weights.iter().sum();
+        let entries = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut draw = rng.random::<f64>() * total;
+                let m = weights
+                    .iter()
+                    .position(|w| {
+                        draw -= w;
+                        draw < 0.0
+                    })
+                    .unwrap_or(weights.len() - 1);
+                let prompt = Prompt {
+                    text: synthetic_prompt(
+                        r.input_tokens,
+                        plan.workload.seed.wrapping_add(i as u64),
+                    ),
+                    tokens: r.input_tokens,
+                    weight: 1.0,
+                    max_tokens: Some(r.output_tokens),
+                };
+                prepared(plan, phase, m, &prompt)
+            })
+            .collect::<Vec<_>>();
+        RequestSet {
+            cumulative: (1..=entries.len()).map(|i| i as f64).collect(),
+            entries,
+            ordered: true,
+        }
+    }
+
+    /// The request for an open schedule's `arrival`-th ticket: a replay's
+    /// record of that place; otherwise a weighted draw.
+    pub fn for_arrival(&self, arrival: Option<u64>, rng: &mut impl Rng) -> &Prepared {
+        match arrival.filter(|_| self.ordered) {
+            Some(i) => &self.entries[usize::try_from(i).unwrap_or(0) % self.entries.len()],
+            None => self.pick(rng),
         }
     }
 
@@ -76,25 +126,51 @@ impl RequestSet {
     }
 }
 
-fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
+/// The body of `prompt` for model `m` of the plan.
+fn prepared(plan: &Plan, phase: &Phase, m: usize, prompt: &Prompt) -> Prepared {
+    let model = &plan.models[m];
+    let checked = model.name != SERVER_DEFAULT_MODEL && plan.target.api != Api::Template;
+    Prepared {
+        model: m as u16,
+        body: Bytes::from(body(plan, phase, &model.name, prompt)),
+        asked_model: checked.then(|| model.name.as_str().into()),
+    }
+}
+
+fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &Prompt) -> Vec<u8> {
     let (max_tokens, temperature, stream) = (
-        phase.max_tokens,
+        prompt.max_tokens.unwrap_or(phase.max_tokens),
         plan.workload.temperature,
         plan.target.stream,
     );
+    let shared = plan.workload.shared_prefix.as_str();
+    // The shared prefix goes first: a system message, or the prompt's start.
+    let with_prefix = if shared.is_empty() {
+        prompt.text.clone()
+    } else {
+        format!("{shared}\n{}", prompt.text)
+    };
     // A plan that names no model lets the server pick its default.
     let named = (model != SERVER_DEFAULT_MODEL).then_some(model);
     let mut value = match plan.target.api {
-        Api::OpenaiChat => json!({
-            "model": named,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stream": stream,
-        }),
+        Api::OpenaiChat => {
+            let user = json!({"role": "user", "content": prompt.text});
+            let messages = if shared.is_empty() {
+                json!([user])
+            } else {
+                json!([{"role": "system", "content": shared}, user])
+            };
+            json!({
+                "model": named,
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+                "stream": stream,
+            })
+        }
         Api::OpenaiCompletions => json!({
             "model": named,
-            "prompt": prompt,
+            "prompt": with_prefix,
             "max_tokens": max_tokens,
             "temperature": temperature,
             "stream": stream,
@@ -106,7 +182,7 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &str) -> Vec<u8> {
                 .as_ref()
                 .and_then(|t| t.body.as_deref());
             return template.map_or_else(Vec::new, |t| {
-                fill_template(t, prompt, max_tokens, model, temperature).into_bytes()
+                fill_template(t, &with_prefix, max_tokens, model, temperature).into_bytes()
             });
         }
     };

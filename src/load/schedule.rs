@@ -119,6 +119,12 @@ pub fn steps(load: &Load, duration: Duration, requests: Option<u64>, seed: u64) 
             }),
         ),
         Load::Pause => one(load.describe(), StepLoad::Pause),
+        Load::Replay { records, .. } => one(
+            load.describe(),
+            StepLoad::Open(Arrivals::Replay {
+                records: records.clone(),
+            }),
+        ),
         Load::Concurrency { concurrency } => one(
             load.describe(),
             closed(*concurrency, Duration::ZERO, Duration::ZERO),
@@ -160,6 +166,10 @@ pub enum Arrivals {
         size: usize,
         every: Duration,
     },
+    /// A recorded trace's arrivals; the i-th ticket is the i-th record.
+    Replay {
+        records: std::sync::Arc<[crate::plan::replay::TraceRecord]>,
+    },
 }
 
 impl Arrivals {
@@ -181,6 +191,7 @@ impl Arrivals {
             Arrivals::Burst { size, every } => {
                 (*size as f64).max(*size as f64 / every.as_secs_f64())
             }
+            Arrivals::Replay { records } => busiest_second(records),
         }
     }
 }
@@ -223,6 +234,7 @@ impl Iterator for ArrivalIter {
             Arrivals::Burst { size, every } => {
                 (self.index / *size as u64) as f64 * every.as_secs_f64()
             }
+            Arrivals::Replay { records } => records.get(self.index as usize)?.at.as_secs_f64(),
             Arrivals::Poisson { rate, .. } => {
                 let rng = self
                     .rng
@@ -242,6 +254,19 @@ impl Iterator for ArrivalIter {
         self.index += 1;
         Some(at)
     }
+}
+
+/// The most records within any one second of a trace.
+fn busiest_second(records: &[crate::plan::replay::TraceRecord]) -> f64 {
+    let mut start = 0;
+    let mut most = 0;
+    for (end, r) in records.iter().enumerate() {
+        while r.at.saturating_sub(records[start].at) >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end + 1 - start);
+    }
+    most as f64
 }
 
 /// When the i-th arrival (from 0) of a linear ramp falls: the cumulative

@@ -8,12 +8,14 @@
 
 pub mod access;
 mod builtin;
+mod dataset;
 pub mod drill;
 mod error;
 pub mod observe;
 pub mod overrides;
 pub mod raw;
 pub mod regression;
+pub mod replay;
 mod resolve;
 pub mod simulator;
 pub mod slo;
@@ -28,7 +30,7 @@ pub use builtin::{BUILTIN, Builtin};
 pub use error::{Located, PlanError};
 pub use observe::{ObserveOverrides, ObservePlan};
 pub use raw::Api;
-pub use resolve::{Overrides, load, resolve_source};
+pub use resolve::{Overrides, load, resolve_source, synthetic_prompt};
 pub use threshold::Threshold;
 pub use traces::{TraceBackend, TracePlan};
 
@@ -142,6 +144,23 @@ pub struct Workload {
     pub temperature: f64,
     pub prompts: Vec<Prompt>,
     pub seed: u64,
+    /// A system prompt of this many tokens shared by every request (0:
+    /// none), so a server's prefix cache can reuse it.
+    #[serde(skip_serializing_if = "is_zero_tokens")]
+    pub shared_prefix_tokens: u32,
+    #[serde(skip)]
+    pub shared_prefix: String,
+    /// Conversations of a ShareGPT file without a question and an answer.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_conversations: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_tokens(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -151,6 +170,10 @@ pub struct Prompt {
     /// Target length in tokens (words for synthetic prompts).
     pub tokens: u32,
     pub weight: f64,
+    /// The output length this prompt asks for (a dataset's recorded
+    /// answer), over the phase's `max_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -209,6 +232,16 @@ pub enum Load {
     },
     /// Sends nothing; the samplers go on.
     Pause,
+    /// A recorded trace's requests at their offsets (divided by `speedup`),
+    /// each with its input and output length.
+    Replay {
+        file: String,
+        format: replay::TraceFormat,
+        speedup: f64,
+        requests: usize,
+        #[serde(skip)]
+        records: std::sync::Arc<[replay::TraceRecord]>,
+    },
     Sweep {
         levels: Vec<usize>,
         #[serde(serialize_with = "secs")]
@@ -244,6 +277,15 @@ impl Load {
                 crate::units::format_duration(*every)
             ),
             Load::Pause => "pause".to_owned(),
+            Load::Replay {
+                file,
+                speedup,
+                requests,
+                ..
+            } => format!(
+                "replay of {file} ({requests} requests, {}× speed)",
+                r(*speedup)
+            ),
             Load::Sweep { levels, .. } => {
                 let levels: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
                 format!("sweep concurrency {}", levels.join(", "))
@@ -267,6 +309,10 @@ impl Load {
             Load::Constant { rate } | Load::Poisson { rate } => Some(*rate),
             Load::Ramp { from, to } => Some((from + to) / 2.0),
             Load::Burst { size, every } => Some(*size as f64 / every.as_secs_f64()),
+            Load::Replay { records, .. } => {
+                let span = records.last().map_or(0.0, |r| r.at.as_secs_f64());
+                (span > 0.0).then(|| records.len() as f64 / span)
+            }
             _ => None,
         }
     }

@@ -126,7 +126,22 @@ pub struct RawWorkload {
     #[serde(default)]
     pub prompts: Vec<RawPrompt>,
     pub prompts_file: Option<Spanned<String>>,
+    /// How `prompts_file` is written: `jsonl` (default) or `sharegpt`.
+    #[serde(default)]
+    pub prompts_format: PromptsFormat,
     pub seed: Option<u64>,
+    /// Tokens of a system prompt every request shares (prefix caching).
+    pub shared_prefix_tokens: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromptsFormat {
+    /// `{"prompt": "...", "weight": 1}` a line.
+    #[default]
+    Jsonl,
+    /// ShareGPT conversations (`plan::dataset`).
+    Sharegpt,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +194,12 @@ pub enum RawLoad {
     Burst { size: usize, every: DurationValue },
     /// Nothing is sent; sampling goes on (the server's cool-down).
     Pause {},
+    /// Open model: a recorded trace's arrivals and lengths (`plan::replay`).
+    Replay {
+        file: String,
+        format: Option<super::replay::TraceFormat>,
+        speedup: Option<f64>,
+    },
     /// Closed model, one step per level, each `step_duration` long.
     Sweep {
         levels: Vec<usize>,

@@ -56,6 +56,8 @@ const DEFAULT_PROMPT_TOKENS: u32 = 64;
 /// The longest a phase stopped by `requests` runs when it names no
 /// duration (k6's `maxDuration` default for iteration-bound executors).
 pub const MAX_REQUESTS_DURATION: Duration = Duration::from_secs(600);
+/// Mixed into the workload's seed for the shared system prompt's text.
+const SHARED_PREFIX_SEED: u64 = 0x5348_4152_4544;
 /// Durations are scaled but never below this, so a scaled phase still sends.
 const MIN_SCALED_DURATION: Duration = Duration::from_millis(200);
 
@@ -481,27 +483,45 @@ impl Ctx<'_> {
                 text: synthetic_prompt(tokens, seed.wrapping_add(i as u64)),
                 tokens,
                 weight: p.weight,
+                max_tokens: None,
             });
         }
+        let mut skipped_conversations = 0;
         if let Some(file) = &raw.prompts_file {
-            prompts.extend(self.prompts_file(file)?);
+            let (read, skipped) = self.prompts_file(file, raw.prompts_format)?;
+            prompts.extend(read);
+            skipped_conversations = skipped;
         }
         if prompts.is_empty() {
             prompts.push(Prompt {
                 text: synthetic_prompt(DEFAULT_PROMPT_TOKENS, seed),
                 tokens: DEFAULT_PROMPT_TOKENS,
                 weight: 1.0,
+                max_tokens: None,
             });
         }
+        let shared_prefix_tokens = raw.shared_prefix_tokens.unwrap_or(0);
         Ok(Workload {
             max_tokens: raw.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).max(1),
             temperature,
             prompts,
             seed,
+            shared_prefix_tokens,
+            // Its own seed: the same text for every request of every phase.
+            shared_prefix: if shared_prefix_tokens == 0 {
+                String::new()
+            } else {
+                synthetic_prompt(shared_prefix_tokens, seed ^ SHARED_PREFIX_SEED)
+            },
+            skipped_conversations,
         })
     }
 
-    fn prompts_file(&self, file: &Spanned<String>) -> Result<Vec<Prompt>, PlanError> {
+    fn prompts_file(
+        &self,
+        file: &Spanned<String>,
+        format: raw::PromptsFormat,
+    ) -> Result<(Vec<Prompt>, usize), PlanError> {
         let path = self.base_dir.map_or_else(
             || PathBuf::from(file.get_ref()),
             |dir| dir.join(file.get_ref()),
@@ -513,14 +533,20 @@ impl Ctx<'_> {
             )
         })?;
         let label = path.display().to_string();
-        let prompts = parse_prompts_jsonl(&label, &text)?;
+        let (prompts, skipped) = match format {
+            raw::PromptsFormat::Jsonl => (parse_prompts_jsonl(&label, &text)?, 0),
+            raw::PromptsFormat::Sharegpt => {
+                let d = super::dataset::parse_sharegpt(&label, &text)?;
+                (d.prompts, d.skipped)
+            }
+        };
         if prompts.is_empty() {
             return Err(self.error(
                 file.span(),
                 format!("prompts file {label} holds no prompts"),
             ));
         }
-        Ok(prompts)
+        Ok((prompts, skipped))
     }
 
     fn phases(
@@ -563,6 +589,10 @@ impl Ctx<'_> {
                 return Err(self.error(span, format!("phase `{}`: a sweep's duration is levels × step_duration; remove `duration`", p.name)));
             }
             (_, Some(d)) => self.scale(d.0),
+            // Long enough for the last recorded arrival.
+            (Load::Replay { records, .. }, None) => {
+                records.last().map_or(Duration::ZERO, |r| r.at) + Duration::from_millis(1)
+            }
             (_, None) if requests.is_some() => MAX_REQUESTS_DURATION,
             (_, None) => {
                 return Err(self.error(
@@ -654,6 +684,11 @@ impl Ctx<'_> {
                 every: every.0,
             },
             RawLoad::Pause {} => Load::Pause,
+            RawLoad::Replay {
+                file,
+                format,
+                speedup,
+            } => self.replay(file, format.unwrap_or_default(), speedup, span)?,
             RawLoad::Concurrency { concurrency } => Load::Concurrency {
                 concurrency: positive(concurrency, "concurrency")?,
             },
@@ -672,6 +707,41 @@ impl Ctx<'_> {
                     step_duration: self.scale(step_duration.0),
                 }
             }
+        })
+    }
+
+    /// Reads a trace to replay, relative to the plan's folder.
+    fn replay(
+        &self,
+        file: String,
+        format: super::replay::TraceFormat,
+        speedup: Option<f64>,
+        span: Range<usize>,
+    ) -> Result<Load, PlanError> {
+        let speedup = speedup.unwrap_or(1.0);
+        if !(speedup.is_finite() && speedup > 0.0) {
+            return Err(self.error(
+                span,
+                format!("a replay's speedup must be a positive number, got {speedup}"),
+            ));
+        }
+        let path = self
+            .base_dir
+            .map_or_else(|| PathBuf::from(&file), |dir| dir.join(&file));
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            self.error(
+                span.clone(),
+                format!("cannot read trace {}: {e}", path.display()),
+            )
+        })?;
+        let records = super::replay::parse(&text, format, speedup)
+            .map_err(|e| self.error(span, format!("trace {}: {e}", path.display())))?;
+        Ok(Load::Replay {
+            file,
+            format,
+            speedup,
+            requests: records.len(),
+            records,
         })
     }
 
@@ -758,6 +828,7 @@ fn parse_prompts_jsonl(label: &str, text: &str) -> Result<Vec<Prompt>, PlanError
                 text: p.prompt,
                 tokens,
                 weight: p.weight,
+                max_tokens: None,
             });
         }
         offset += line.len();
