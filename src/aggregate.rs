@@ -4,7 +4,11 @@
 //! no I/O, no clock — the runner tells it the time when it closes an
 //! interval.
 
+mod sessions;
+
 use std::time::Duration;
+
+pub use sessions::{SessionTally, TurnTally};
 
 use crate::load::{Event, Step};
 use crate::outcome::{Outcome, Slot};
@@ -22,6 +26,9 @@ pub struct StepState {
     /// Per-model sets; empty for a single-model plan, whose one model's
     /// statistics are `overall` (read through [`StepState::model`]).
     pub models: Vec<MetricSet>,
+    /// Per-task sets; empty for a plan without `[[tasks]]` (read through
+    /// [`StepState::task`]).
+    pub tasks: Vec<MetricSet>,
     pub started_at: Option<Duration>,
     /// When a step stopped by its request count had them all done.
     pub completed_at: Option<Duration>,
@@ -34,7 +41,30 @@ impl StepState {
     pub fn model(&self, index: usize) -> &MetricSet {
         self.models.get(index).unwrap_or(&self.overall)
     }
+
+    /// The statistics of task `index` in this step.
+    pub fn task(&self, index: usize) -> &MetricSet {
+        self.tasks.get(index).unwrap_or(&self.overall)
+    }
+
+    /// Every set `slot`'s request counts in: its model's and its task's.
+    fn breakdowns_mut(&mut self, slot: Slot) -> impl Iterator<Item = &mut MetricSet> {
+        let model = self.models.get_mut(usize::from(slot.model));
+        let task = self.tasks.get_mut(usize::from(slot.task));
+        model.into_iter().chain(task)
+    }
 }
+
+/// How one check of one task fared over the run, with the first failures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckTally {
+    pub passed: u64,
+    pub failed: u64,
+    pub samples: Vec<crate::outcome::CheckSample>,
+}
+
+/// Failure samples kept per check.
+pub const CHECK_SAMPLES_KEPT: usize = 5;
 
 /// What one second needs for its summary line: four of the
 /// distributions of a full [`MetricSet`], measured the same way, since it
@@ -145,6 +175,10 @@ pub struct Aggregator {
     /// How each model's traffic began (by model index), for the
     /// cold-start check.
     pub model_starts: Vec<ModelStart>,
+    /// Each task's checks (by task, then check index).
+    pub checks: Vec<Vec<CheckTally>>,
+    /// Multi-turn sessions, when the workload has them.
+    pub sessions: Option<SessionTally>,
     phase_names: Vec<String>,
     phase_target_rates: Vec<Option<f64>>,
     /// The plan's per-request SLO (empty: no goodput counted).
@@ -157,6 +191,11 @@ pub struct Aggregator {
 impl Aggregator {
     pub fn new(plan: &Plan, steps: &[Vec<Step>]) -> Self {
         let models = plan.models.len();
+        let tasks = if plan.has_tasks() {
+            plan.tasks.len()
+        } else {
+            0
+        };
         let phases = steps
             .iter()
             .map(|s| PhaseState {
@@ -168,6 +207,7 @@ impl Aggregator {
                         } else {
                             Vec::new()
                         },
+                        tasks: vec![MetricSet::default(); tasks],
                         ..StepState::default()
                     })
                     .collect(),
@@ -179,6 +219,16 @@ impl Aggregator {
             generator_lag: Histogram::new(),
             peak_in_flight: 0,
             model_starts: vec![ModelStart::default(); plan.models.len().max(1)],
+            checks: plan
+                .tasks
+                .iter()
+                .map(|t| vec![CheckTally::default(); t.checks.len()])
+                .collect(),
+            sessions: plan
+                .workload
+                .sessions
+                .as_ref()
+                .map(|s| SessionTally::new(s.turns as usize)),
             phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
             phase_target_rates: plan.phases.iter().map(|p| p.load.mean_rate()).collect(),
             slo: plan.slo.clone(),
@@ -195,7 +245,7 @@ impl Aggregator {
                 self.step_mut(Slot {
                     phase,
                     step,
-                    model: 0,
+                    ..Slot::default()
                 })
                 .started_at = Some(at);
             }
@@ -203,8 +253,21 @@ impl Aggregator {
             Event::Itl { slot, histogram } => {
                 let step = self.step_mut(slot);
                 *step.overall.histogram_mut(Distribution::Itl) += &histogram;
-                if let Some(model) = step.models.get_mut(usize::from(slot.model)) {
-                    *model.histogram_mut(Distribution::Itl) += &histogram;
+                for set in step.breakdowns_mut(slot) {
+                    *set.histogram_mut(Distribution::Itl) += &histogram;
+                }
+            }
+            Event::CheckFailed {
+                task,
+                check,
+                sample,
+            } => {
+                let tally = self
+                    .checks
+                    .get_mut(usize::from(task))
+                    .and_then(|t| t.get_mut(usize::from(check)));
+                if let Some(tally) = tally.filter(|t| t.samples.len() < CHECK_SAMPLES_KEPT) {
+                    tally.samples.push(sample);
                 }
             }
             Event::StepFinished {
@@ -216,7 +279,7 @@ impl Aggregator {
                 self.step_mut(Slot {
                     phase,
                     step,
-                    model: 0,
+                    ..Slot::default()
                 })
                 .unsent += unsent;
             }
@@ -224,7 +287,7 @@ impl Aggregator {
                 self.step_mut(Slot {
                     phase,
                     step,
-                    model: 0,
+                    ..Slot::default()
                 })
                 .completed_at = Some(at);
             }
@@ -245,16 +308,37 @@ impl Aggregator {
         if !slo.is_empty() {
             step.overall.count_slo(outcome, &slo);
         }
-        if let Some(model) = step.models.get_mut(usize::from(outcome.slot.model)) {
-            model.record(outcome, late);
+        for set in step.breakdowns_mut(outcome.slot) {
+            set.record(outcome, late);
             if !slo.is_empty() {
-                model.count_slo(outcome, &slo);
+                set.count_slo(outcome, &slo);
             }
         }
         self.slo = slo;
+        self.count_checks(outcome);
+        if let Some(sessions) = &mut self.sessions {
+            sessions.record(outcome);
+        }
         self.interval.record(outcome);
         if let Some(start) = self.model_starts.get_mut(usize::from(outcome.slot.model)) {
             start.record(outcome);
+        }
+    }
+
+    fn count_checks(&mut self, outcome: &Outcome) {
+        let Some(tallies) = self.checks.get_mut(usize::from(outcome.slot.task)) else {
+            return;
+        };
+        for (i, tally) in tallies
+            .iter_mut()
+            .enumerate()
+            .take(usize::from(outcome.checks_run))
+        {
+            if outcome.checks_failed & (1 << i) == 0 {
+                tally.passed += 1;
+            } else {
+                tally.failed += 1;
+            }
         }
     }
 
@@ -329,7 +413,12 @@ mod tests {
         error: Option<ErrorKind>,
     ) -> Outcome {
         Outcome {
-            slot: Slot { phase, step, model },
+            slot: Slot {
+                phase,
+                step,
+                model,
+                task: 0,
+            },
             intended: Duration::from_millis(100),
             sent: Duration::from_millis(100 + lag_ms),
             first_token: None,
@@ -345,6 +434,11 @@ mod tests {
             worker_was_ready: true,
             trace_id: 0,
             other_model: false,
+            checks_run: 0,
+            checks_failed: 0,
+            turn: 0,
+            last_turn: false,
+            session_start: Duration::ZERO,
         }
     }
 
@@ -399,6 +493,7 @@ mod tests {
                 phase: 0,
                 step: 0,
                 model: 1,
+                task: 0,
             },
             histogram: h,
         });

@@ -107,6 +107,9 @@ pub enum Metric {
     Goodput,
     /// Share of the requests judged that met every bound of the `[slo]`.
     SloAttainment,
+    /// Share of check evaluations that passed (k6's `checks`; see
+    /// `plan::check`).
+    Checks,
     /// Checked traced requests whose trace arrived with every required
     /// span, as a fraction (see `traces`).
     TraceCoverage,
@@ -179,6 +182,7 @@ impl Metric {
             | Metric::TimeoutRate
             | Metric::TraceCoverage
             | Metric::SloAttainment
+            | Metric::Checks
             | Metric::AlertsExpectedFired
             | Metric::ObservabilityAgreement => Unit::Fraction,
             Metric::Requests
@@ -205,6 +209,7 @@ impl Metric {
             Metric::Requests => "Requests".into(),
             Metric::Goodput => "Goodput".into(),
             Metric::SloAttainment => "SLO Attainment".into(),
+            Metric::Checks => "Checks".into(),
             Metric::TraceCoverage => "Trace Coverage".into(),
             Metric::MissingSpans => "Missing Spans".into(),
             Metric::Sampled { stat, name } => format!("{} {name}", stat.label()),

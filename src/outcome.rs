@@ -86,11 +86,22 @@ impl std::fmt::Display for ErrorKind {
 }
 
 /// Where a request belongs: indices into the resolved plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Slot {
     pub phase: u16,
     pub step: u16,
     pub model: u16,
+    /// The plan's task (0 for a plan without `[[tasks]]`).
+    pub task: u16,
+}
+
+/// A failed check's evidence: when, with what status, and what it found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckSample {
+    /// When the request ended, in seconds on the run clock.
+    pub at_s: f64,
+    pub status: u16,
+    pub detail: String,
 }
 
 /// One finished request. Every instant is an offset from the run's start
@@ -129,6 +140,16 @@ pub struct Outcome {
     /// The response named another model than the request asked for
     /// (checked on OpenAI bodies that name a model).
     pub other_model: bool,
+    /// The task's checks judged on this request (0: none, or cancelled),
+    /// and which of them failed (bit i: check i).
+    pub checks_run: u8,
+    pub checks_failed: u32,
+    /// The request's turn in its multi-turn session (1-based; 0: not a
+    /// session), whether it was the last, and when the session's first
+    /// turn was due.
+    pub turn: u16,
+    pub last_turn: bool,
+    pub session_start: Duration,
 }
 
 impl Outcome {
@@ -180,11 +201,7 @@ impl Outcome {
 pub(crate) fn example(error: Option<ErrorKind>) -> Outcome {
     let ms = Duration::from_millis;
     Outcome {
-        slot: Slot {
-            phase: 0,
-            step: 0,
-            model: 0,
-        },
+        slot: Slot::default(),
         intended: ms(100),
         sent: ms(130),
         first_token: Some(ms(180)),
@@ -199,6 +216,11 @@ pub(crate) fn example(error: Option<ErrorKind>) -> Outcome {
         in_flight: 1,
         worker_was_ready: true,
         other_model: false,
+        checks_run: 0,
+        checks_failed: 0,
+        turn: 0,
+        last_turn: false,
+        session_start: Duration::ZERO,
         trace_id: 0,
     }
 }

@@ -45,20 +45,33 @@ fn duration_scale_shrinks_every_phase_and_step() {
     );
 }
 
-/// Runs each built-in plan at 1% of its length and checks it yields its tables.
+/// Runs each built-in plan at 1% of its length (at most 6 s of timed
+/// phases; a plan of request-count phases whole) and checks it yields its
+/// tables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_built_in_plan_runs_against_the_embedded_simulator() {
     let _exclusive = crate::util::exclusive().await;
     for builtin in BUILTIN {
+        let plan = load(builtin.name, &Overrides::default()).unwrap();
+        let timed: f64 = plan
+            .phases
+            .iter()
+            .filter(|p| p.requests.is_none())
+            .map(|p| p.duration.as_secs_f64())
+            .sum();
         let dir = tempfile::tempdir().unwrap();
         let mut args = RunArgs::new(builtin.name, dir.path().to_path_buf());
-        args.duration_scale = 0.01;
+        args.duration_scale = if timed == 0.0 {
+            1.0 // only request-count stops: their longest durations stay
+        } else {
+            (6.0 / timed).min(0.01)
+        };
         let result = run_plan(args)
             .await
             .unwrap_or_else(|f| panic!("{}: {}", builtin.name, f.message));
         let report = &result.report;
         assert!(report.target.embedded_simulator);
-        for phase in &report.phases {
+        for phase in report.phases.iter().filter(|p| p.load != "pause") {
             assert!(
                 phase.stats.requests > 0,
                 "{}: phase {} sent nothing",
@@ -87,6 +100,26 @@ async fn every_built_in_plan_runs_against_the_embedded_simulator() {
             }
             "mix-70-30" => assert_eq!(report.models.len(), 2),
             "staging-full" => assert_eq!(report.phases.len(), 5),
+            // examples/003: every scenario sent exactly its request count.
+            name if name.starts_with("rust-") || name == "spike" => {
+                for phase in &report.phases {
+                    assert_eq!(
+                        Some(phase.stats.requests),
+                        phase.planned_requests,
+                        "{name}: {}",
+                        phase.name
+                    );
+                    assert_eq!(phase.stats.checks_failed, 0, "{name}: {}", phase.name);
+                }
+            }
+            // examples/002: the task mix with its checks; pauses send nothing.
+            name if name.starts_with("locust-") || name == "baseline" => {
+                assert_eq!(report.tasks.len(), 6, "{name}");
+                assert!(report.overall.checks_passed > 0, "{name}");
+                for pause in report.phases.iter().filter(|p| p.load == "pause") {
+                    assert_eq!(pause.stats.requests, 0, "{name}: {}", pause.name);
+                }
+            }
             _ => {}
         }
     }

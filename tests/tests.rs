@@ -32,6 +32,7 @@ mod resources;
 mod secrets;
 mod shapes;
 mod sim;
+mod tasks;
 mod telemetry_faults;
 mod tls;
 mod traces;

@@ -207,3 +207,101 @@ async fn an_azure_trace_replays_its_rows() {
     assert!((result.report.phases[0].planned_duration_s - 0.22041).abs() < 1e-6);
     server.stop().await;
 }
+
+/// Multi-turn sessions from the workload's prompts: each turn carries the
+/// conversation so far, so the server counts turn k's prompt as k
+/// questions and k − 1 answers (32 and 16 words), and finds the earlier
+/// turns' full 16-token blocks in its prefix cache: at least 2 blocks on
+/// turn 2 and 5 on turn 3 of every session. One user, 30 requests: ten
+/// whole sessions of three turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_turn_sessions_carry_the_conversation_and_hit_the_prefix_cache() {
+    let server = sim(exact_sim(2, 1)).await;
+    let plan = "[target]\nstream = true\n[workload]\nmax_tokens = 16\nturns = 3\n\
+                prompts = [{ tokens = 32 }]\n\
+                [[phases]]\nname = 'chat'\nrequests = 30\nload = { type = 'concurrency', concurrency = 1 }\n";
+    let (result, _dir) = run(plan, Some(&server.base_url())).await;
+    let report = &result.report;
+    assert_eq!(report.overall.ok, 30, "{:?}", report.overall.errors);
+    let s = report.sessions.as_ref().expect("a sessions section");
+    assert_eq!(
+        (s.started, s.completed, s.turns, s.failed_turns),
+        (10, 10, 30, 0)
+    );
+    assert_eq!(s.turns_per_session, Some(3.0));
+    let prompts: Vec<Option<f64>> = s.by_turn.iter().map(|t| t.prompt_tokens_avg).collect();
+    assert_eq!(prompts, [Some(32.0), Some(80.0), Some(128.0)]);
+    assert!(
+        s.by_turn
+            .iter()
+            .all(|t| t.requests == 10 && t.ttft_ms.is_some())
+    );
+    // A session's length is its three turns: time per turn is a third of it.
+    let (length, per_turn) = (s.duration_ms.unwrap(), s.time_per_turn_ms.unwrap());
+    assert!(
+        (per_turn.mean * 3.0 - length.mean).abs() < 0.5,
+        "{length:?} {per_turn:?}"
+    );
+    let hits = counter(&server.base_url(), "vllm:prefix_cache_hits_total").await;
+    assert!(
+        (10.0 * (32.0 + 80.0)..=10.0 * (32.0 + 80.0 + 128.0)).contains(&hits),
+        "{hits} hit tokens"
+    );
+    assert_eq!(
+        counter(&server.base_url(), "vllm:prompt_tokens_total").await as u64,
+        report.overall.prompt_tokens
+    );
+    let md = std::fs::read_to_string(result.dir.join("report.md")).unwrap();
+    assert!(md.contains("## Multi-Turn Sessions"), "{md}");
+    let schema = crate::report::strict(crate::report::schema());
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let written = serde_json::to_value(report).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&written)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    server.stop().await;
+}
+
+/// A ShareGPT conversation of two exchanges replays as a two-turn
+/// session: turn 2 carries the recorded first question and answer, and
+/// each turn asks its recorded answer's length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharegpt_conversation_replays_turn_by_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let turn = |from: &str, n: usize| serde_json::json!({"from": from, "value": words(n, "w")});
+    let data = serde_json::json!([
+        {"conversations": [turn("human", 4), turn("gpt", 5), turn("human", 3), turn("gpt", 6)]},
+    ]);
+    let file = dir.path().join("chats.json");
+    std::fs::write(&file, data.to_string()).unwrap();
+    let server = sim(exact_sim(2, 1)).await;
+    let plan = format!(
+        "[target]\nstream = false\n[workload]\nturns = 8\nprompts_file = '{}'\nprompts_format = 'sharegpt'\n\
+         [[phases]]\nname = 'p'\nrequests = 6\nload = {{ type = 'concurrency', concurrency = 1 }}\n",
+        file.display()
+    );
+    let (result, _dir) = run(&plan, Some(&server.base_url())).await;
+    let s = result.report.sessions.as_ref().unwrap();
+    assert_eq!((s.max_turns, s.conversations, s.completed), (8, 1, 3));
+    let prompts: Vec<Option<f64>> = s
+        .by_turn
+        .iter()
+        .filter(|t| t.requests > 0)
+        .map(|t| t.prompt_tokens_avg)
+        .collect();
+    assert_eq!(prompts, [Some(4.0), Some(12.0)]);
+    assert_eq!(result.report.overall.output_tokens, 3 * (5 + 6));
+    server.stop().await;
+}
+
+#[test]
+fn sessions_on_an_open_load_are_refused() {
+    let plan = "[workload]\nturns = 3\n[[phases]]\nname = 'open'\nduration = '1s'\n\
+                load = { type = 'constant', rate = 5 }\n";
+    let err = infercheck::plan::resolve_source("plan.toml", plan, None, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("open load") && err.contains("turns"), "{err}");
+}

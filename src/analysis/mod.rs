@@ -19,7 +19,9 @@ pub mod regression;
 pub mod repeats;
 mod routing;
 mod saturation;
+mod sessions;
 mod steadiness;
+mod tasks;
 mod thresholds;
 
 pub use thresholds::evaluate;
@@ -71,6 +73,7 @@ pub struct RunRecord<'a> {
 pub fn build_report(record: &RunRecord<'_>) -> Report {
     let phases = phase_reports(record);
     let models = model_reports(record.plan, record.aggregator, record.elapsed_s);
+    let tasks = tasks::run_tasks(record.plan, record.aggregator, record.elapsed_s);
     let overall = StatsBlock::from_set(&record.aggregator.overall(), record.elapsed_s, None);
     let explanation = explain(record, &phases);
     let orphans = orphans::orphans(record.observed.as_ref(), &overall);
@@ -97,6 +100,7 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         overall: &overall,
         phases: &phases,
         models: &models,
+        tasks: &tasks,
         intervals: &record.aggregator.intervals,
         traces: record.traces.as_ref(),
         observed: record.observed.as_ref(),
@@ -127,6 +131,8 @@ pub fn build_report(record: &RunRecord<'_>) -> Report {
         overall,
         phases,
         models,
+        tasks,
+        sessions: sessions::sessions(record.plan, record.aggregator.sessions.as_ref()),
         thresholds,
         generator,
         intervals: record.aggregator.intervals.clone(),
@@ -271,6 +277,7 @@ fn phase_reports(record: &RunRecord<'_>) -> Vec<PhaseReport> {
                         stats: StatsBlock::from_set(set, seconds, None),
                     })
                     .collect(),
+                tasks: tasks::phase_tasks(plan, phase, &state.steps, seconds),
                 peak_concurrency: state
                     .steps
                     .iter()

@@ -154,6 +154,7 @@ mod tests {
             load: String::new(),
             planned_duration_s: end_s - start_s,
             planned_requests: None,
+            tasks: Vec::new(),
             start_s,
             end_s,
             max_tokens: 32,
@@ -241,6 +242,7 @@ mod tests {
         let p = |load: Load, stress: bool| Phase {
             name: "p".into(),
             duration: std::time::Duration::from_secs(10),
+            tasks: Vec::new(),
             requests: None,
             load,
             max_tokens: 32,

@@ -8,7 +8,8 @@ use crate::metric::{Family, Metric, Stat};
 use crate::plan::{Plan, Threshold};
 use crate::report::{
     CoverageGroup, IntervalSummary, ModelReport, ObservedReport, PhaseReport, Recovery, Scope,
-    ServerChecks, StatsBlock, ThresholdResult, ThresholdStatus, TraceReport, WindowStats,
+    ServerChecks, StatsBlock, TaskReport, ThresholdResult, ThresholdStatus, TraceReport,
+    WindowStats,
 };
 
 use crate::stats::SeriesStats;
@@ -17,6 +18,7 @@ pub(super) struct Judged<'a> {
     pub overall: &'a StatsBlock,
     pub phases: &'a [PhaseReport],
     pub models: &'a [ModelReport],
+    pub tasks: &'a [TaskReport],
     pub intervals: &'a [IntervalSummary],
     pub traces: Option<&'a TraceReport>,
     pub observed: Option<&'a ObservedReport>,
@@ -38,8 +40,8 @@ struct Within<'a> {
     window: Option<&'a [WindowStats]>,
 }
 
-/// Every threshold of the plan, run scope first, then each phase's and
-/// each model's, in plan order.
+/// Every threshold of the plan, run scope first, then each phase's, each
+/// model's and each task's, in plan order.
 pub(super) fn judge_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult> {
     let (intervals, traces) = (judged.intervals, judged.traces);
     let run = Within {
@@ -73,6 +75,20 @@ pub(super) fn judge_all(plan: &Plan, judged: &Judged<'_>) -> Vec<ThresholdResult
             window: None,
         };
         results.extend(model.thresholds.iter().map(|t| judge(t, &within, judged)));
+    }
+    for task in &plan.tasks {
+        let Some(report) = judged.tasks.iter().find(|r| r.task == task.name) else {
+            continue;
+        };
+        let within = Within {
+            scope: Scope::Task(task.name.clone()),
+            stats: &report.stats,
+            peak_rps: None,
+            // Traces are not kept per task: no data, never the run's.
+            group: Some(None),
+            window: None,
+        };
+        results.extend(task.thresholds.iter().map(|t| judge(t, &within, judged)));
     }
     results
 }
@@ -152,6 +168,7 @@ fn request_figure(metric: &Metric, stats: &StatsBlock, peak_rps: Option<f64>) ->
         Metric::Requests => Some(stats.requests as f64),
         Metric::Goodput => stats.goodput_per_s,
         Metric::SloAttainment => stats.slo_attainment,
+        Metric::Checks => stats.checks_rate(),
         _ => None,
     }
 }

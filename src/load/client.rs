@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use super::checks::TaskChecks;
 use super::sse::{self, Chunk};
 use crate::clock::Clock;
 use crate::outcome::ErrorKind;
@@ -34,7 +35,7 @@ pub enum ClientError {
 }
 
 /// What an exchange measured, on the run clock.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Timing {
     pub sent: Duration,
     pub first_token: Option<Duration>,
@@ -51,17 +52,27 @@ pub struct Timing {
     pub error: Option<ErrorKind>,
     /// The response named another model than the request asked for.
     pub other_model: bool,
+    /// The task's body checks judged on the body (bit i failed: check
+    /// i); `None` when no body was read or no check reads one.
+    pub body_checks_failed: Option<u32>,
+    /// The first failed body check and what it found.
+    pub check_sample: Option<(u8, Box<str>)>,
 }
 
+/// Where one task's requests go and how their answers are read.
 struct Endpoint {
     method: reqwest::Method,
     url: reqwest::Url,
+    /// Origin-form request target (path and query), for the direct transport.
+    origin: http::Uri,
     api: Api,
     stream: bool,
-    timeout: Duration,
     tokens_pointer: Option<String>,
-    /// Bytes of one response body read at most (`too_large` beyond).
-    max_response_bytes: u64,
+    /// The task's checks; the body ones run here.
+    checks: TaskChecks,
+    /// Some check reads the body (as JSON, for `body_json`).
+    body_checks: bool,
+    body_json: bool,
 }
 
 /// How requests reach the target. Plain `http://` targets get one hyper
@@ -77,8 +88,6 @@ enum Transport {
 struct Direct {
     /// host:port to connect to.
     authority: String,
-    /// Origin-form request target (path and query).
-    path: http::Uri,
     headers: HeaderMap,
 }
 
@@ -89,53 +98,43 @@ pub struct Connection {
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
-/// A cheap-to-clone HTTP client aimed at one endpoint.
+/// A cheap-to-clone HTTP client aimed at one target: one endpoint per
+/// task of the plan.
 #[derive(Clone)]
 pub struct Client {
     transport: Transport,
-    endpoint: Arc<Endpoint>,
+    endpoints: Arc<[Endpoint]>,
+    timeout: Duration,
+    /// Bytes of one response body read at most (`too_large` beyond).
+    max_response_bytes: u64,
 }
 
 impl Client {
     pub fn new(plan: &Plan, base_url: &str, pool_size: usize) -> Result<Client, ClientError> {
         let target = &plan.target;
-        let (method, path) = match (&target.api, &target.template) {
-            (Api::OpenaiChat, _) => (reqwest::Method::POST, "/v1/chat/completions"),
-            (Api::OpenaiCompletions, _) => (reqwest::Method::POST, "/v1/completions"),
-            (Api::Template, Some(t)) => (
-                t.method.parse().unwrap_or(reqwest::Method::POST),
-                t.path.as_str(),
-            ),
-            (Api::Template, None) => (reqwest::Method::GET, "/"),
-        };
-        let full = format!("{base_url}{path}");
+        let endpoints = plan
+            .tasks
+            .iter()
+            .map(|task| endpoint(task, base_url))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = &endpoints[0].url;
         let url_error = |message: String| ClientError::Url {
-            url: full.clone(),
+            url: base_url.to_owned(),
             message,
         };
-        let url = reqwest::Url::parse(&full).map_err(|e| url_error(e.to_string()))?;
         let headers = default_headers(plan)?;
-        let transport = if url.scheme() == "http" {
+        let transport = if first.scheme() == "http" {
             // `host_str` already brackets an IPv6 address ("[::1]").
-            let host = url.host_str().ok_or_else(|| url_error("no host".into()))?;
-            let port = url.port_or_known_default().unwrap_or(80);
+            let host = first
+                .host_str()
+                .ok_or_else(|| url_error("no host".into()))?;
+            let port = first.port_or_known_default().unwrap_or(80);
             let authority = format!("{host}:{port}");
-            let origin = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            let path = origin
-                .parse()
-                .map_err(|e: http::uri::InvalidUri| url_error(e.to_string()))?;
             let mut headers = headers;
             let host_value =
                 HeaderValue::from_str(&authority).map_err(|e| url_error(e.to_string()))?;
             headers.insert(reqwest::header::HOST, host_value);
-            Transport::Direct(Arc::new(Direct {
-                authority,
-                path,
-                headers,
-            }))
+            Transport::Direct(Arc::new(Direct { authority, headers }))
         } else {
             let redirects = if target.follow_redirects {
                 reqwest::redirect::Policy::limited(10)
@@ -155,21 +154,11 @@ impl Client {
                     .build()?,
             )
         };
-        let endpoint = Endpoint {
-            method,
-            url,
-            api: target.api,
-            stream: target.stream,
-            timeout: target.timeout,
-            max_response_bytes: target.max_response_bytes,
-            tokens_pointer: target
-                .template
-                .as_ref()
-                .and_then(|t| t.tokens_pointer.clone()),
-        };
         Ok(Client {
             transport,
-            endpoint: Arc::new(endpoint),
+            endpoints: endpoints.into(),
+            timeout: target.timeout,
+            max_response_bytes: target.max_response_bytes,
         })
     }
 
@@ -194,7 +183,7 @@ impl Client {
             ..Timing::default()
         };
         let exchange = tokio::time::timeout(
-            self.endpoint.timeout,
+            self.timeout,
             self.exchange(
                 request,
                 traceparent,
@@ -231,12 +220,13 @@ impl Client {
     ) -> Result<(), ErrorKind> {
         let body = request.body.clone();
         let asked = request.asked_model.as_deref();
+        let endpoint = &self.endpoints[usize::from(request.task)];
         let mut response = match &self.transport {
             Transport::Direct(direct) => {
-                self.send_direct(direct, body, traceparent, connection)
+                self.send_direct(endpoint, direct, body, traceparent, connection)
                     .await?
             }
-            Transport::Pooled(http) => self.send_pooled(http, body, traceparent).await?,
+            Transport::Pooled(http) => self.send_pooled(endpoint, http, body, traceparent).await?,
         };
         timing.status = response.status();
         if !(200..300).contains(&timing.status) {
@@ -244,8 +234,8 @@ impl Client {
             while let Some(Ok(_)) = response.chunk().await {}
             return Err(ErrorKind::from_status(timing.status));
         }
-        let cap = self.endpoint.max_response_bytes;
-        if self.endpoint.stream {
+        let cap = self.max_response_bytes;
+        if endpoint.stream {
             if !response.is_event_stream() {
                 return Err(ErrorKind::Decode); // e.g. an HTML error page with 200
             }
@@ -258,17 +248,17 @@ impl Client {
                     return Err(ErrorKind::TooLarge);
                 }
             }
-            count_tokens(&self.endpoint, &bytes, timing, asked)
+            read_body(endpoint, &bytes, timing, asked)
         }
     }
 
     async fn send_pooled(
         &self,
+        endpoint: &Endpoint,
         http: &reqwest::Client,
         body: Bytes,
         traceparent: Option<&HeaderValue>,
     ) -> Result<Response, ErrorKind> {
-        let endpoint = &*self.endpoint;
         let mut request = http.request(endpoint.method.clone(), endpoint.url.clone());
         if let Some(value) = traceparent {
             request = request.header(TRACEPARENT, value.clone());
@@ -290,6 +280,7 @@ impl Client {
 
     async fn send_direct(
         &self,
+        endpoint: &Endpoint,
         direct: &Direct,
         body: Bytes,
         traceparent: Option<&HeaderValue>,
@@ -299,11 +290,12 @@ impl Client {
         // that is not the target refusing work, so retry once on a fresh one.
         let reused = connection.sender.is_some();
         match self
-            .try_direct(direct, body.clone(), traceparent, connection)
+            .try_direct(endpoint, direct, body.clone(), traceparent, connection)
             .await
         {
             Err(ErrorKind::Connect) if reused => {
-                self.try_direct(direct, body, traceparent, connection).await
+                self.try_direct(endpoint, direct, body, traceparent, connection)
+                    .await
             }
             other => other,
         }
@@ -311,6 +303,7 @@ impl Client {
 
     async fn try_direct(
         &self,
+        endpoint: &Endpoint,
         direct: &Direct,
         body: Bytes,
         traceparent: Option<&HeaderValue>,
@@ -318,8 +311,8 @@ impl Client {
     ) -> Result<Response, ErrorKind> {
         let sender = connection.ready(&direct.authority).await?;
         let mut request = http::Request::new(Full::new(body.clone()));
-        *request.method_mut() = self.endpoint.method.clone();
-        *request.uri_mut() = direct.path.clone();
+        *request.method_mut() = endpoint.method.clone();
+        *request.uri_mut() = endpoint.origin.clone();
         let headers = request.headers_mut();
         headers.clone_from(&direct.headers);
         if !body.is_empty() {
@@ -365,6 +358,42 @@ impl Connection {
         }
         Ok(self.sender.as_mut().expect("a connection was just opened"))
     }
+}
+
+/// The endpoint of one task: its URL on the target and how to read it.
+fn endpoint(task: &crate::plan::Task, base_url: &str) -> Result<Endpoint, ClientError> {
+    let (method, path) = task.endpoint();
+    let full = format!("{base_url}{path}");
+    let url_error = |message: String| ClientError::Url {
+        url: full.clone(),
+        message,
+    };
+    let url = reqwest::Url::parse(&full).map_err(|e| url_error(e.to_string()))?;
+    let origin = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let origin = origin
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| url_error(e.to_string()))?;
+    let checks = TaskChecks {
+        checks: task.checks.clone(),
+        stream: task.stream,
+    };
+    Ok(Endpoint {
+        method: method.parse().unwrap_or(reqwest::Method::POST),
+        url,
+        origin,
+        api: task.api,
+        stream: task.stream,
+        tokens_pointer: task
+            .template
+            .as_ref()
+            .and_then(|t| t.tokens_pointer.clone()),
+        body_checks: checks.reads_body(),
+        body_json: checks.needs_json(),
+        checks,
+    })
 }
 
 /// A response from either transport, read chunk by chunk.
@@ -574,20 +603,44 @@ fn on_event(chunk: &Chunk, now: Duration, timing: &mut Timing, state: &mut Strea
     }
 }
 
-/// Output tokens of a non-streaming response: OpenAI `usage`, or the
-/// template's JSON pointer. A template without a pointer is not parsed.
-fn count_tokens(
+/// A non-streamed body read whole: the task's body checks judged on it,
+/// then its tokens counted.
+fn read_body(
     endpoint: &Endpoint,
     bytes: &[u8],
     timing: &mut Timing,
     asked: Option<&str>,
 ) -> Result<(), ErrorKind> {
-    let pointer = match (endpoint.api, &endpoint.tokens_pointer) {
-        (Api::Template, None) => return Ok(()),
-        (Api::Template, Some(p)) => p.as_str(),
-        _ => "/usage/completion_tokens",
-    };
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| ErrorKind::Decode)?;
+    let counted = endpoint.api != Api::Template || endpoint.tokens_pointer.is_some();
+    let json: Option<serde_json::Value> = (counted || endpoint.body_json)
+        .then(|| serde_json::from_slice(bytes).ok())
+        .flatten();
+    if endpoint.body_checks {
+        let (failed, sample) = endpoint.checks.judge_body(bytes, json.as_ref());
+        timing.body_checks_failed = Some(failed);
+        timing.check_sample = sample;
+    }
+    if !counted {
+        return Ok(());
+    }
+    let value = json.ok_or(ErrorKind::Decode)?;
+    count_tokens(endpoint, &value, timing, asked);
+    Ok(())
+}
+
+/// Output tokens of a non-streaming response: OpenAI `usage`, or the
+/// template's JSON pointer.
+fn count_tokens(
+    endpoint: &Endpoint,
+    value: &serde_json::Value,
+    timing: &mut Timing,
+    asked: Option<&str>,
+) {
+    let pointer = endpoint
+        .tokens_pointer
+        .as_deref()
+        .filter(|_| endpoint.api == Api::Template)
+        .unwrap_or("/usage/completion_tokens");
     if let Some(tokens) = value.pointer(pointer).and_then(serde_json::Value::as_u64) {
         timing.output_tokens = u32::try_from(tokens).unwrap_or(u32::MAX);
         timing.tokens_from_usage = true;
@@ -600,7 +653,6 @@ fn count_tokens(
             .and_then(serde_json::Value::as_u64)
             .map(|t| u32::try_from(t).unwrap_or(u32::MAX));
     }
-    Ok(())
 }
 
 #[cfg(test)]

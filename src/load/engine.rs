@@ -13,11 +13,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::checks::TaskChecks;
 use super::client::Connection;
+use super::request::SessionCursor;
 use super::schedule::{self, Arrivals, Step, StepLoad};
 use super::{Client, RequestSet, WorkerThreads, sse};
 use crate::clock::Clock;
-use crate::outcome::{Outcome, Slot};
+use crate::outcome::{CheckSample, Outcome, Slot};
 use crate::plan::Plan;
 use crate::stats::Histogram;
 use crate::trace_id::RequestTracer;
@@ -47,6 +49,13 @@ pub enum Event {
     /// A step stopped by its request count had all its requests done at
     /// `at`, before its longest duration: the next step starts now.
     StepCompleted { phase: u16, step: u16, at: Duration },
+    /// Check `check` of task `task` failed; a few per worker and check are
+    /// sent, as the report's samples.
+    CheckFailed {
+        task: u16,
+        check: u8,
+        sample: CheckSample,
+    },
 }
 
 /// Requests in flight right now, shared by all workers.
@@ -97,6 +106,8 @@ struct StepCtx {
     in_flight: Arc<InFlight>,
     tx: mpsc::Sender<Event>,
     models: usize,
+    /// Every task's checks, by task index.
+    tasks: Arc<[TaskChecks]>,
     seed: u64,
     /// Share of requests that carry a `traceparent`; `None`: no tracing.
     trace_fraction: Option<f64>,
@@ -130,6 +141,14 @@ pub async fn drive(
 ) {
     let mut running: Vec<JoinSet<()>> = Vec::new();
     let mut cursor = Duration::ZERO;
+    let tasks: Arc<[TaskChecks]> = plan
+        .tasks
+        .iter()
+        .map(|t| TaskChecks {
+            checks: t.checks.clone(),
+            stream: t.stream,
+        })
+        .collect();
     'phases: for (p, (phase, steps)) in plan.phases.iter().zip(plan_steps(&plan)).enumerate() {
         let requests = Arc::new(RequestSet::build(&plan, phase));
         for (s, step) in steps.into_iter().enumerate() {
@@ -151,6 +170,7 @@ pub async fn drive(
                 in_flight: in_flight.clone(),
                 tx: tx.clone(),
                 models: plan.models.len(),
+                tasks: tasks.clone(),
                 seed: plan.workload.seed,
                 trace_fraction: plan.traces.as_ref().map(|t| t.sample_fraction),
                 budget: step.requests.map(AtomicU64::new),
@@ -504,6 +524,44 @@ async fn sleep_until(ctx: &StepCtx, at: Duration, cancelled: Cancelled<'_>) -> O
     }
 }
 
+/// Samples one worker sends per task and check, at most.
+const SAMPLES_PER_WORKER: u8 = 3;
+
+/// A worker's inter-token gap histograms, one per (model, task) it sent
+/// to, handed to the aggregator when it stops.
+struct WorkerItl {
+    tasks: usize,
+    histograms: Vec<Option<Histogram>>,
+}
+
+impl WorkerItl {
+    fn new(models: usize, tasks: usize) -> WorkerItl {
+        WorkerItl {
+            tasks,
+            histograms: vec![None; models * tasks],
+        }
+    }
+
+    fn of(&mut self, model: u16, task: u16) -> &mut Histogram {
+        let i = usize::from(model) * self.tasks + usize::from(task);
+        self.histograms[i].get_or_insert_with(Histogram::new)
+    }
+
+    async fn hand_over(self, ctx: &StepCtx) {
+        for (i, histogram) in self.histograms.into_iter().enumerate() {
+            if let Some(histogram) = histogram.filter(|h| !h.is_empty()) {
+                let slot = Slot {
+                    phase: ctx.phase,
+                    step: ctx.step,
+                    model: (i / self.tasks) as u16,
+                    task: (i % self.tasks) as u16,
+                };
+                let _ = ctx.tx.send(Event::Itl { slot, histogram }).await;
+            }
+        }
+    }
+}
+
 /// The one worker loop (STYLE 9): take a ticket, send, hand the outcome over.
 async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
     let seed = ctx.seed ^ (u64::from(ctx.phase) << 48) ^ (u64::from(ctx.step) << 32) ^ worker;
@@ -512,17 +570,26 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
     let mut connection = Connection::default();
     // One cancellation waiter for the worker's life, not one per request.
     let mut cancelled = Box::pin(ctx.cancel.clone().cancelled_owned());
-    let mut itl: Vec<Option<Histogram>> = vec![None; ctx.models];
+    let mut itl = WorkerItl::new(ctx.models, ctx.tasks.len());
+    let mut samples_sent = vec![[0u8; crate::plan::check::MAX_CHECKS]; ctx.tasks.len()];
     let mut tracer = ctx.trace_fraction.map(RequestTracer::new);
+    // The user's conversation, when the workload is multi-turn sessions.
+    let mut session: Option<SessionCursor> = None;
     while let Some(ticket) = source.next(&ctx, &mut rng, cancelled.as_mut()).await {
         if !ctx.take_request() {
             break;
         }
-        let prepared = ctx.requests.for_arrival(ticket.arrival, &mut rng);
-        let model = prepared.model;
+        let (prepared, turn) = match ctx.requests.sessions() {
+            Some(set) => {
+                let cursor = session.get_or_insert_with(|| set.start(&mut rng, ticket.intended));
+                let (prepared, turns) = set.turn(cursor);
+                (prepared, Some((*cursor, turns)))
+            }
+            None => (ctx.requests.for_arrival(ticket.arrival, &mut rng), None),
+        };
+        let (model, task) = (prepared.model, prepared.task);
         let trace = tracer.as_mut().and_then(RequestTracer::draw);
         let in_flight = ctx.in_flight.enter();
-        let histogram = itl[usize::from(model)].get_or_insert_with(Histogram::new);
         let timing = ctx
             .client
             .send(
@@ -532,15 +599,16 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
                 cancelled.as_mut(),
                 &mut connection,
                 &mut parser,
-                histogram,
+                itl.of(model, task),
             )
             .await;
         ctx.in_flight.leave();
-        let outcome = Outcome {
+        let mut outcome = Outcome {
             slot: Slot {
                 phase: ctx.phase,
                 step: ctx.step,
                 model,
+                task,
             },
             intended: ticket.intended,
             sent: timing.sent,
@@ -557,19 +625,61 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
             worker_was_ready: ticket.worker_was_ready,
             trace_id: trace.map_or(0, |(id, _)| id),
             other_model: timing.other_model,
+            checks_run: 0,
+            checks_failed: 0,
+            turn: 0,
+            last_turn: false,
+            session_start: Duration::ZERO,
         };
+        if let Some((cursor, turns)) = turn {
+            outcome.turn = u16::try_from(cursor.turn + 1).unwrap_or(u16::MAX);
+            outcome.last_turn = cursor.turn + 1 == turns;
+            outcome.session_start = cursor.started;
+            session = session.map(SessionCursor::next).filter(|c| c.turn < turns);
+        }
+        let checks = &ctx.tasks[usize::from(task)];
+        (outcome.checks_run, outcome.checks_failed) =
+            checks.judge(&outcome, timing.body_checks_failed);
+        if outcome.checks_failed != 0 {
+            let sent = &mut samples_sent[usize::from(task)];
+            send_check_samples(&ctx, checks, &outcome, timing, sent).await;
+        }
         if ctx.tx.send(Event::Outcome(outcome)).await.is_err() {
             break;
         }
     }
-    for (model, histogram) in itl.into_iter().enumerate() {
-        if let Some(histogram) = histogram.filter(|h| !h.is_empty()) {
-            let slot = Slot {
-                phase: ctx.phase,
-                step: ctx.step,
-                model: model as u16,
-            };
-            let _ = ctx.tx.send(Event::Itl { slot, histogram }).await;
+    itl.hand_over(&ctx).await;
+}
+
+/// Sends a sample of each check `outcome` failed, while this worker has
+/// sent fewer than [`SAMPLES_PER_WORKER`] of it.
+async fn send_check_samples(
+    ctx: &StepCtx,
+    checks: &TaskChecks,
+    outcome: &Outcome,
+    timing: super::Timing,
+    sent: &mut [u8],
+) {
+    let mut from_body = timing.check_sample;
+    for (i, count) in sent.iter_mut().enumerate().take(checks.checks.len()) {
+        if outcome.checks_failed & (1 << i) == 0 || *count >= SAMPLES_PER_WORKER {
+            continue;
         }
+        *count += 1;
+        let detail = match from_body.take_if(|(check, _)| usize::from(*check) == i) {
+            Some((_, found)) => found.into_string(),
+            None => checks.describe(i, outcome, timing.body_checks_failed.is_some()),
+        };
+        let sample = CheckSample {
+            at_s: outcome.end.as_secs_f64(),
+            status: outcome.status,
+            detail,
+        };
+        let failed = Event::CheckFailed {
+            task: outcome.slot.task,
+            check: i as u8,
+            sample,
+        };
+        let _ = ctx.tx.send(failed).await;
     }
 }

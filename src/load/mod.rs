@@ -7,6 +7,7 @@
 //! silently: late sends are measured from their intended time, and
 //! arrivals the step ended before sending are counted.
 
+pub mod checks;
 mod client;
 mod engine;
 mod request;

@@ -8,14 +8,17 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::plan::replay::TraceRecord;
+use crate::plan::session::Session;
 use crate::plan::{
-    Api, Load, Phase, Plan, Prompt, SERVER_DEFAULT_MODEL, fill_template, synthetic_prompt,
+    Api, Load, Phase, Plan, Prompt, SERVER_DEFAULT_MODEL, Task, fill_template, synthetic_prompt,
 };
 
 /// A body ready to send and the model it targets.
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub model: u16,
+    /// The plan's task this request is one of (its endpoint and checks).
+    pub task: u16,
     pub body: Bytes,
     /// The model an OpenAI body names, for checking the response's
     /// `model`; `None` when it names none (the server's default) or the
@@ -32,6 +35,8 @@ pub struct RequestSet {
     cumulative: Vec<f64>,
     /// The i-th arrival sends the i-th entry (a replay).
     ordered: bool,
+    /// Multi-turn conversations; `None` when requests stand alone.
+    sessions: Option<SessionSet>,
 }
 
 impl RequestSet {
@@ -39,27 +44,47 @@ impl RequestSet {
         if let Load::Replay { records, .. } = &phase.load {
             return Self::replay(plan, phase, records);
         }
+        let tasks = plan.phase_tasks(phase);
+        let task_total: f64 = tasks.iter().map(|t| plan.tasks[*t].weight).sum();
         let mut entries = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0.0;
-        let prompt_total: f64 = plan.workload.prompts.iter().map(|p| p.weight).sum();
         for (m, model) in plan.models.iter().enumerate() {
-            for prompt in &plan.workload.prompts {
-                total += model.weight * prompt.weight / prompt_total;
-                entries.push(prepared(plan, phase, m, prompt));
-                cumulative.push(total);
+            for &t in &tasks {
+                let task = &plan.tasks[t];
+                let share = model.weight * task.weight / task_total;
+                let prompts = prompts_of(plan, task);
+                let prompt_total: f64 = prompts.iter().map(|p| p.weight).sum();
+                for prompt in prompts {
+                    total += share * prompt.weight / prompt_total;
+                    entries.push(prepared(plan, phase, m, t, prompt));
+                    cumulative.push(total);
+                }
             }
         }
+        let sessions = plan
+            .workload
+            .sessions
+            .as_ref()
+            .filter(|s| !s.all.is_empty())
+            .map(|s| SessionSet::build(plan, &s.all));
         RequestSet {
             entries,
             cumulative,
             ordered: false,
+            sessions,
         }
+    }
+
+    /// The phase's conversations, when its users hold multi-turn sessions.
+    pub fn sessions(&self) -> Option<&SessionSet> {
+        self.sessions.as_ref()
     }
 
     /// One body per trace record: a synthetic prompt of its input length
     /// asking its output length, for a model drawn by the plan's weights.
     fn replay(plan: &Plan, phase: &Phase, records: &[TraceRecord]) -> RequestSet {
+        let task = plan.phase_tasks(phase).first().copied().unwrap_or(0);
         let mut rng = StdRng::seed_from_u64(plan.workload.seed);
         let weights: Vec<f64> = plan.models.iter().map(|m| m.weight).collect();
         let total: f64 = weights.iter().sum();
@@ -84,13 +109,14 @@ impl RequestSet {
                     weight: 1.0,
                     max_tokens: Some(r.output_tokens),
                 };
-                prepared(plan, phase, m, &prompt)
+                prepared(plan, phase, m, task, &prompt)
             })
             .collect::<Vec<_>>();
         RequestSet {
             cumulative: (1..=entries.len()).map(|i| i as f64).collect(),
             entries,
             ordered: true,
+            sessions: None,
         }
     }
 
@@ -126,22 +152,42 @@ impl RequestSet {
     }
 }
 
-/// The body of `prompt` for model `m` of the plan.
-fn prepared(plan: &Plan, phase: &Phase, m: usize, prompt: &Prompt) -> Prepared {
+/// The prompts a task draws from: its own, or the workload's; a task that
+/// sends no body needs just one entry.
+fn prompts_of<'a>(plan: &'a Plan, task: &'a Task) -> &'a [Prompt] {
+    let prompts = if task.prompts.is_empty() {
+        &plan.workload.prompts
+    } else {
+        &task.prompts
+    };
+    if task.sends_no_prompt() {
+        &prompts[..1]
+    } else {
+        prompts
+    }
+}
+
+/// The body of `prompt` for model `m` and task `t` of the plan.
+fn prepared(plan: &Plan, phase: &Phase, m: usize, t: usize, prompt: &Prompt) -> Prepared {
     let model = &plan.models[m];
-    let checked = model.name != SERVER_DEFAULT_MODEL && plan.target.api != Api::Template;
+    let task = &plan.tasks[t];
+    let checked = model.name != SERVER_DEFAULT_MODEL && task.api != Api::Template;
     Prepared {
         model: m as u16,
-        body: Bytes::from(body(plan, phase, &model.name, prompt)),
+        task: t as u16,
+        body: Bytes::from(body(plan, phase, task, &model.name, prompt)),
         asked_model: checked.then(|| model.name.as_str().into()),
     }
 }
 
-fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &Prompt) -> Vec<u8> {
+fn body(plan: &Plan, phase: &Phase, task: &Task, model: &str, prompt: &Prompt) -> Vec<u8> {
     let (max_tokens, temperature, stream) = (
-        prompt.max_tokens.unwrap_or(phase.max_tokens),
-        plan.workload.temperature,
-        plan.target.stream,
+        prompt
+            .max_tokens
+            .or(task.max_tokens)
+            .unwrap_or(phase.max_tokens),
+        task.temperature,
+        task.stream,
     );
     let shared = plan.workload.shared_prefix.as_str();
     // The shared prefix goes first: a system message, or the prompt's start.
@@ -152,7 +198,7 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &Prompt) -> Vec<u8> {
     };
     // A plan that names no model lets the server pick its default.
     let named = (model != SERVER_DEFAULT_MODEL).then_some(model);
-    let mut value = match plan.target.api {
+    let mut value = match task.api {
         Api::OpenaiChat => {
             let user = json!({"role": "user", "content": prompt.text});
             let messages = if shared.is_empty() {
@@ -176,19 +222,20 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &Prompt) -> Vec<u8> {
             "stream": stream,
         }),
         Api::Template => {
-            let template = plan
-                .target
-                .template
-                .as_ref()
-                .and_then(|t| t.body.as_deref());
+            let template = task.template.as_ref().and_then(|t| t.body.as_deref());
             return template.map_or_else(Vec::new, |t| {
                 fill_template(t, &with_prefix, max_tokens, model, temperature).into_bytes()
             });
         }
     };
-    if named.is_none()
-        && let Some(fields) = value.as_object_mut()
-    {
+    finish(plan, named.is_some(), stream, &mut value);
+    serde_json::to_vec(&value).expect("a JSON value always serialises")
+}
+
+/// The last touches of every OpenAI body: no `model` when the plan names
+/// none, and usage asked of a stream.
+fn finish(plan: &Plan, named: bool, stream: bool, value: &mut serde_json::Value) {
+    if !named && let Some(fields) = value.as_object_mut() {
         fields.remove("model");
     }
     if stream {
@@ -201,7 +248,112 @@ fn body(plan: &Plan, phase: &Phase, model: &str, prompt: &Prompt) -> Vec<u8> {
             json!({"include_usage": true})
         };
     }
-    serde_json::to_vec(&value).expect("a JSON value always serialises")
+}
+
+/// Turn `k` (0-based) of `session` for model `m`: the conversation so far
+/// (each earlier question and its answer), then the turn's question.
+fn session_turn(plan: &Plan, m: usize, session: &Session, k: usize) -> Prepared {
+    let model = &plan.models[m].name;
+    let task = &plan.tasks[0];
+    let shared = plan.workload.shared_prefix.as_str();
+    let mut messages = Vec::with_capacity(2 * k + 2);
+    if !shared.is_empty() {
+        messages.push(json!({"role": "system", "content": shared}));
+    }
+    for earlier in &session.turns[..k] {
+        messages.push(json!({"role": "user", "content": earlier.question}));
+        messages.push(json!({"role": "assistant", "content": earlier.answer}));
+    }
+    let turn = &session.turns[k];
+    messages.push(json!({"role": "user", "content": turn.question}));
+    let named = model != SERVER_DEFAULT_MODEL;
+    let mut value = json!({
+        "model": model,
+        "messages": messages,
+        "max_tokens": turn.max_tokens,
+        "temperature": task.temperature,
+        "stream": task.stream,
+    });
+    finish(plan, named, task.stream, &mut value);
+    Prepared {
+        model: m as u16,
+        task: 0,
+        body: Bytes::from(serde_json::to_vec(&value).expect("a JSON value always serialises")),
+        asked_model: named.then(|| model.as_str().into()),
+    }
+}
+
+/// A phase's multi-turn conversations, each turn's body prebuilt, for the
+/// models by their weights.
+#[derive(Clone, Debug)]
+pub struct SessionSet {
+    /// (model, each turn's request) per conversation and model.
+    sessions: Vec<Vec<Prepared>>,
+    cumulative: Vec<f64>,
+}
+
+/// Where a user is in its conversation.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionCursor {
+    session: usize,
+    /// The next turn, 0-based.
+    pub turn: usize,
+    /// When its first turn was due.
+    pub started: std::time::Duration,
+}
+
+impl SessionCursor {
+    /// The cursor at the conversation's next turn.
+    pub fn next(self) -> SessionCursor {
+        SessionCursor {
+            turn: self.turn + 1,
+            ..self
+        }
+    }
+}
+
+impl SessionSet {
+    fn build(plan: &Plan, sessions: &[Session]) -> SessionSet {
+        let mut bodies = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut total = 0.0;
+        for (m, model) in plan.models.iter().enumerate() {
+            for session in sessions {
+                total += model.weight;
+                cumulative.push(total);
+                bodies.push(
+                    (0..session.turns.len())
+                        .map(|k| session_turn(plan, m, session, k))
+                        .collect(),
+                );
+            }
+        }
+        SessionSet {
+            sessions: bodies,
+            cumulative,
+        }
+    }
+
+    /// A new conversation, drawn by the models' weights, starting now.
+    pub fn start(&self, rng: &mut impl Rng, now: std::time::Duration) -> SessionCursor {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        let draw = rng.random::<f64>() * total;
+        let session = self
+            .cumulative
+            .partition_point(|c| *c <= draw)
+            .min(self.sessions.len() - 1);
+        SessionCursor {
+            session,
+            turn: 0,
+            started: now,
+        }
+    }
+
+    /// The cursor's turn and the number of turns its conversation has.
+    pub fn turn(&self, cursor: &SessionCursor) -> (&Prepared, usize) {
+        let turns = &self.sessions[cursor.session];
+        (&turns[cursor.turn], turns.len())
+    }
 }
 
 #[cfg(test)]

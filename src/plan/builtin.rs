@@ -18,6 +18,18 @@ macro_rules! builtin {
             source: include_str!(concat!("../../plans/", $name, ".toml")),
         }
     };
+    // A plan whose `[[tasks]]` are shared with others of its suite: the
+    // tasks file (plans/tasks/) is appended to the plan's own.
+    ($name:literal, $suite:expr, tasks: $tasks:literal) => {
+        Builtin {
+            name: $name,
+            suite: $suite,
+            source: concat!(
+                include_str!(concat!("../../plans/", $name, ".toml")),
+                include_str!(concat!("../../plans/tasks/", $tasks, ".toml")),
+            ),
+        }
+    };
 }
 
 const OWN: &str = "infercheck";
@@ -33,8 +45,22 @@ pub const BUILTIN: &[Builtin] = &[
     builtin!("weekly-regression", OWN),
     builtin!("staging-full", STAGING),
     builtin!("stress-sweep", SWEEP),
-    builtin!("baseline", LOCUST),
-    builtin!("spike", RUST_SUITE),
+    builtin!("locust-smoke", LOCUST, tasks: "locust-user"),
+    builtin!("baseline", LOCUST, tasks: "locust-user"),
+    builtin!("locust-medium", LOCUST, tasks: "locust-user"),
+    builtin!("locust-high", LOCUST, tasks: "locust-user"),
+    builtin!("locust-stress", LOCUST, tasks: "locust-user"),
+    builtin!("locust-burst", LOCUST, tasks: "locust-user"),
+    builtin!("locust-endurance", LOCUST, tasks: "locust-user"),
+    builtin!("locust-sequence", LOCUST, tasks: "locust-user"),
+    builtin!("rust-health", RUST_SUITE, tasks: "realizar-endpoints"),
+    builtin!("rust-tokenize", RUST_SUITE, tasks: "realizar-endpoints"),
+    builtin!("rust-generate", RUST_SUITE, tasks: "realizar-endpoints"),
+    builtin!("rust-batch-tokenize", RUST_SUITE, tasks: "realizar-endpoints"),
+    builtin!("rust-batch-generate", RUST_SUITE, tasks: "realizar-endpoints"),
+    builtin!("rust-sustained", RUST_SUITE, tasks: "realizar-endpoints"),
+    builtin!("spike", RUST_SUITE, tasks: "realizar-endpoints"),
+    builtin!("rust-suite", RUST_SUITE, tasks: "realizar-endpoints"),
     builtin!("vegeta-fixed-rate", SCRIPTS),
     builtin!("k6-ramp-soak", SCRIPTS),
     builtin!("async-blast", SCRIPTS),

@@ -28,6 +28,9 @@ struct Turn {
 pub struct Dataset {
     pub prompts: Vec<Prompt>,
     pub skipped: usize,
+    /// Each conversation's (question, answer) exchanges in order, for
+    /// multi-turn sessions.
+    pub exchanges: Vec<Vec<(String, String)>>,
 }
 
 /// Reads a ShareGPT file's text; `label` names it in errors.
@@ -53,7 +56,17 @@ pub fn parse_sharegpt(label: &str, text: &str) -> Result<Dataset, PlanError> {
     Ok(Dataset {
         skipped: total - prompts.len(),
         prompts,
+        exchanges: conversations.iter().map(exchanges).collect(),
     })
+}
+
+/// Every human turn followed by an answer, as (question, answer).
+fn exchanges(c: &Conversation) -> Vec<(String, String)> {
+    c.conversations
+        .windows(2)
+        .filter(|w| is_human(&w[0].from) && !is_human(&w[1].from) && w[1].from != "system")
+        .map(|w| (w[0].value.clone(), w[1].value.clone()))
+        .collect()
 }
 
 /// The first human turn and the length of the answer after it.

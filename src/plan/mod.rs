@@ -8,6 +8,7 @@
 
 pub mod access;
 mod builtin;
+pub mod check;
 mod dataset;
 pub mod drill;
 mod error;
@@ -17,8 +18,10 @@ pub mod raw;
 pub mod regression;
 pub mod replay;
 mod resolve;
+pub mod session;
 pub mod simulator;
 pub mod slo;
+pub mod task;
 pub mod threshold;
 pub mod traces;
 
@@ -31,6 +34,7 @@ pub use error::{Located, PlanError};
 pub use observe::{ObserveOverrides, ObservePlan};
 pub use raw::Api;
 pub use resolve::{Overrides, load, resolve_source, synthetic_prompt};
+pub use task::Task;
 pub use threshold::Threshold;
 pub use traces::{TraceBackend, TracePlan};
 
@@ -49,6 +53,11 @@ pub struct Plan {
     pub description: String,
     pub target: Target,
     pub models: Vec<Model>,
+    /// What kinds of request the phases mix; one implicit task (the
+    /// target's request) when the plan declares none (left out of the
+    /// resolved plan written to reports).
+    #[serde(skip_serializing_if = "task::only_implicit")]
+    pub tasks: Vec<Task>,
     pub workload: Workload,
     pub phases: Vec<Phase>,
     pub thresholds: Vec<Threshold>,
@@ -72,6 +81,24 @@ pub struct Plan {
 impl Plan {
     pub fn total_duration(&self) -> Duration {
         self.phases.iter().map(|p| p.duration).sum()
+    }
+
+    /// The plan declared `[[tasks]]` (reports then break results down by
+    /// task).
+    pub fn has_tasks(&self) -> bool {
+        self.tasks.iter().any(|t| !t.implicit)
+    }
+
+    /// Indices of the tasks `phase` draws from.
+    pub fn phase_tasks(&self, phase: &Phase) -> Vec<usize> {
+        if phase.tasks.is_empty() {
+            return (0..self.tasks.len()).collect();
+        }
+        phase
+            .tasks
+            .iter()
+            .filter_map(|name| self.tasks.iter().position(|t| &t.name == name))
+            .collect()
     }
 }
 
@@ -153,6 +180,9 @@ pub struct Workload {
     /// Conversations of a ShareGPT file without a question and an answer.
     #[serde(skip_serializing_if = "is_zero")]
     pub skipped_conversations: usize,
+    /// Multi-turn sessions (`turns = N`); `None`: every request stands alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<session::Sessions>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -195,6 +225,9 @@ pub struct Phase {
     /// raise (see `plan::drill`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<drill::Drill>,
+    /// The tasks this phase draws from, by name; empty: all of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

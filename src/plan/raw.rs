@@ -41,6 +41,9 @@ pub struct RawPlan {
     pub simulator: Option<Spanned<super::simulator::RawSimulator>>,
     /// Allowed changes against a baseline run (`[regression]`).
     pub regression: Option<super::regression::RawRegression>,
+    /// The kinds of request phases mix (`[[tasks]]`, see `plan::task`).
+    #[serde(default)]
+    pub tasks: Vec<super::task::RawTask>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +135,8 @@ pub struct RawWorkload {
     pub seed: Option<u64>,
     /// Tokens of a system prompt every request shares (prefix caching).
     pub shared_prefix_tokens: Option<u32>,
+    /// Multi-turn sessions of this many turns (`plan::session`).
+    pub turns: Option<Spanned<u32>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -170,6 +175,8 @@ pub struct RawPhase {
     pub stress: bool,
     /// A fault drill (`plan::drill`).
     pub drill: Option<super::drill::RawDrill>,
+    /// The tasks this phase draws from, by name (default: all of them).
+    pub tasks: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

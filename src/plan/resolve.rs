@@ -181,6 +181,8 @@ impl Ctx<'_> {
         let models = self.models(raw.models, target.base_url.is_none())?;
         let workload = self.workload(raw.workload)?;
         let phases = self.phases(raw.phases, workload.max_tokens)?;
+        let tasks = self.tasks(raw.tasks, &target, &workload)?;
+        self.check_phase_tasks(&phases, &tasks)?;
         let mut traces = super::traces::resolve(
             raw.traces,
             self.overrides.otlp_listen,
@@ -200,7 +202,8 @@ impl Ctx<'_> {
             .iter()
             .map(|t| &t.0)
             .chain(phases.iter().flat_map(|p| &p.thresholds))
-            .chain(models.iter().flat_map(|m| &m.thresholds));
+            .chain(models.iter().flat_map(|m| &m.thresholds))
+            .chain(tasks.iter().flat_map(|t| &t.thresholds));
         super::observe::check_thresholds(&observe, all_thresholds)
             .map_err(|m| self.error(0..0, m))?;
         if let Some(p) = phases.iter().find(|p| p.drill.is_some())
@@ -231,6 +234,7 @@ impl Ctx<'_> {
             .map(|t| &t.0)
             .chain(phases.iter().flat_map(|p| &p.thresholds))
             .chain(models.iter().flat_map(|m| &m.thresholds))
+            .chain(tasks.iter().flat_map(|t| &t.thresholds))
             .find(|t| matches!(t.metric, Metric::Goodput | Metric::SloAttainment));
         if let (Some(t), true) = (needs_slo, slo.is_empty()) {
             return Err(self.error(
@@ -241,11 +245,12 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        Ok(super::Plan {
+        let plan = super::Plan {
             name: raw.name.unwrap_or_else(|| stem(self.plan_file)),
             description: raw.description.unwrap_or_default(),
             target,
             models,
+            tasks,
             workload,
             phases,
             thresholds: raw.thresholds.into_iter().map(|t| t.0).collect(),
@@ -261,7 +266,9 @@ impl Ctx<'_> {
                 .iter()
                 .map(|e| e.label.clone())
                 .collect(),
-        })
+        };
+        self.check_sessions(&plan)?;
+        Ok(plan)
     }
 
     fn target(&self, raw: raw::RawTarget) -> Result<Target, PlanError> {
@@ -327,42 +334,7 @@ impl Ctx<'_> {
         api: Api,
         raw: Option<Spanned<raw::RawTemplate>>,
     ) -> Result<Option<Template>, PlanError> {
-        let Some(raw) = raw else {
-            return if api == Api::Template {
-                Err(self.error(0..0, "target.api = \"template\" needs a [target.template] table with at least `path`"))
-            } else {
-                Ok(None)
-            };
-        };
-        let span = raw.span();
-        let t = raw.into_inner();
-        if !t.path.starts_with('/') {
-            return Err(self.error(
-                span,
-                format!("template path `{}` must start with `/`", t.path),
-            ));
-        }
-        if reqwest::Method::from_bytes(t.method.as_bytes()).is_err() {
-            return Err(self.error(
-                span,
-                format!("template method `{}` is not an HTTP method", t.method),
-            ));
-        }
-        if let Some(body) = &t.body {
-            let sample = super::fill_template(body, "hello world", 16, "model", 0.0);
-            serde_json::from_str::<serde_json::Value>(&sample).map_err(|e| {
-                self.error(
-                    span.clone(),
-                    format!("template body is not valid JSON once placeholders are filled: {e}"),
-                )
-            })?;
-        }
-        Ok(Some(Template {
-            method: t.method,
-            path: t.path,
-            body: t.body,
-            tokens_pointer: t.tokens_pointer,
-        }))
+        template(api, raw).map_err(|(span, message)| self.error(span, message))
     }
 
     /// One back-end's `auth` and `tls` tables (`plan::access`).
@@ -459,6 +431,58 @@ impl Ctx<'_> {
             .collect())
     }
 
+    fn tasks(
+        &self,
+        raw: Vec<super::task::RawTask>,
+        target: &Target,
+        workload: &Workload,
+    ) -> Result<Vec<super::Task>, PlanError> {
+        let seed = workload.seed;
+        let cx = super::task::TaskContext {
+            target,
+            temperature: workload.temperature,
+            template: &|api, raw| template(api, raw).map_err(|(_, m)| m),
+            prompts: &|list, index| {
+                let salt = (index as u64 + 1) << 32;
+                listed_prompts(list, seed.wrapping_add(salt)).map_err(|(_, m)| m)
+            },
+        };
+        super::task::resolve(raw, &cx).map_err(|(span, message)| self.error(span, message))
+    }
+
+    /// Every task a phase names exists, and a phase's tasks weigh more
+    /// than nothing.
+    fn check_phase_tasks(&self, phases: &[Phase], tasks: &[super::Task]) -> Result<(), PlanError> {
+        for phase in phases {
+            let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+            if let Some(unknown) = phase.tasks.iter().find(|n| !names.contains(&n.as_str())) {
+                return Err(self.error(
+                    0..0,
+                    format!(
+                        "phase `{}` names task `{unknown}`, which [[tasks]] does not declare (it has: {})",
+                        phase.name,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            let weight: f64 = tasks
+                .iter()
+                .filter(|t| phase.tasks.is_empty() || phase.tasks.contains(&t.name))
+                .map(|t| t.weight)
+                .sum();
+            if weight <= 0.0 {
+                return Err(self.error(
+                    0..0,
+                    format!(
+                        "phase `{}`: its tasks' weights sum to 0, so it would send nothing",
+                        phase.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn workload(&self, raw: raw::RawWorkload) -> Result<Workload, PlanError> {
         let seed = raw.seed.unwrap_or(42);
         let temperature = raw.temperature.unwrap_or(0.0);
@@ -468,29 +492,15 @@ impl Ctx<'_> {
                 format!("workload.temperature must be within 0..=2, got {temperature}"),
             ));
         }
-        let mut prompts: Vec<Prompt> = Vec::new();
-        for (i, p) in raw.prompts.iter().enumerate() {
-            if *p.tokens.get_ref() == 0 {
-                return Err(self.error(p.tokens.span(), "a prompt needs at least 1 token"));
-            }
-            if !(p.weight.is_finite() && p.weight > 0.0) {
-                return Err(
-                    self.error(p.tokens.span(), "a prompt weight must be a positive number")
-                );
-            }
-            let tokens = *p.tokens.get_ref();
-            prompts.push(Prompt {
-                text: synthetic_prompt(tokens, seed.wrapping_add(i as u64)),
-                tokens,
-                weight: p.weight,
-                max_tokens: None,
-            });
-        }
+        let mut prompts = listed_prompts(&raw.prompts, seed)
+            .map_err(|(span, message)| self.error(span, message))?;
         let mut skipped_conversations = 0;
+        let mut exchanges = Vec::new();
         if let Some(file) = &raw.prompts_file {
-            let (read, skipped) = self.prompts_file(file, raw.prompts_format)?;
+            let (read, skipped, recorded) = self.prompts_file(file, raw.prompts_format)?;
             prompts.extend(read);
             skipped_conversations = skipped;
+            exchanges = recorded;
         }
         if prompts.is_empty() {
             prompts.push(Prompt {
@@ -501,8 +511,14 @@ impl Ctx<'_> {
             });
         }
         let shared_prefix_tokens = raw.shared_prefix_tokens.unwrap_or(0);
+        let max_tokens = raw.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).max(1);
+        let sessions = match raw.turns {
+            None => None,
+            Some(turns) => Some(self.sessions(turns, &exchanges, &prompts, max_tokens, seed)?),
+        };
         Ok(Workload {
-            max_tokens: raw.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).max(1),
+            sessions,
+            max_tokens,
             temperature,
             prompts,
             seed,
@@ -521,7 +537,7 @@ impl Ctx<'_> {
         &self,
         file: &Spanned<String>,
         format: raw::PromptsFormat,
-    ) -> Result<(Vec<Prompt>, usize), PlanError> {
+    ) -> Result<PromptsFile, PlanError> {
         let path = self.base_dir.map_or_else(
             || PathBuf::from(file.get_ref()),
             |dir| dir.join(file.get_ref()),
@@ -533,11 +549,11 @@ impl Ctx<'_> {
             )
         })?;
         let label = path.display().to_string();
-        let (prompts, skipped) = match format {
-            raw::PromptsFormat::Jsonl => (parse_prompts_jsonl(&label, &text)?, 0),
+        let (prompts, skipped, exchanges) = match format {
+            raw::PromptsFormat::Jsonl => (parse_prompts_jsonl(&label, &text)?, 0, Vec::new()),
             raw::PromptsFormat::Sharegpt => {
                 let d = super::dataset::parse_sharegpt(&label, &text)?;
-                (d.prompts, d.skipped)
+                (d.prompts, d.skipped, d.exchanges)
             }
         };
         if prompts.is_empty() {
@@ -546,7 +562,77 @@ impl Ctx<'_> {
                 format!("prompts file {label} holds no prompts"),
             ));
         }
-        Ok((prompts, skipped))
+        Ok((prompts, skipped, exchanges))
+    }
+
+    /// `turns = N`: a ShareGPT file's conversations (at most N turns
+    /// each), or synthetic ones from the prompts.
+    fn sessions(
+        &self,
+        turns: Spanned<u32>,
+        exchanges: &[Vec<(String, String)>],
+        prompts: &[Prompt],
+        max_tokens: u32,
+        seed: u64,
+    ) -> Result<super::session::Sessions, PlanError> {
+        use super::session;
+        let (span, turns) = (turns.span(), turns.into_inner());
+        if !(1..=session::MAX_TURNS).contains(&turns) {
+            return Err(self.error(
+                span,
+                format!(
+                    "turns must be within 1..={}, got {turns}",
+                    session::MAX_TURNS
+                ),
+            ));
+        }
+        let all: Vec<session::Session> = if exchanges.is_empty() {
+            session::synthetic(prompts, turns, max_tokens, seed)
+        } else {
+            exchanges
+                .iter()
+                .filter_map(|e| session::recorded(e, turns))
+                .collect()
+        };
+        Ok(session::Sessions {
+            turns,
+            conversations: all.len(),
+            all: all.into(),
+        })
+    }
+
+    /// Sessions go turn by turn through one user's conversation: chat
+    /// requests of a closed load, one kind of request.
+    fn check_sessions(&self, plan: &super::Plan) -> Result<(), PlanError> {
+        if plan.workload.sessions.is_none() {
+            return Ok(());
+        }
+        let refuse = |why: String| Err(self.error(0..0, format!("workload.turns: {why}")));
+        if plan.target.api != Api::OpenaiChat {
+            return refuse(format!(
+                "multi-turn sessions carry the conversation as chat messages; target.api is \"{}\", set it to \"openai-chat\"",
+                plan.target.api.name()
+            ));
+        }
+        if plan.has_tasks() {
+            return refuse(
+                "multi-turn sessions are the workload of a plan without [[tasks]]".to_owned(),
+            );
+        }
+        let open = plan.phases.iter().find(|p| {
+            !matches!(
+                p.load,
+                Load::Users { .. } | Load::Concurrency { .. } | Load::Sweep { .. } | Load::Pause
+            )
+        });
+        match open {
+            Some(p) => refuse(format!(
+                "phase `{}` is an open load ({}); a session's next turn waits for the answer, so sessions need users, concurrency or a sweep",
+                p.name,
+                p.load.describe()
+            )),
+            None => Ok(()),
+        }
     }
 
     fn phases(
@@ -604,7 +690,9 @@ impl Ctx<'_> {
                 ));
             }
         };
+        let tasks = p.tasks.map_or_else(Vec::new, |t| t.into_inner());
         Ok(Phase {
+            tasks,
             name: p.name,
             duration,
             requests,
@@ -752,6 +840,85 @@ impl Ctx<'_> {
         d.mul_f64(self.overrides.duration_scale)
             .max(MIN_SCALED_DURATION.min(d))
     }
+}
+
+/// A prompts file read: its prompts, the conversations skipped, and each
+/// conversation's (question, answer) exchanges.
+type PromptsFile = (Vec<Prompt>, usize, Vec<Vec<(String, String)>>);
+
+/// Synthetic prompts of the lengths a `prompts` list gives; text `i` is
+/// seeded by `seed + i`.
+fn listed_prompts(
+    raw: &[raw::RawPrompt],
+    seed: u64,
+) -> Result<Vec<Prompt>, (Range<usize>, String)> {
+    let mut prompts = Vec::with_capacity(raw.len());
+    for (i, p) in raw.iter().enumerate() {
+        if *p.tokens.get_ref() == 0 {
+            return Err((
+                p.tokens.span(),
+                "a prompt needs at least 1 token".to_owned(),
+            ));
+        }
+        if !(p.weight.is_finite() && p.weight > 0.0) {
+            return Err((
+                p.tokens.span(),
+                "a prompt weight must be a positive number".to_owned(),
+            ));
+        }
+        let tokens = *p.tokens.get_ref();
+        prompts.push(Prompt {
+            text: synthetic_prompt(tokens, seed.wrapping_add(i as u64)),
+            tokens,
+            weight: p.weight,
+            max_tokens: None,
+        });
+    }
+    Ok(prompts)
+}
+
+/// A `template` table (the target's or a task's) checked: a path from
+/// `/`, an HTTP method, a body that is JSON once filled.
+fn template(
+    api: Api,
+    raw: Option<Spanned<raw::RawTemplate>>,
+) -> Result<Option<Template>, (Range<usize>, String)> {
+    let Some(raw) = raw else {
+        return if api == Api::Template {
+            Err((0..0, "api = \"template\" needs a `template` table with at least `path` (or, on a task, `get = \"/path\"`)".to_owned()))
+        } else {
+            Ok(None)
+        };
+    };
+    let span = raw.span();
+    let t = raw.into_inner();
+    if !t.path.starts_with('/') {
+        return Err((
+            span,
+            format!("template path `{}` must start with `/`", t.path),
+        ));
+    }
+    if reqwest::Method::from_bytes(t.method.as_bytes()).is_err() {
+        return Err((
+            span,
+            format!("template method `{}` is not an HTTP method", t.method),
+        ));
+    }
+    if let Some(body) = &t.body {
+        let sample = super::fill_template(body, "hello world", 16, "model", 0.0);
+        serde_json::from_str::<serde_json::Value>(&sample).map_err(|e| {
+            (
+                span.clone(),
+                format!("template body is not valid JSON once placeholders are filled: {e}"),
+            )
+        })?;
+    }
+    Ok(Some(Template {
+        method: t.method,
+        path: t.path,
+        body: t.body,
+        tokens_pointer: t.tokens_pointer,
+    }))
 }
 
 /// A base URL must be http(s) with a host; a trailing slash is dropped.

@@ -120,6 +120,7 @@ pub(crate) fn parse_metric(text: &str) -> Result<Metric, String> {
         "requests" => Metric::Requests,
         "goodput" => Metric::Goodput,
         "slo_attainment" => Metric::SloAttainment,
+        "checks" => Metric::Checks,
         "trace_coverage" => Metric::TraceCoverage,
         "missing_spans" => Metric::MissingSpans,
         "alerts_fired" => Metric::AlertsFired,
@@ -131,7 +132,7 @@ pub(crate) fn parse_metric(text: &str) -> Result<Metric, String> {
         "observability_agreement" => Metric::ObservabilityAgreement,
         other => {
             return Err(format!(
-                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, goodput, slo_attainment, trace_coverage, missing_spans, alerts_fired, alerts_expected_fired, alerts_fired_unexpected, recovery_time, orphaned_tasks, drain_time, observability_agreement, or a statistic like p95(latency)"
+                "unknown metric `{other}`; expected error_rate, timeout_rate, rps, peak_rps, output_tokens_per_s, requests, goodput, slo_attainment, checks, trace_coverage, missing_spans, alerts_fired, alerts_expected_fired, alerts_fired_unexpected, recovery_time, orphaned_tasks, drain_time, observability_agreement, or a statistic like p95(latency)"
             ));
         }
     })

@@ -13,7 +13,7 @@ use super::validation_model::Validation;
 use super::view::{self, Fact, Table, fact};
 use super::{
     explain_view, observed_view, regression_view, repeat_view, routing_view, server_view,
-    trace_view, validation_view,
+    session_view, task_view, trace_view, validation_view,
 };
 
 /// A chart the HTML page draws.
@@ -73,6 +73,8 @@ pub(crate) fn document(report: &Report) -> Vec<Block> {
     table_section(&mut doc, 2, "Recovery", explain_view::recovery(report));
     table_section(&mut doc, 2, "Steadiness", explain_view::steadiness(report));
     models(report, &mut doc);
+    tasks(report, &mut doc);
+    sessions(report, &mut doc);
     routing(report, &mut doc);
     observability(report, &mut doc);
     if let Some(v) = &report.validation {
@@ -239,6 +241,9 @@ fn phases(report: &Report, doc: &mut Vec<Block>) {
         if let Some(thresholds) = view::scope_thresholds(report, &scope) {
             doc.push(Block::Table(thresholds));
         }
+        if let Some(tasks) = task_view::phase_tasks(phase) {
+            doc.push(Block::Table(tasks));
+        }
         if let Some(sweep) = view::sweep(phase) {
             heading(
                 doc,
@@ -268,6 +273,34 @@ fn models(report: &Report, doc: &mut Vec<Block>) {
         doc.push(Block::Table(models));
     }
     table_section(doc, 3, "Model Thresholds", thresholds);
+}
+
+/// "Per-Task Breakdown": the tasks, their checks and thresholds.
+fn tasks(report: &Report, doc: &mut Vec<Block>) {
+    let Some(tasks) = task_view::tasks(report) else {
+        return;
+    };
+    heading(doc, 2, "Per-Task Breakdown");
+    doc.push(Block::Table(tasks));
+    table_section(doc, 3, "Checks", task_view::checks(report));
+    table_section(
+        doc,
+        3,
+        "Task Thresholds",
+        task_view::task_thresholds(report),
+    );
+}
+
+/// "Multi-Turn Sessions": how the conversations went, turn by turn.
+fn sessions(report: &Report, doc: &mut Vec<Block>) {
+    let Some(facts) = session_view::facts(report) else {
+        return;
+    };
+    heading(doc, 2, "Multi-Turn Sessions");
+    doc.push(Block::Facts(facts));
+    if let Some(turns) = session_view::turns(report) {
+        doc.push(Block::Table(turns));
+    }
 }
 
 /// "Routing": the engines behind a router, balance and model split.

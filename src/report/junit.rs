@@ -154,7 +154,7 @@ fn scope_seconds(report: &Report, scope: &Scope) -> f64 {
             .iter()
             .find(|p| &p.name == name)
             .map_or(report.duration_s, |p| p.stats.duration_s),
-        Scope::Run | Scope::Model(_) => report.duration_s,
+        Scope::Run | Scope::Model(_) | Scope::Task(_) => report.duration_s,
     }
 }
 

@@ -37,7 +37,10 @@ mod routing_model;
 mod routing_view;
 mod server_model;
 mod server_view;
+mod session_model;
+mod session_view;
 pub mod step_summary;
+mod task_view;
 mod terminal;
 #[cfg(test)]
 pub(crate) mod test_report;
@@ -58,6 +61,7 @@ pub use regression_model::*;
 pub use repeat_model::*;
 pub use routing_model::*;
 pub use server_model::*;
+pub use session_model::*;
 pub use trace_model::*;
 pub use validation_model::*;
 

@@ -39,6 +39,12 @@ pub struct Report {
     pub overall: StatsBlock,
     pub phases: Vec<PhaseReport>,
     pub models: Vec<ModelReport>,
+    /// Per task, with its checks, when the plan declared `[[tasks]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskReport>,
+    /// Multi-turn sessions, when the workload had them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<super::SessionReport>,
     pub thresholds: Vec<ThresholdResult>,
     pub generator: GeneratorHealth,
     /// One entry per second of the run (also streamed to intervals.jsonl).
@@ -180,6 +186,12 @@ pub struct StatsBlock {
     pub goodput_per_s: Option<f64>,
     /// slo_met / slo_checked; `None` without an SLO or a request.
     pub slo_attainment: Option<f64>,
+    /// Check evaluations passed and failed (one per check per request the
+    /// run did not cancel); 0 without checks.
+    #[serde(default)]
+    pub checks_passed: u64,
+    #[serde(default)]
+    pub checks_failed: u64,
     /// Quantiles of every client distribution that has data, keyed by its
     /// entry in `stats::Distribution` (`latency_ms`, `ttft_ms`,
     /// `tokens_per_s`): times in milliseconds, rates per second.
@@ -228,9 +240,17 @@ impl StatsBlock {
             goodput_per_s: (set.slo_checked > 0).then(|| per_s(set.slo_met)),
             slo_attainment: (set.slo_checked > 0)
                 .then(|| set.slo_met as f64 / set.slo_checked as f64),
+            checks_passed: set.checks_passed,
+            checks_failed: set.checks_failed,
             distributions,
             histograms,
         }
+    }
+
+    /// Passed check evaluations / all; `None` when none was made.
+    pub fn checks_rate(&self) -> Option<f64> {
+        let all = self.checks_passed + self.checks_failed;
+        (all > 0).then(|| self.checks_passed as f64 / all as f64)
     }
 
     /// The quantiles of `distribution`; `None` without data.
@@ -276,6 +296,9 @@ pub struct PhaseReport {
     /// One per step: a sweep has one per level, other loads exactly one.
     pub steps: Vec<StepReport>,
     pub models: Vec<ModelReport>,
+    /// Per task of the phase, when the plan declared `[[tasks]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskReport>,
     /// Peak requests in flight during this phase.
     pub peak_concurrency: u64,
     /// The sampled server-side values within the phase's window.
@@ -347,6 +370,43 @@ pub struct ModelReport {
     pub stats: StatsBlock,
 }
 
+/// One task of the plan (`[[tasks]]`): where it sent, the share it was
+/// given and got, its statistics and its checks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub task: String,
+    /// "POST /v1/chat/completions", "GET /health".
+    pub endpoint: String,
+    /// Share of requests the plan gave this task among the phases' tasks
+    /// (0..1); the share it got is `stats.requests` over the scope's.
+    pub weight: f64,
+    pub stats: StatsBlock,
+    /// The task's checks over the run (empty in a phase's breakdown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckReport>,
+}
+
+/// One check of a task: how often it held, and its first failures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub passed: u64,
+    pub failed: u64,
+    /// passed / (passed + failed); `None` when it was never judged.
+    pub pass_rate: Option<f64>,
+    /// The first failures (at most five), with what the check found.
+    pub samples: Vec<CheckFailure>,
+}
+
+/// A failed check's evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckFailure {
+    /// When the request ended, in seconds on the run clock.
+    pub at_s: f64,
+    pub status: u16,
+    pub detail: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdStatus {
@@ -356,22 +416,25 @@ pub enum ThresholdStatus {
     NoData,
 }
 
-/// Where a threshold applies: the whole run, one phase, or one model.
+/// Where a threshold applies: the whole run, one phase, one model or one
+/// task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Scope {
     Run,
     Phase(String),
     Model(String),
+    Task(String),
 }
 
 impl Scope {
-    /// "run", the phase's name, or "model <name>".
+    /// "run", the phase's name, "model <name>" or "task <name>".
     pub fn label(&self) -> String {
         match self {
             Scope::Run => "run".to_owned(),
             Scope::Phase(name) => name.clone(),
             Scope::Model(name) => format!("model {name}"),
+            Scope::Task(name) => format!("task {name}"),
         }
     }
 }

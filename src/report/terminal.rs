@@ -180,6 +180,9 @@ fn overview(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     line("Requests", &requests_text(report), out)?;
     line("Throughput", &throughput_text(report), out)?;
     line("Latency", &latency_text(&report.overall), out)?;
+    if let Some(checks) = super::task_view::terminal_line(report) {
+        line("Checks", &checks, out)?;
+    }
     if let Some(traces) = &report.traces {
         line("Traces", &super::trace_view::sampling_line(traces), out)?;
     }

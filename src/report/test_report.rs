@@ -47,6 +47,8 @@ pub(crate) fn report(thresholds: Vec<ThresholdResult>, outcome: Outcome) -> Repo
         overall: StatsBlock::default(),
         phases: Vec::new(),
         models: Vec::new(),
+        tasks: Vec::new(),
+        sessions: None,
         thresholds,
         generator: GeneratorHealth {
             valid: true,

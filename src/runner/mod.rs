@@ -84,7 +84,7 @@ fn list_plans() -> Result<i32, Failure> {
             let _ = writeln!(out, "{gap}{}:", plan.suite);
             suite = plan.suite;
         }
-        let _ = writeln!(out, "{:<18} {}", plan.name, plan.description());
+        let _ = writeln!(out, "{:<21} {}", plan.name, plan.description());
     }
     Ok(exit::OK)
 }

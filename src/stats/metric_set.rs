@@ -70,6 +70,10 @@ pub struct MetricSet {
     /// not cancel), and those that met it.
     pub slo_checked: u64,
     pub slo_met: u64,
+    /// Check evaluations (k6's `checks`): one per check per request the
+    /// run did not cancel, passed or failed.
+    pub checks_passed: u64,
+    pub checks_failed: u64,
     histograms: [Histogram; Distribution::COUNT],
 }
 
@@ -87,6 +91,8 @@ impl Default for MetricSet {
             late_sends: 0,
             slo_checked: 0,
             slo_met: 0,
+            checks_passed: 0,
+            checks_failed: 0,
             // Sized up front (1 µs..60 s, or 60k tok/s in thousandths) so
             // memory stays flat however long the run.
             histograms: std::array::from_fn(|_| Histogram::with_max(PRESIZED_MAX)),
@@ -102,6 +108,9 @@ impl MetricSet {
     pub fn record(&mut self, outcome: &Outcome, late: bool) {
         self.requests += 1;
         self.late_sends += u64::from(late);
+        let failed = outcome.checks_failed.count_ones();
+        self.checks_failed += u64::from(failed);
+        self.checks_passed += u64::from(u32::from(outcome.checks_run).saturating_sub(failed));
         match outcome.error {
             Some(kind) => self.errors.add(kind),
             None => {
@@ -160,6 +169,8 @@ impl MetricSet {
             late_sends,
             slo_checked,
             slo_met,
+            checks_passed,
+            checks_failed,
             histograms,
         } = self;
         (
@@ -173,7 +184,9 @@ impl MetricSet {
             *late_sends,
             *slo_checked,
             *slo_met,
-        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+            *checks_passed,
+            *checks_failed,
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
         *errors = ErrorCounts::default();
         for histogram in histograms {
             histogram.reset();
@@ -191,6 +204,12 @@ impl MetricSet {
 
     pub fn timeout_rate(&self) -> f64 {
         ratio(self.errors.get(ErrorKind::Timeout), self.requests)
+    }
+
+    /// Passed check evaluations / all of them; `None` when none was made.
+    pub fn checks_rate(&self) -> Option<f64> {
+        let all = self.checks_passed + self.checks_failed;
+        (all > 0).then(|| self.checks_passed as f64 / all as f64)
     }
 }
 
@@ -215,6 +234,8 @@ impl AddAssign<&MetricSet> for MetricSet {
         self.late_sends += other.late_sends;
         self.slo_checked += other.slo_checked;
         self.slo_met += other.slo_met;
+        self.checks_passed += other.checks_passed;
+        self.checks_failed += other.checks_failed;
         for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
             *mine += theirs;
         }
@@ -230,11 +251,7 @@ mod tests {
 
     fn outcome(end_ms: u64, error: Option<ErrorKind>) -> Outcome {
         Outcome {
-            slot: Slot {
-                phase: 0,
-                step: 0,
-                model: 0,
-            },
+            slot: Slot::default(),
             intended: Duration::ZERO,
             sent: Duration::from_millis(1),
             first_token: Some(Duration::from_millis(10)),
@@ -250,6 +267,11 @@ mod tests {
             worker_was_ready: false,
             trace_id: 0,
             other_model: false,
+            checks_run: 0,
+            checks_failed: 0,
+            turn: 0,
+            last_turn: false,
+            session_start: Duration::ZERO,
         }
     }
 

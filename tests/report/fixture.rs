@@ -107,6 +107,11 @@ fn request(
         worker_was_ready: true,
         trace_id: 0,
         other_model: false,
+        checks_run: 0,
+        checks_failed: 0,
+        turn: 0,
+        last_turn: false,
+        session_start: Duration::ZERO,
     }
 }
 
@@ -194,6 +199,7 @@ fn record(plan: &Plan, steps: &[Vec<Step>], shape: fn(usize, usize) -> Shape) ->
                 phase,
                 step: index,
                 model: 0,
+                task: 0,
             };
             events.push((
                 start_ms,
