@@ -308,7 +308,9 @@ fn expected_stats_cell(row: &Value, column: &str) -> Value {
     let stats = &row["stats"];
     let quantile = |key: &str, stat: &str| stats["distributions"][key][stat].clone();
     match column {
-        "name" | "load" | "start_s" | "end_s" | "model" | "weight" => row[column].clone(),
+        "name" | "load" | "start_s" | "end_s" | "model" | "weight" | "task" | "endpoint" => {
+            row[column].clone()
+        }
         "errors" => {
             let sum: u64 = stats["errors"]
                 .as_object()
@@ -389,7 +391,7 @@ fn csv_tables_written_to_a_folder_hold_report_jsons_values() {
         .lines()
         .map(PathBuf::from)
         .collect();
-    let want: Vec<PathBuf> = ["phases.csv", "models.csv", "intervals.csv"]
+    let want: Vec<PathBuf> = ["phases.csv", "models.csv", "tasks.csv", "intervals.csv"]
         .iter()
         .map(|f| out_dir.join(f))
         .collect();
@@ -441,7 +443,7 @@ fn csv_on_stdout_is_three_tables_after_comment_lines() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     let comments: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
-    assert_eq!(comments, ["# phases", "# models", "# intervals"]);
+    assert_eq!(comments, ["# phases", "# models", "# tasks", "# intervals"]);
     let phases = text.split("# models").next().unwrap();
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))

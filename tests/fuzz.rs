@@ -58,10 +58,12 @@ static SSE_STREAMS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
 static METRICS: LazyLock<Vec<(String, Vec<u8>)>> =
     LazyLock::new(|| dir(&format!("{FIXTURES}/metrics")));
 
+/// The built-in plans as the binary holds them (a suite's shared
+/// `plans/tasks/` file appended where it has one).
 static PLANS: LazyLock<Vec<(String, Vec<u8>)>> = LazyLock::new(|| {
-    dir(concat!(env!("CARGO_MANIFEST_DIR"), "/plans"))
-        .into_iter()
-        .filter(|(name, _)| name.ends_with(".toml"))
+    infercheck::plan::BUILTIN
+        .iter()
+        .map(|b| (format!("{}.toml", b.name), b.source.as_bytes().to_vec()))
         .collect()
 });
 

@@ -215,6 +215,21 @@ load = { type = "concurrency", concurrency = 3 }
         "{md}"
     );
     assert!(md.contains("/models/0/name is missing"), "{md}");
+    // tasks.csv holds a row per task with its check counts.
+    let mut csv = Vec::new();
+    infercheck::report::csv::render_table(report, infercheck::report::csv::Table::Tasks, &mut csv)
+        .unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let failed_column = header.iter().position(|h| *h == "checks_failed").unwrap();
+    let models_row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("models,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(models_row[failed_column], models.stats.requests.to_string());
+    assert_eq!(csv.lines().count(), 4, "{csv}");
     // And report.json is what docs/report-schema.json documents.
     let schema = crate::report::strict(crate::report::schema());
     let validator = jsonschema::validator_for(&schema).unwrap();

@@ -1,10 +1,12 @@
-//! CSV tables for spreadsheets: per phase, per model and per interval.
+//! CSV tables for spreadsheets: per phase, per model, per task and per
+//! interval.
 //!
 //! `infercheck report RESULT --format csv --out DIR` writes each [`Table`]
-//! to its own file (`phases.csv`, `models.csv`, `intervals.csv`); without
-//! `--out`, [`render`] writes the three one after another, each preceded by
-//! a comment line `# phases`, `# models` or `# intervals` (most CSV readers
-//! skip `#` lines when told to, e.g. pandas `comment="#"`).
+//! to its own file (`phases.csv`, `models.csv`, `tasks.csv`,
+//! `intervals.csv`); without `--out`, [`render`] writes them one after
+//! another, each preceded by a comment line `# phases`, `# models`,
+//! `# tasks` or `# intervals` (most CSV readers skip `#` lines when told
+//! to, e.g. pandas `comment="#"`).
 //!
 //! Numbers are raw: the model's value in the unit its column names (`_s`,
 //! `_ms`, `_per_s`; rates of requests as fractions), no separators, no
@@ -16,7 +18,7 @@ use std::io;
 
 use ::csv::{Writer, WriterBuilder};
 
-use super::model::{IntervalSummary, ModelReport, PhaseReport, Report, StatsBlock};
+use super::model::{IntervalSummary, ModelReport, PhaseReport, Report, StatsBlock, TaskReport};
 use crate::stats::{Distribution, Quantiles};
 
 /// The distributions whose p50, p95 and p99 the phase and model tables
@@ -40,13 +42,16 @@ pub enum Table {
     Phases,
     /// One row per model, over the whole run.
     Models,
+    /// One row per task (`[[tasks]]`), over the whole run; only the
+    /// header without tasks.
+    Tasks,
     /// One row per second of the run: every field of the interval.
     Intervals,
 }
 
 impl Table {
     /// Every table, in the order [`render`] writes them.
-    pub const ALL: [Table; 3] = [Table::Phases, Table::Models, Table::Intervals];
+    pub const ALL: [Table; 4] = [Table::Phases, Table::Models, Table::Tasks, Table::Intervals];
 
     /// "phases", "models", "intervals": the comment line's word and the
     /// file's stem.
@@ -54,6 +59,7 @@ impl Table {
         match self {
             Table::Phases => "phases",
             Table::Models => "models",
+            Table::Tasks => "tasks",
             Table::Intervals => "intervals",
         }
     }
@@ -64,7 +70,7 @@ impl Table {
     }
 }
 
-/// The three tables one after another, each after its `# <name>` line.
+/// Every table one after another, each after its `# <name>` line.
 pub fn render(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     for (i, table) in Table::ALL.into_iter().enumerate() {
         if i > 0 {
@@ -82,6 +88,7 @@ pub fn render_table(report: &Report, table: Table, out: &mut dyn io::Write) -> i
     match table {
         Table::Phases => write_rows(&mut writer, &phase_columns(), &report.phases),
         Table::Models => write_rows(&mut writer, &model_columns(), &report.models),
+        Table::Tasks => write_rows(&mut writer, &task_columns(), &report.tasks),
         Table::Intervals => write_rows(&mut writer, &interval_columns(), &report.intervals),
     }?;
     writer.flush()
@@ -157,6 +164,16 @@ fn model_columns() -> Vec<Column<ModelReport>> {
     columns
 }
 
+fn task_columns() -> Vec<Column<TaskReport>> {
+    let mut columns = vec![
+        column("task", |t: &TaskReport| Cell::Text(t.task.clone())),
+        column("endpoint", |t: &TaskReport| Cell::Text(t.endpoint.clone())),
+        column("weight", |t: &TaskReport| Cell::Number(t.weight)),
+    ];
+    columns.extend(stats_columns(|t: &TaskReport| &t.stats));
+    columns
+}
+
 /// The columns of a group's statistics, read through `stats`.
 fn stats_columns<T: 'static>(stats: fn(&T) -> &StatsBlock) -> Vec<Column<T>> {
     let mut columns = vec![
@@ -176,6 +193,12 @@ fn stats_columns<T: 'static>(stats: fn(&T) -> &StatsBlock) -> Vec<Column<T>> {
         }),
         column("goodput_per_s", move |r: &T| {
             Cell::number(stats(r).goodput_per_s)
+        }),
+        column("checks_passed", move |r: &T| {
+            Cell::Count(stats(r).checks_passed)
+        }),
+        column("checks_failed", move |r: &T| {
+            Cell::Count(stats(r).checks_failed)
         }),
     ];
     for d in QUANTILE_COLUMNS {
@@ -305,6 +328,6 @@ mod tests {
             String::from_utf8(out).unwrap()
         };
         let comments: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
-        assert_eq!(comments, ["# phases", "# models", "# intervals"]);
+        assert_eq!(comments, ["# phases", "# models", "# tasks", "# intervals"]);
     }
 }
