@@ -14,30 +14,17 @@ pub(super) fn run_tasks(plan: &Plan, agg: &Aggregator, elapsed_s: f64) -> Vec<Ta
         return Vec::new();
     }
     let steps: Vec<&StepState> = agg.phases.iter().flat_map(|p| &p.steps).collect();
-    let total_weight: f64 = plan.tasks.iter().map(|t| t.weight).sum();
-    plan.tasks
-        .iter()
-        .enumerate()
-        .map(|(i, task)| {
-            let mut set = MetricSet::default();
-            for step in &steps {
-                set += step.task(i);
-            }
-            let tallies = agg.checks.get(i).map_or(&[][..], Vec::as_slice);
-            TaskReport {
-                task: task.name.clone(),
-                endpoint: endpoint(plan, i),
-                weight: share(task.weight, total_weight),
-                stats: StatsBlock::from_set(&set, elapsed_s, None),
-                checks: task
-                    .checks
-                    .iter()
-                    .zip(tallies)
-                    .map(|(check, tally)| check_report(&check.name, tally))
-                    .collect(),
-            }
-        })
-        .collect()
+    let all: Vec<usize> = (0..plan.tasks.len()).collect();
+    let mut reports = task_reports(plan, &all, &steps, elapsed_s);
+    for ((report, task), tallies) in reports.iter_mut().zip(&plan.tasks).zip(&agg.checks) {
+        report.checks = task
+            .checks
+            .iter()
+            .zip(tallies)
+            .map(|(check, tally)| check_report(&check.name, tally))
+            .collect();
+    }
+    reports
 }
 
 /// The tasks `phase` drew from, summed over its steps.
@@ -50,11 +37,21 @@ pub(super) fn phase_tasks(
     if !plan.has_tasks() {
         return Vec::new();
     }
-    let drawn = plan.phase_tasks(phase);
+    let steps: Vec<&StepState> = steps.iter().collect();
+    task_reports(plan, &plan.phase_tasks(phase), &steps, seconds)
+}
+
+/// Tasks `drawn` summed over `steps`, each weighed among `drawn`.
+fn task_reports(
+    plan: &Plan,
+    drawn: &[usize],
+    steps: &[&StepState],
+    seconds: f64,
+) -> Vec<TaskReport> {
     let total_weight: f64 = drawn.iter().map(|&t| plan.tasks[t].weight).sum();
     drawn
-        .into_iter()
-        .map(|i| {
+        .iter()
+        .map(|&i| {
             let mut set = MetricSet::default();
             for step in steps {
                 set += step.task(i);

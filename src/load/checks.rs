@@ -232,29 +232,15 @@ mod tests {
         }
     }
 
+    /// A request intended at 0 that ended `latency_ms` later with
+    /// `status`, no content token, no error.
     fn outcome(status: u16, latency_ms: u64) -> Outcome {
         Outcome {
-            slot: crate::outcome::Slot::default(),
             intended: Duration::ZERO,
-            sent: Duration::ZERO,
-            first_token: None,
-            last_token: None,
             end: Duration::from_millis(latency_ms),
-            output_tokens: 0,
-            tokens_from_usage: false,
-            itl_from_usage: false,
-            prompt_tokens: None,
+            first_token: None,
             status,
-            error: None,
-            in_flight: 1,
-            worker_was_ready: false,
-            trace_id: 0,
-            other_model: false,
-            checks_run: 0,
-            checks_failed: 0,
-            turn: 0,
-            last_turn: false,
-            session_start: Duration::ZERO,
+            ..crate::outcome::example(None)
         }
     }
 

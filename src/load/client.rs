@@ -162,6 +162,12 @@ impl Client {
         })
     }
 
+    /// The checks of task `task`, judged here on bodies and by the worker
+    /// on outcomes.
+    pub fn checks(&self, task: u16) -> &TaskChecks {
+        &self.endpoints[usize::from(task)].checks
+    }
+
     /// Sends `body` (with a `traceparent` header when given) and times the
     /// exchange. Gaps between content chunks go into `itl`. `cancelled` is
     /// the worker's one cancellation future, polled here so no waiter is

@@ -106,8 +106,8 @@ struct StepCtx {
     in_flight: Arc<InFlight>,
     tx: mpsc::Sender<Event>,
     models: usize,
-    /// Every task's checks, by task index.
-    tasks: Arc<[TaskChecks]>,
+    /// Tasks of the plan (the client holds each one's checks).
+    tasks: usize,
     seed: u64,
     /// Share of requests that carry a `traceparent`; `None`: no tracing.
     trace_fraction: Option<f64>,
@@ -141,14 +141,6 @@ pub async fn drive(
 ) {
     let mut running: Vec<JoinSet<()>> = Vec::new();
     let mut cursor = Duration::ZERO;
-    let tasks: Arc<[TaskChecks]> = plan
-        .tasks
-        .iter()
-        .map(|t| TaskChecks {
-            checks: t.checks.clone(),
-            stream: t.stream,
-        })
-        .collect();
     'phases: for (p, (phase, steps)) in plan.phases.iter().zip(plan_steps(&plan)).enumerate() {
         let requests = Arc::new(RequestSet::build(&plan, phase));
         for (s, step) in steps.into_iter().enumerate() {
@@ -170,7 +162,7 @@ pub async fn drive(
                 in_flight: in_flight.clone(),
                 tx: tx.clone(),
                 models: plan.models.len(),
-                tasks: tasks.clone(),
+                tasks: plan.tasks.len(),
                 seed: plan.workload.seed,
                 trace_fraction: plan.traces.as_ref().map(|t| t.sample_fraction),
                 budget: step.requests.map(AtomicU64::new),
@@ -570,8 +562,8 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
     let mut connection = Connection::default();
     // One cancellation waiter for the worker's life, not one per request.
     let mut cancelled = Box::pin(ctx.cancel.clone().cancelled_owned());
-    let mut itl = WorkerItl::new(ctx.models, ctx.tasks.len());
-    let mut samples_sent = vec![[0u8; crate::plan::check::MAX_CHECKS]; ctx.tasks.len()];
+    let mut itl = WorkerItl::new(ctx.models, ctx.tasks);
+    let mut samples_sent = vec![[0u8; crate::plan::check::MAX_CHECKS]; ctx.tasks];
     let mut tracer = ctx.trace_fraction.map(RequestTracer::new);
     // The user's conversation, when the workload is multi-turn sessions.
     let mut session: Option<SessionCursor> = None;
@@ -637,7 +629,7 @@ async fn work(ctx: Arc<StepCtx>, mut source: Source, worker: u64) {
             outcome.session_start = cursor.started;
             session = session.map(SessionCursor::next).filter(|c| c.turn < turns);
         }
-        let checks = &ctx.tasks[usize::from(task)];
+        let checks = ctx.client.checks(task);
         (outcome.checks_run, outcome.checks_failed) =
             checks.judge(&outcome, timing.body_checks_failed);
         if outcome.checks_failed != 0 {

@@ -7,8 +7,12 @@ use super::view::{Fact, Table, fact};
 
 pub(crate) fn facts(report: &Report) -> Option<Vec<Fact>> {
     let s = report.sessions.as_ref()?;
-    let p = |q: Option<crate::stats::Quantiles>, pick: fn(&crate::stats::Quantiles) -> f64| {
-        opt_ms(q.map(|q| pick(&q)))
+    let p50_p95 = |q: Option<crate::stats::Quantiles>| {
+        format!(
+            "p50 {}, p95 {}",
+            opt_ms(q.map(|q| q.p50)),
+            opt_ms(q.map(|q| q.p95))
+        )
     };
     Some(vec![
         fact(
@@ -31,20 +35,12 @@ pub(crate) fn facts(report: &Report) -> Option<Vec<Fact>> {
                     .map_or_else(|| "—".to_owned(), |t| format!("{t:.2}"))
             ),
         ),
-        fact(
-            "Session length",
-            format!(
-                "p50 {}, p95 {}",
-                p(s.duration_ms, |q| q.p50),
-                p(s.duration_ms, |q| q.p95)
-            ),
-        ),
+        fact("Session length", p50_p95(s.duration_ms)),
         fact(
             "Time per turn",
             format!(
-                "p50 {}, p95 {} (a completed session's length over its turns)",
-                p(s.time_per_turn_ms, |q| q.p50),
-                p(s.time_per_turn_ms, |q| q.p95)
+                "{} (a completed session's length over its turns)",
+                p50_p95(s.time_per_turn_ms)
             ),
         ),
     ])

@@ -205,12 +205,6 @@ impl MetricSet {
     pub fn timeout_rate(&self) -> f64 {
         ratio(self.errors.get(ErrorKind::Timeout), self.requests)
     }
-
-    /// Passed check evaluations / all of them; `None` when none was made.
-    pub fn checks_rate(&self) -> Option<f64> {
-        let all = self.checks_passed + self.checks_failed;
-        (all > 0).then(|| self.checks_passed as f64 / all as f64)
-    }
 }
 
 pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
